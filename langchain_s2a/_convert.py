@@ -1,0 +1,131 @@
+"""Conversions between LangChain's types and the s2a core's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NotRequired, TypeAlias, TypedDict
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    MessageLikeRepresentation,
+    SystemMessage,
+    convert_to_messages,
+)
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import Runnable
+from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
+
+from s2a import S2AInput, S2ARequest, TokenUsage, history_input
+
+
+class ContextQuestion(TypedDict):
+    """Input with the material to filter and, when known, the question apart."""
+
+    context: str
+    question: NotRequired[str]
+
+
+class ChatHistory(TypedDict):
+    """Input as a chat history: the last user message is the question, the rest is filtered."""
+
+    messages: Sequence[MessageLikeRepresentation]
+
+
+S2ARunnableInput: TypeAlias = str | ContextQuestion | ChatHistory
+"""What `S2ARunnable` accepts: a whole prompt, a context and question, or a chat history."""
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+
+
+def _history(messages: Any) -> S2AInput:
+    if isinstance(messages, str) or not isinstance(messages, Sequence):
+        msg = f"`messages` must be a list of messages, got {type(messages).__name__}"
+        raise TypeError(msg)
+    converted = convert_to_messages(messages)
+    return history_input([(_ROLES.get(m.type, m.type), m.text) for m in converted])
+
+
+def _context_question(value: Mapping[str, Any]) -> S2AInput:
+    unknown = sorted(set(value) - {"context", "question"})
+    if unknown:
+        msg = f"unknown input keys {unknown}: pass 'context' and 'question', or 'messages'"
+        raise ValueError(msg)
+    for key in ("context", "question"):
+        if key in value and not isinstance(value[key], str):
+            msg = f"input {key!r} must be a str, got {type(value[key]).__name__}"
+            raise TypeError(msg)
+    return S2AInput(context=value.get("context", ""), question=value.get("question"))
+
+
+def to_s2a_input(value: Any) -> S2AInput:
+    """Coerce any accepted input to the core's `S2AInput`.
+
+    Raises:
+        TypeError: the input, or one of its fields, has the wrong type.
+        ValueError: the input has unknown keys, is empty, or a history has no user message.
+
+    """
+    if isinstance(value, S2AInput):
+        return value
+    if isinstance(value, str):
+        return S2AInput(context=value)
+    if isinstance(value, PromptValue):
+        return _history(value.to_messages())
+    if isinstance(value, Mapping):
+        if "messages" in value:
+            if len(value) > 1:
+                msg = f"'messages' input takes no other keys, got {sorted(value)}"
+                raise ValueError(msg)
+            return _history(value["messages"])
+        return _context_question(value)
+    msg = (
+        "S2ARunnable input must be a str, a dict with 'context' (and 'question'), "
+        f"or a dict with 'messages'; got {type(value).__name__}"
+    )
+    raise TypeError(msg)
+
+
+def to_messages(request: S2ARequest) -> list[BaseMessage]:
+    """The S2A call's messages as LangChain messages."""
+    kinds = {"system": SystemMessage, "user": HumanMessage}
+    return [kinds[m["role"]](content=m["content"]) for m in request.messages]
+
+
+def output_text(output: Any) -> str:
+    """The text of a chat model's message or an LLM's string."""
+    if isinstance(output, BaseMessage):
+        return output.text
+    if isinstance(output, str):
+        return output
+    msg = f"the S2A model returned {type(output).__name__}; expected a message or a str"
+    raise TypeError(msg)
+
+
+def output_usage(output: Any) -> TokenUsage | None:
+    """Token usage reported with a chat model's message, if any."""
+    if isinstance(output, AIMessage) and output.usage_metadata:
+        usage = output.usage_metadata
+        return TokenUsage(
+            input_tokens=usage["input_tokens"],
+            output_tokens=usage["output_tokens"],
+            total_tokens=usage["total_tokens"],
+        )
+    return None
+
+
+def constrained(llm: Runnable[Any, Any], schema: dict[str, Any] | None) -> Runnable[Any, Any]:
+    """Bind a JSON-schema grammar to TGI-backed models; other models rely on the prompt.
+
+    TGI takes the grammar as `response_format` on its chat route and as `grammar` on
+    `/generate`; any server speaking TGI's API (the local one included) honours both.
+    """
+    if schema is None:
+        return llm
+    grammar = {"type": "json", "value": schema}
+    if isinstance(llm, ChatHuggingFace):
+        return llm.bind(response_format=grammar)
+    if isinstance(llm, HuggingFaceEndpoint):
+        return llm.bind(grammar=grammar)
+    return llm

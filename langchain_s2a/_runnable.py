@@ -1,0 +1,191 @@
+"""`S2ARunnable`: System 2 Attention as a LangChain Runnable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import patch_config
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field
+
+from langchain_s2a._convert import (
+    S2ARunnableInput,
+    constrained,
+    output_text,
+    output_usage,
+    to_messages,
+    to_s2a_input,
+)
+from s2a import (
+    DEFAULT_PROMPTS,
+    FallbackPolicy,
+    Focus,
+    S2AConfig,
+    S2APrompts,
+    S2ARequest,
+    S2AResult,
+    VariantName,
+    finish,
+    prepare,
+)
+
+_TOOL_DESCRIPTION = (
+    "Filter text with System 2 Attention before reasoning on it: give the text as `context` "
+    "and the question it should help answer as `question`. Returns only the parts that are "
+    "relevant to the question and free of opinion, followed by the question."
+)
+
+
+class S2AToolArgs(BaseModel):
+    """Arguments of the tool made by `S2ARunnable.as_tool()`."""
+
+    context: str = Field(description="The text to filter, e.g. a tool's or a search's output.")
+    question: str = Field(description="The question the filtered text must help answer.")
+
+
+class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
+    """System 2 Attention: regenerate the context before the answer step sees it.
+
+    An LLM rewrites (or, with `variant="extractive"`, selects sentences from) the input,
+    keeping what is relevant to the question and free of opinion. The output is an
+    `S2AResult`; its `prompt` is the text to give the answer step.
+
+    Setup:
+        `pip install "s2a[langchain]"` (add `[tgi]` for `tgi_chat_model`).
+
+    Key init args:
+        llm: any LangChain chat model or LLM; it runs the S2A step.
+        variant: `separated` (default), `unseparated`, `keep_original`, `instructed`, `extractive`.
+        focus: drop opinions (`objectivity`), unrelated sentences (`relevance`) or `both`.
+        fallback: on unusable model output keep the original (`original`) or raise.
+
+    Instantiate:
+        ```python
+        from langchain_core.language_models import FakeListChatModel
+        from langchain_s2a import S2ARunnable
+
+        llm = FakeListChatModel(responses=["Context: Paris is in France.\\nQuestion: Where is Paris?"])
+        s2a = S2ARunnable(llm=llm)
+        ```
+
+    Invoke:
+        ```python
+        result = s2a.invoke("I think Paris is in Spain. Paris is in France. Where is Paris?")
+        assert result.question == "Where is Paris?"
+        assert result.context == "Paris is in France."
+        ```
+
+    Async:
+        ```python
+        import asyncio
+
+        result = asyncio.run(s2a.ainvoke({"context": "Paris is in France.", "question": "Where is Paris?"}))
+        assert result.question == "Where is Paris?"
+        ```
+
+    Use within a chain:
+        ```python
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import PromptTemplate
+
+        answer_llm = FakeListChatModel(responses=["Paris is in France."])
+        chain = s2a | PromptTemplate.from_template("{prompt}") | answer_llm | StrOutputParser()
+        assert chain.invoke("Where is Paris? I bet it is in Spain.") == "Paris is in France."
+        ```
+    """
+
+    llm: Runnable[LanguageModelInput, Any]
+    """The model that runs the S2A step: a chat model or an LLM."""
+    variant: VariantName = "separated"
+    """Which S2A variant to run (see `s2a.variants`)."""
+    focus: Focus = "both"
+    """What to drop: opinions, irrelevant sentences, or both."""
+    fallback: FallbackPolicy = "original"
+    """On unusable output: keep the original context, flagged, or raise `S2AParseError`."""
+    prompts: S2APrompts = DEFAULT_PROMPTS
+    """Prompt templates (see `s2a.prompts`)."""
+    constrain: bool = True
+    """Constrain the extractive reply to its JSON schema on TGI-backed models."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    @property
+    def InputType(self) -> type[S2ARunnableInput]:  # noqa: N802 - LangChain's name
+        """The accepted input type."""
+        return S2ARunnableInput  # type: ignore[return-value]
+
+    @property
+    def OutputType(self) -> type[S2AResult]:  # noqa: N802 - LangChain's name
+        """The output type."""
+        return S2AResult
+
+    def _request(self, value: Any) -> S2ARequest:
+        config = S2AConfig(
+            variant=self.variant, focus=self.focus, fallback=self.fallback, prompts=self.prompts
+        )
+        return prepare(to_s2a_input(value), config)
+
+    def _model(self, request: S2ARequest) -> Runnable[Any, Any]:
+        return constrained(self.llm, request.json_schema) if self.constrain else self.llm
+
+    def _invoke(
+        self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> S2AResult:
+        request = self._request(value)
+        if not request.needs_llm:
+            return finish(request)
+        child = patch_config(config, callbacks=run_manager.get_child())
+        output = self._model(request).invoke(to_messages(request), child)
+        return finish(request, output_text(output), output_usage(output))
+
+    async def _ainvoke(
+        self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> S2AResult:
+        request = self._request(value)
+        if not request.needs_llm:
+            return finish(request)
+        child = patch_config(config, callbacks=run_manager.get_child())
+        output = await self._model(request).ainvoke(to_messages(request), child)
+        return finish(request, output_text(output), output_usage(output))
+
+    def invoke(
+        self,
+        input: S2ARunnableInput,  # noqa: A002 - LangChain's signature
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> S2AResult:
+        """Run the S2A step on `input`."""
+        return self._call_with_config(self._invoke, input, config, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: S2ARunnableInput,  # noqa: A002 - LangChain's signature
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> S2AResult:
+        """Run the S2A step on `input`, natively async."""
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    def as_tool(
+        self,
+        args_schema: type[BaseModel] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        arg_types: dict[str, type] | None = None,
+    ) -> BaseTool:
+        """A tool that filters `context` for `question`; its output is the filtered prompt.
+
+        With no arguments the tool takes `S2AToolArgs` (`context`, `question`).
+        """
+        if args_schema is None and arg_types is None:
+            args_schema = S2AToolArgs
+        return super().as_tool(
+            args_schema,
+            name=name or "s2a_filter",
+            description=description or _TOOL_DESCRIPTION,
+            arg_types=arg_types,
+        )

@@ -1,0 +1,53 @@
+"""`tgi_chat_model`: a LangChain chat model for a text-generation-inference server."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
+
+from s2a.tgi import Decoding, check_base_url
+
+
+def tgi_chat_model(base_url: str, *, timeout: float = 120.0, **decoding: Any) -> ChatHuggingFace:
+    """A `ChatHuggingFace` over `HuggingFaceEndpoint` for the TGI server at `base_url`.
+
+    Talks to the server only (its `/v1/chat/completions` route, through huggingface_hub's
+    client); never to the Hugging Face Hub. Decoding is greedy unless told otherwise.
+
+    Args:
+        base_url: the server, e.g. `http://127.0.0.1:8080` or a TGI serving LLaMA-2-70B-chat.
+        timeout: seconds to wait for a response.
+        **decoding: fields of `s2a.Decoding`: `max_new_tokens`, `temperature`, `top_p`,
+            `seed`, `stop`.
+
+    Raises:
+        S2AConfigError: `base_url` is not an http(s) URL.
+        pydantic.ValidationError: an unknown or invalid decoding setting.
+
+    """
+    settings = Decoding(**decoding)
+    # `model` is filled from `endpoint_url` by a validator; passing `model` instead would send
+    # HF_TOKEN to this server.
+    endpoint = HuggingFaceEndpoint(  # type: ignore[call-arg]
+        endpoint_url=check_base_url(base_url),
+        max_new_tokens=settings.max_new_tokens,
+        do_sample=settings.do_sample,
+        # TGI's /generate rejects temperature=0: greedy there is do_sample=False alone.
+        temperature=settings.temperature if settings.do_sample else None,
+        top_p=settings.top_p,
+        typical_p=None,
+        seed=settings.seed,
+        stop_sequences=list(settings.stop),
+        timeout=math.ceil(timeout),
+    )
+    chat_only = {"seed": settings.seed, "top_p": settings.top_p}
+    return ChatHuggingFace(
+        llm=endpoint,
+        # TGI's chat route treats temperature=0 as greedy.
+        temperature=settings.temperature,
+        max_tokens=settings.max_new_tokens,
+        stop_sequences=list(settings.stop) or None,
+        model_kwargs={key: value for key, value in chat_only.items() if value is not None},
+    )

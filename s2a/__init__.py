@@ -1,0 +1,46 @@
+"""System 2 Attention (Weston & Sukhbaatar, 2023), framework-free.
+
+An LLM first regenerates the context, keeping only what is relevant and free of opinion;
+the answer is then produced from that. Adapters: `langchain_s2a`, `llamaindex_s2a`.
+"""
+
+from __future__ import annotations
+
+from s2a._errors import S2AConfigError, S2AError, S2AParseError
+from s2a._sentences import split_sentences
+from s2a._types import (
+    ChatMessage,
+    FallbackPolicy,
+    Focus,
+    S2AInput,
+    S2AResult,
+    TokenUsage,
+    VariantName,
+)
+from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
+from s2a.tgi import Decoding
+from s2a.variants import VARIANTS, S2AConfig, S2ARequest, Variant, finish, history_input, prepare
+
+__all__ = [
+    "DEFAULT_PROMPTS",
+    "VARIANTS",
+    "ChatMessage",
+    "Decoding",
+    "FallbackPolicy",
+    "Focus",
+    "S2AConfig",
+    "S2AConfigError",
+    "S2AError",
+    "S2AInput",
+    "S2AParseError",
+    "S2APrompts",
+    "S2ARequest",
+    "S2AResult",
+    "TokenUsage",
+    "Variant",
+    "VariantName",
+    "finish",
+    "history_input",
+    "prepare",
+    "split_sentences",
+]

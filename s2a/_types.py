@@ -1,0 +1,97 @@
+"""Input and result types shared by every adapter."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+VariantName = Literal["separated", "unseparated", "keep_original", "instructed", "extractive"]
+"""Names of the registered S2A variants (see `s2a.VARIANTS`)."""
+
+Focus = Literal["objectivity", "relevance", "both"]
+"""What the S2A step removes: opinions, irrelevant sentences, or both."""
+
+FallbackPolicy = Literal["original", "raise"]
+"""What happens when the model's output cannot be used."""
+
+
+class ChatMessage(TypedDict):
+    """A framework-free chat message; adapters convert it to their own type."""
+
+    role: Literal["system", "user"]
+    content: str
+
+
+class S2AInput(BaseModel):
+    """What the S2A step reads.
+
+    `question=None` is the paper's setting: one user prompt in which the question and
+    the material around it are mixed, and the model separates them. When the question
+    is known it is passed through verbatim: no model output can change or drop it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    context: str = ""
+    """The text to filter: the whole user prompt, retrieved text, or earlier chat turns."""
+    question: str | None = None
+    """The question, when the caller knows it; `None` when it is inside `context`."""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> S2AInput:
+        if not self.context.strip() and not (self.question or "").strip():
+            msg = "S2A input is empty: give a non-empty `context` or `question`."
+            raise ValueError(msg)
+        return self
+
+    @property
+    def original_prompt(self) -> str:
+        """The input as the answer step would see it without S2A."""
+        if self.question is None:
+            return self.context
+        if not self.context.strip():
+            return self.question
+        return f"{self.context}\n\nQuestion: {self.question}"
+
+
+class TokenUsage(BaseModel):
+    """Token counts of the S2A call, as reported by the backend."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_tokens: int = 0
+    """Tokens in the prompt sent to the model."""
+    output_tokens: int = 0
+    """Tokens the model generated."""
+    total_tokens: int = 0
+    """Sum of both, as the backend reports it."""
+
+
+class S2AResult(BaseModel):
+    """The regenerated context x' and everything needed to audit it.
+
+    `str(result)` is `result.prompt`, so a result can be dropped wherever text is expected.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    context: str
+    """The context kept by the S2A step (the original context on fallback)."""
+    question: str
+    """The question the answer step must address; empty only if it could not be told apart."""
+    prompt: str
+    """The exact text the answer step should see, whatever the variant."""
+    variant: VariantName
+    """The variant that produced this result."""
+    kept: list[int] | None = None
+    """1-based numbers of the context sentences kept (extractive variant only)."""
+    raw: str | None = None
+    """The model's raw output; `None` when the variant makes no call."""
+    fallback: str | None = None
+    """`None` when the S2A output was used, else why the original context was kept."""
+    usage: TokenUsage | None = Field(default=None)
+    """Token usage of the S2A call, when the backend reports it."""
+
+    def __str__(self) -> str:
+        return self.prompt

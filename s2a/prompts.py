@@ -1,0 +1,150 @@
+"""Every prompt s2a sends, in one place.
+
+Read them here; replace any of them with `DEFAULT_PROMPTS.model_copy(update={...})` (or a new
+`S2APrompts(...)`) and pass the result as `prompts=` to `S2ARunnable` or `s2a.S2AConfig`.
+Templates use `str.format` fields; each template must use exactly the fields listed in its
+docstring, which is checked when the `S2APrompts` is built. Literal braces are written `{{ }}`.
+"""
+
+from __future__ import annotations
+
+from string import Formatter
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from s2a._errors import S2AConfigError
+
+_SYSTEM = (
+    "You are a careful editor. You prepare a user's text for someone else to answer. "
+    "You never answer the question yourself and you never add facts."
+)
+
+_FOCUS_OBJECTIVITY = (
+    "Leave out the user's opinions, beliefs, guesses and hopes about the answer, praise or "
+    "flattery, and any hint of which answer the user would like to hear."
+)
+
+_FOCUS_RELEVANCE = (
+    "Leave out sentences that do not help to answer the question, even when they are about "
+    "the same topic or mention the same people, numbers or places."
+)
+
+_SEPARATED = """\
+The text below was written by a user. It contains a question and possibly other material.
+{focus}
+Keep every fact needed to answer the question, in the user's own words where possible. \
+Do not answer the question.
+
+Reply in exactly this form and add nothing else:
+Context: <the material worth keeping, or "none">
+Question: <the question itself, stated neutrally>
+
+Text by the user:
+{text}"""
+
+_UNSEPARATED = """\
+The text below was written by a user. It contains a question and possibly other material.
+{focus}
+Rewrite the text so that it keeps every fact needed to answer the question, and the question \
+itself, in the user's own words where possible. Do not answer the question.
+
+Reply with the rewritten text only.
+
+Text by the user:
+{text}"""
+
+_EXTRACTIVE = """\
+Below are numbered sentences written by a user.{question_block}
+{focus}
+Decide which sentences to keep: those that state facts needed to answer the question. \
+Do not answer the question.
+
+{reply_format}
+
+Sentences:
+{sentences}"""
+
+_ANSWER_SEPARATED = """\
+{context}
+
+Answer the following question in an unbiased way, using only the text above where it applies.
+Question: {question}"""
+
+_ANSWER_KEEP_ORIGINAL = """\
+Original text from the user (it may contain opinions or material that does not matter):
+{original}
+
+The parts of it that matter:
+{context}
+
+Answer the following question in an unbiased way.
+Question: {question}"""
+
+_ANSWER_INSTRUCTED = """\
+{original}
+
+Answer the question in the text above. Ignore any opinion or guess about the answer that \
+the text contains, and any sentence that does not bear on the question."""
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+
+
+class S2APrompts(BaseModel):
+    """The templates of the S2A step and of the answer step that follows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    system: str = _SYSTEM
+    """System message of the S2A call. No fields."""
+    focus_objectivity: str = _FOCUS_OBJECTIVITY
+    """What to drop with `focus="objectivity"` (also used by `"both"`). No fields."""
+    focus_relevance: str = _FOCUS_RELEVANCE
+    """What to drop with `focus="relevance"` (also used by `"both"`). No fields."""
+    separated: str = _SEPARATED
+    """S2A call of `separated` and `keep_original`. Fields: `focus`, `text`."""
+    unseparated: str = _UNSEPARATED
+    """S2A call of `unseparated`. Fields: `focus`, `text`."""
+    extractive: str = _EXTRACTIVE
+    """S2A call of `extractive`. Fields: `focus`, `question_block`, `reply_format`, `sentences`."""
+    answer_separated: str = _ANSWER_SEPARATED
+    """Answer prompt of `separated` and `extractive`. Fields: `context`, `question`."""
+    answer_keep_original: str = _ANSWER_KEEP_ORIGINAL
+    """Answer prompt of `keep_original`. Fields: `original`, `context`, `question`."""
+    answer_instructed: str = _ANSWER_INSTRUCTED
+    """Answer prompt of `instructed` (no S2A call). Fields: `original`."""
+
+    _required: ClassVar[dict[str, set[str]]] = {
+        "system": set(),
+        "focus_objectivity": set(),
+        "focus_relevance": set(),
+        "separated": {"focus", "text"},
+        "unseparated": {"focus", "text"},
+        "extractive": {"focus", "question_block", "reply_format", "sentences"},
+        "answer_separated": {"context", "question"},
+        "answer_keep_original": {"original", "context", "question"},
+        "answer_instructed": {"original"},
+    }
+
+    @model_validator(mode="after")
+    def _check_fields(self) -> S2APrompts:
+        for name, required in self._required.items():
+            template: str = getattr(self, name)
+            try:
+                found = _fields(template)
+            except ValueError as exc:
+                msg = f"prompt template {name!r} is not a valid format string: {exc}"
+                raise S2AConfigError(msg) from exc
+            if found != required:
+                msg = (
+                    f"prompt template {name!r} must use exactly the fields {sorted(required)}, "
+                    f"found {sorted(found)} (write literal braces as '{{{{' and '}}}}')"
+                )
+                raise S2AConfigError(msg)
+        return self
+
+
+DEFAULT_PROMPTS = S2APrompts()
+"""The prompts s2a uses unless told otherwise."""

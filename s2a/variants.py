@@ -1,0 +1,332 @@
+"""The S2A variants: how each builds its call, reads the output and builds the answer prompt.
+
+| variant         | S2A call                        | the answer step sees                          |
+|-----------------|---------------------------------|-----------------------------------------------|
+| `separated`     | rewrite into Context + Question | the kept context, then the question (default) |
+| `unseparated`   | one rewritten prompt            | the rewrite                                   |
+| `keep_original` | as `separated`                  | the original input and the kept parts         |
+| `instructed`    | none                            | the original, told to ignore opinions/noise   |
+| `extractive`    | sentence numbers, as JSON       | the kept sentences verbatim, then the question|
+
+Every adapter drives a variant the same way, with no I/O here:
+
+    request = prepare(S2AInput(...), config)      # the messages to send, if any
+    output = <call the model with request.messages>   # sync or async: the only difference
+    result = finish(request, output, usage)        # S2AResult, fallback applied
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from s2a._errors import S2AParseError
+from s2a._parsing import Unusable, parse_labelled, parse_rewrite, parse_selection
+from s2a._sentences import Span, join_sentences, number_sentences, sentence_spans
+from s2a._types import ChatMessage, FallbackPolicy, Focus, S2AInput, S2AResult, TokenUsage, VariantName
+from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
+
+logger = logging.getLogger(__name__)
+
+
+class S2AConfig(BaseModel):
+    """How the S2A step runs; shared by every adapter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: VariantName = "separated"
+    """Which variant to run (see the table in this module's docstring)."""
+    focus: Focus = "both"
+    """What to drop: opinions (`objectivity`), unrelated sentences (`relevance`), or both."""
+    fallback: FallbackPolicy = "original"
+    """On unusable output: keep the original context, flagged (`original`), or raise."""
+    prompts: S2APrompts = DEFAULT_PROMPTS
+    """The prompt templates (see `s2a.prompts`)."""
+
+
+@dataclass(frozen=True)
+class S2ARequest:
+    """One prepared S2A step: what to send to the model, and what is needed to read the reply."""
+
+    input: S2AInput
+    """The input being filtered."""
+    config: S2AConfig
+    """The settings in force."""
+    messages: tuple[ChatMessage, ...] = ()
+    """The S2A call's messages; empty when no call is needed."""
+    json_schema: dict[str, Any] | None = None
+    """JSON schema the reply must follow, for backends that can constrain decoding."""
+    spans: tuple[Span, ...] = field(default=())
+    """Sentence spans of the text shown to the model (extractive variant)."""
+
+    @property
+    def needs_llm(self) -> bool:
+        """Whether the model must be called before `finish`."""
+        return bool(self.messages)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    context: str
+    question: str
+    kept: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A registered variant: a prompt builder, a parser and an answer-prompt builder."""
+
+    name: VariantName
+    description: str
+    build: Callable[[S2AInput, S2AConfig], S2ARequest] | None
+    """Builds the S2A call; `None` for variants that make no call."""
+    parse: Callable[[S2ARequest, str], _Outcome] | None
+    answer: Callable[[S2APrompts, S2AInput, str, str], str]
+
+
+def _focus_text(config: S2AConfig) -> str:
+    prompts = config.prompts
+    parts = {
+        "objectivity": [prompts.focus_objectivity],
+        "relevance": [prompts.focus_relevance],
+        "both": [prompts.focus_objectivity, prompts.focus_relevance],
+    }[config.focus]
+    return " ".join(parts)
+
+
+def _messages(config: S2AConfig, user: str) -> tuple[ChatMessage, ...]:
+    return ({"role": "system", "content": config.prompts.system}, {"role": "user", "content": user})
+
+
+def _build_rewrite(template_name: str) -> Callable[[S2AInput, S2AConfig], S2ARequest]:
+    def build(inp: S2AInput, config: S2AConfig) -> S2ARequest:
+        template: str = getattr(config.prompts, template_name)
+        user = template.format(focus=_focus_text(config), text=inp.original_prompt)
+        return S2ARequest(input=inp, config=config, messages=_messages(config, user))
+
+    return build
+
+
+def _question_from_tail(context: str) -> tuple[str, str] | None:
+    """The last paragraph of a rewrite whose Question label went missing, if it is a question."""
+    head, _, tail = context.strip().rpartition("\n")
+    if tail.strip().endswith("?"):
+        return head.strip(), tail.strip()
+    return None
+
+
+def _parse_separated(request: S2ARequest, raw: str) -> _Outcome:
+    rewrite = parse_labelled(raw)
+    if request.input.question is not None:
+        return _Outcome(context=rewrite.context, question=request.input.question)
+    if rewrite.question:
+        return _Outcome(context=rewrite.context, question=rewrite.question)
+    recovered = _question_from_tail(rewrite.context)
+    if recovered is None:
+        msg = "the rewrite has no question"
+        raise Unusable(msg)
+    return _Outcome(context=recovered[0], question=recovered[1])
+
+
+def _parse_unseparated(request: S2ARequest, raw: str) -> _Outcome:
+    text = parse_rewrite(raw)
+    question = request.input.question
+    if question is None:
+        recovered = _question_from_tail(text)
+        question = recovered[1] if recovered else ""
+    return _Outcome(context=text, question=question)
+
+
+def _extractive_schema(count: int, *, with_question: bool) -> dict[str, Any]:
+    numbers = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": max(count, 1)}}
+    properties = {"question": numbers, "keep": numbers} if with_question else {"keep": numbers}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def _build_extractive(inp: S2AInput, config: S2AConfig) -> S2ARequest:
+    spans = tuple(sentence_spans(inp.context))
+    sentences = number_sentences(inp.context[s.start : s.end] for s in spans)
+    if inp.question is None:
+        question_block = " One or more of them state the user's question."
+        reply_format = (
+            'Reply with JSON only, in this form: {"question": [numbers of the sentences that '
+            'state the question], "keep": [numbers of the other sentences to keep]}'
+        )
+    else:
+        question_block = f"\nThe question they must help answer is: {inp.question}"
+        reply_format = 'Reply with JSON only, in this form: {"keep": [numbers of the sentences to keep]}'
+    user = config.prompts.extractive.format(
+        focus=_focus_text(config),
+        question_block=question_block,
+        reply_format=reply_format,
+        sentences=sentences,
+    )
+    return S2ARequest(
+        input=inp,
+        config=config,
+        messages=_messages(config, user),
+        json_schema=_extractive_schema(len(spans), with_question=inp.question is None),
+        spans=spans,
+    )
+
+
+def _parse_extractive(request: S2ARequest, raw: str) -> _Outcome:
+    text, spans = request.input.context, list(request.spans)
+    selection = parse_selection(raw, len(spans))
+    if request.input.question is not None:
+        context = join_sentences(text, spans, selection.keep)
+        return _Outcome(context=context, question=request.input.question, kept=selection.keep)
+    if not selection.question:
+        msg = "no sentence was marked as the question"
+        raise Unusable(msg)
+    keep = [n for n in selection.keep if n not in selection.question]
+    return _Outcome(
+        context=join_sentences(text, spans, keep),
+        question=join_sentences(text, spans, selection.question),
+        kept=sorted({*keep, *selection.question}),
+    )
+
+
+def _answer_separated(prompts: S2APrompts, _inp: S2AInput, context: str, question: str) -> str:
+    return prompts.answer_separated.format(context=context, question=question).strip()
+
+
+def _answer_unseparated(_prompts: S2APrompts, inp: S2AInput, context: str, question: str) -> str:
+    if inp.question is not None and question not in context:
+        return f"{context}\n\nQuestion: {question}".strip()
+    return context
+
+
+def _answer_keep_original(prompts: S2APrompts, inp: S2AInput, context: str, question: str) -> str:
+    return prompts.answer_keep_original.format(
+        original=inp.original_prompt, context=context, question=question
+    ).strip()
+
+
+def _answer_instructed(prompts: S2APrompts, inp: S2AInput, _context: str, _question: str) -> str:
+    return prompts.answer_instructed.format(original=inp.original_prompt).strip()
+
+
+VARIANTS: Mapping[VariantName, Variant] = MappingProxyType(
+    {
+        "separated": Variant(
+            "separated",
+            "Rewrite into labelled context and question; answer from those (the paper's main form).",
+            _build_rewrite("separated"),
+            _parse_separated,
+            _answer_separated,
+        ),
+        "unseparated": Variant(
+            "unseparated",
+            "Rewrite into one prompt with no split; answer from the rewrite.",
+            _build_rewrite("unseparated"),
+            _parse_unseparated,
+            _answer_unseparated,
+        ),
+        "keep_original": Variant(
+            "keep_original",
+            "As separated, but the answer step also sees the original input.",
+            _build_rewrite("separated"),
+            _parse_separated,
+            _answer_keep_original,
+        ),
+        "instructed": Variant(
+            "instructed",
+            "No rewrite: the answer step is told to ignore opinions and irrelevant text.",
+            None,
+            None,
+            _answer_instructed,
+        ),
+        "extractive": Variant(
+            "extractive",
+            "Number the sentences; the model picks which to keep as JSON; x' is verbatim input.",
+            _build_extractive,
+            _parse_extractive,
+            _answer_separated,
+        ),
+    }
+)
+"""The variant registry, by name."""
+
+
+def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
+    """Build the S2A call for `inp` (no I/O). Check `request.needs_llm` before calling a model."""
+    config = config or S2AConfig()
+    variant = VARIANTS[config.variant]
+    if variant.build is None or not inp.context.strip():
+        return S2ARequest(input=inp, config=config)
+    return variant.build(inp, config)
+
+
+def _result(request: S2ARequest, outcome: _Outcome, **extra: Any) -> S2AResult:
+    variant = VARIANTS[request.config.variant]
+    return S2AResult(
+        context=outcome.context,
+        question=outcome.question,
+        prompt=variant.answer(request.config.prompts, request.input, outcome.context, outcome.question),
+        variant=variant.name,
+        kept=outcome.kept,
+        **extra,
+    )
+
+
+def finish(request: S2ARequest, output: str | None = None, usage: TokenUsage | None = None) -> S2AResult:
+    """Read the model's `output` for `request` and build the result, applying the fallback policy.
+
+    Raises:
+        S2AParseError: the output is unusable and the policy is `fallback="raise"`.
+        ValueError: `output` is missing although the request needed a model call.
+
+    """
+    inp = request.input
+    variant = VARIANTS[request.config.variant]
+    if not request.needs_llm:
+        return _result(request, _Outcome(context=inp.context, question=inp.question or ""))
+    if output is None or variant.parse is None:
+        msg = f"the {variant.name!r} S2A step needs the model's output, got none"
+        raise ValueError(msg)
+    try:
+        outcome = variant.parse(request, output)
+    except Unusable as exc:
+        if request.config.fallback == "raise":
+            raise S2AParseError(exc.reason, output) from None
+        logger.warning("S2A output unusable (%s); keeping the original context", exc.reason)
+        return S2AResult(
+            context=inp.context,
+            question=inp.question or "",
+            prompt=inp.original_prompt,
+            variant=variant.name,
+            raw=output,
+            fallback=exc.reason,
+            usage=usage,
+        )
+    return _result(request, outcome, raw=output, usage=usage)
+
+
+def history_input(turns: list[tuple[str, str]]) -> S2AInput:
+    """Build an input from a chat history of `(role, text)` turns, oldest first.
+
+    The last user turn is the question; every other turn (system messages included) is
+    context to filter, rendered as `Role: text` lines.
+
+    Raises:
+        ValueError: there is no user turn.
+
+    """
+    last_user = next((i for i in range(len(turns) - 1, -1, -1) if turns[i][0] == "user"), None)
+    if last_user is None:
+        msg = "`messages` has no user message: the last user message is the question S2A needs"
+        raise ValueError(msg)
+    others = turns[:last_user] + turns[last_user + 1 :]
+    context = "\n".join(f"{role.capitalize()}: {text}" for role, text in others if text.strip())
+    return S2AInput(context=context, question=turns[last_user][1])

@@ -1,0 +1,121 @@
+"""An in-memory stand-in for a TGI server, plugged under huggingface_hub's HTTP client.
+
+Unit tests use it to run the real client path (InferenceClient, HuggingFaceEndpoint,
+ChatHuggingFace) with no socket. The integration suite runs against the real local server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from huggingface_hub import close_session, set_async_client_factory, set_client_factory
+from huggingface_hub.utils._http import default_async_client_factory, default_client_factory
+
+Reply = Callable[[dict[str, Any]], str]
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    if "messages" in body:
+        return str(body["messages"][-1]["content"])
+    return str(body.get("inputs", ""))
+
+
+@dataclass
+class FakeTGI:
+    """Answers TGI's chat and generate routes with `reply(request_body)`; records each request."""
+
+    reply: Reply = _last_user_text
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def _chat(self, body: dict[str, Any]) -> httpx.Response:
+        text = self.reply(body)
+        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        if body.get("stream"):
+            events = [
+                {
+                    "object": "chat.completion.chunk",
+                    "id": "",
+                    "created": 0,
+                    "model": "fake",
+                    "system_fingerprint": "fake",
+                    "choices": [
+                        {"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": None}
+                    ],
+                }
+                for piece in text.split(" ")
+                if piece
+            ]
+            payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+            return httpx.Response(
+                200, content=payload.encode(), headers={"content-type": "text/event-stream"}
+            )
+        return httpx.Response(
+            200,
+            json={
+                "object": "chat.completion",
+                "id": "",
+                "created": 0,
+                "model": "fake",
+                "system_fingerprint": "fake",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            },
+        )
+
+    def _generate(self, body: dict[str, Any]) -> httpx.Response:
+        text = self.reply(body)
+        if body.get("stream"):
+            events = [
+                {
+                    "index": 1,
+                    "token": {"id": 1, "text": text, "logprob": 0.0, "special": False},
+                    "generated_text": text,
+                    "details": None,
+                }
+            ]
+            payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
+            return httpx.Response(
+                200, content=payload.encode(), headers={"content-type": "text/event-stream"}
+            )
+        return httpx.Response(200, json=[{"generated_text": text}])
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content or b"{}")
+        path = request.url.path
+        self.requests.append((path, body))
+        if path.endswith("/v1/chat/completions"):
+            return self._chat(body)
+        if path in {"", "/", "/generate", "/generate_stream"}:
+            return self._generate(body)
+        return httpx.Response(404, json={"error": f"no route {path}", "error_type": "not_found"})
+
+    def bodies(self, route: str) -> list[dict[str, Any]]:
+        """The bodies of the requests made to paths ending in `route`."""
+        return [body for path, body in self.requests if path.endswith(route)]
+
+
+@contextmanager
+def serve(fake: FakeTGI) -> Iterator[FakeTGI]:
+    """Route every huggingface_hub request to `fake` while the block runs."""
+    transport = httpx.MockTransport(fake.handle)
+    set_client_factory(lambda: httpx.Client(transport=transport))
+    set_async_client_factory(lambda: httpx.AsyncClient(transport=transport))
+    close_session()
+    try:
+        yield fake
+    finally:
+        close_session()
+        set_client_factory(default_client_factory)
+        set_async_client_factory(default_async_client_factory)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from s2a import split_sentences
+from s2a._sentences import join_sentences, number_sentences, sentence_spans
+
+
+def test_splits_sentences_and_lines() -> None:
+    text = "Dr. Smith paid $3.50. I think it is 7!  What is it?\n\nUser: hi\nAssistant: hello"
+    assert split_sentences(text) == [
+        "Dr. Smith paid $3.50.",
+        "I think it is 7!",
+        "What is it?",
+        "User: hi",
+        "Assistant: hello",
+    ]
+
+
+def test_blank_text_has_no_sentences() -> None:
+    assert split_sentences(" \n\t\n") == []
+
+
+def test_numbering() -> None:
+    assert number_sentences(["A.", "B?"]) == "[1] A.\n[2] B?"
+
+
+def test_join_keeps_original_separators() -> None:
+    text = "One. Two.\nThree. Four."
+    spans = sentence_spans(text)
+    assert join_sentences(text, spans, [1, 2]) == "One. Two."
+    assert join_sentences(text, spans, [2, 3]) == "Two.\nThree."
+    assert join_sentences(text, spans, [1, 4]) == "One.\nFour."
+    assert join_sentences(text, spans, [1, 3]) == "One.\nThree."
+    assert join_sentences(text, spans, [3, 1, 3]) == "One.\nThree."
+    assert join_sentences(text, spans, []) == ""
+
+
+@given(st.text(alphabet=st.sampled_from("ab .!?\n\t,'\"3$é"), max_size=80))
+def test_sentences_are_verbatim_ordered_and_cover_the_text(text: str) -> None:
+    spans = sentence_spans(text)
+    position = 0
+    for start, end in spans:
+        assert start >= position
+        piece = text[start:end]
+        assert piece
+        assert piece == piece.strip()
+        assert not text[position:start].strip()  # nothing but white space is skipped
+        position = end
+    assert not text[position:].strip()
