@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NotRequired, TypeAlias, TypedDict
+from typing import Any, NotRequired, TypeAlias
 
 from langchain_core.messages import (
     AIMessage,
@@ -16,6 +16,7 @@ from langchain_core.messages import (
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable
 from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
+from typing_extensions import TypedDict
 
 from s2a import S2AInput, S2ARequest, TokenUsage, history_input
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypedDict
 
 VariantName = Literal["separated", "unseparated", "keep_original", "instructed", "extractive"]
 """Names of the registered S2A variants (see `s2a.VARIANTS`)."""
