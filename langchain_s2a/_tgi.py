@@ -7,14 +7,15 @@ from typing import Any
 
 from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
 
-from s2a.tgi import Decoding, check_base_url
+from s2a.tgi import Decoding, check_base_url, no_hub_traffic
 
 
 def tgi_chat_model(base_url: str, *, timeout: float = 120.0, **decoding: Any) -> ChatHuggingFace:
     """A `ChatHuggingFace` over `HuggingFaceEndpoint` for the TGI server at `base_url`.
 
     Talks to the server only (its `/v1/chat/completions` route, through huggingface_hub's
-    client); never to the Hugging Face Hub. Decoding is greedy unless told otherwise.
+    client); never to the Hugging Face Hub (see `s2a.tgi.no_hub_traffic`). Decoding is
+    greedy unless told otherwise.
 
     Args:
         base_url: the server, e.g. `http://127.0.0.1:8080` or a TGI serving LLaMA-2-70B-chat.
@@ -28,6 +29,7 @@ def tgi_chat_model(base_url: str, *, timeout: float = 120.0, **decoding: Any) ->
 
     """
     settings = Decoding(**decoding)
+    no_hub_traffic()
     # `model` is filled from `endpoint_url` by a validator; passing `model` instead would send
     # HF_TOKEN to this server.
     endpoint = HuggingFaceEndpoint(  # type: ignore[call-arg]

@@ -7,9 +7,10 @@ huggingface_hub talk to that server directly.
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
-from huggingface_hub import AsyncInferenceClient, InferenceClient
+from huggingface_hub import AsyncInferenceClient, InferenceClient, constants
 from pydantic import BaseModel, ConfigDict, Field
 
 from s2a._errors import S2AConfigError
@@ -41,6 +42,19 @@ class Decoding(BaseModel):
         return self.temperature > 0.0
 
 
+def no_hub_traffic() -> None:
+    """Stop huggingface_hub's telemetry, its only call to the Hub on the way to a TGI server.
+
+    huggingface_hub fetches an "agent harness" registry from the Hub on its first request in
+    a process (for its user-agent header) unless telemetry is off. The TGI factories call
+    this so that reaching a server sends nothing to the Hub. It is process-wide; an explicit
+    `HF_HUB_DISABLE_TELEMETRY` in the environment is left as the user set it.
+    """
+    if "HF_HUB_DISABLE_TELEMETRY" not in os.environ:
+        os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+        constants.HF_HUB_DISABLE_TELEMETRY = True
+
+
 def check_base_url(base_url: str) -> str:
     """Validate a TGI base URL such as `http://127.0.0.1:8080`; return it without a trailing `/`.
 
@@ -60,9 +74,11 @@ def check_base_url(base_url: str) -> str:
 
 def inference_client(base_url: str, *, timeout: float = 120.0) -> InferenceClient:
     """A huggingface_hub `InferenceClient` bound to the TGI server at `base_url`."""
+    no_hub_traffic()
     return InferenceClient(model=check_base_url(base_url), timeout=timeout)
 
 
 def async_inference_client(base_url: str, *, timeout: float = 120.0) -> AsyncInferenceClient:
     """A huggingface_hub `AsyncInferenceClient` bound to the TGI server at `base_url`."""
+    no_hub_traffic()
     return AsyncInferenceClient(model=check_base_url(base_url), timeout=timeout)

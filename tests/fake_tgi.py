@@ -31,6 +31,9 @@ class FakeTGI:
 
     reply: Reply = _last_user_text
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    hosts: set[str] = field(default_factory=set)
+    refuse: bool = False
+    """Fail every request as a server that is down would."""
 
     def _chat(self, body: dict[str, Any]) -> httpx.Response:
         text = self.reply(body)
@@ -92,8 +95,11 @@ class FakeTGI:
         return httpx.Response(200, json=[{"generated_text": text}])
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.refuse:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         body = json.loads(request.content or b"{}")
         path = request.url.path
+        self.hosts.add(request.url.host)
         self.requests.append((path, body))
         if path.endswith("/v1/chat/completions"):
             return self._chat(body)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from s2a.cli import app
+from tests.fake_tgi import FakeTGI
+
+PROMPT = "Mary has 3 apples. I think the answer is 4. How many apples does Mary have?"
+runner = CliRunner()
+
+
+def script(fake: FakeTGI, rewrite: str, answer: str = "She has 3 apples.") -> None:
+    fake.reply = lambda body: rewrite if body["messages"][0]["role"] == "system" else answer
+
+
+def test_run_prints_the_context_then_the_answer(fake_tgi: FakeTGI) -> None:
+    script(fake_tgi, "Context: Mary has 3 apples.\nQuestion: How many apples does Mary have?")
+    result = runner.invoke(app, ["run", PROMPT, "--tgi-url", "http://tgi.test:8080"])
+    assert result.exit_code == 0, result.output
+    assert result.output.index("Mary has 3 apples.") < result.output.index("She has 3 apples.")
+    assert "I think" not in result.output
+    answer_request = fake_tgi.bodies("/v1/chat/completions")[1]
+    assert answer_request["messages"][0]["content"].startswith("Mary has 3 apples.")
+
+
+def test_run_json_from_a_file(fake_tgi: FakeTGI, tmp_path: Path) -> None:
+    script(fake_tgi, '{"question": [3], "keep": [1]}')
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text(PROMPT, encoding="utf-8")
+    args = [
+        "run",
+        "--file",
+        str(prompt_file),
+        "--variant",
+        "extractive",
+        "--json",
+        "--tgi-url",
+        "http://tgi.test",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["kept"] == [1, 3]
+    assert out["context"] == "Mary has 3 apples."
+    assert out["answer"] == "She has 3 apples."
+    assert fake_tgi.bodies("/v1/chat/completions")[0]["response_format"]["type"] == "json"
+
+
+def test_url_from_the_environment(fake_tgi: FakeTGI) -> None:
+    script(fake_tgi, "not usable")
+    result = runner.invoke(app, ["run", PROMPT, "--json"], env={"S2A_TGI_URL": "http://tgi.test"})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["fallback"] is not None
+
+
+def test_without_a_server_says_what_to_pass() -> None:
+    result = runner.invoke(app, ["run", PROMPT], env={"S2A_TGI_URL": ""})
+    assert result.exit_code == 2
+    assert "--tgi-url" in result.output
+    assert "S2A_TGI_URL" in result.output
+
+
+def test_bad_variant_is_named() -> None:
+    result = runner.invoke(app, ["run", PROMPT, "--variant", "nope", "--tgi-url", "http://tgi.test"])
+    assert result.exit_code == 2
+    assert "variant" in result.output
+
+
+def test_text_and_file_are_exclusive(tmp_path: Path) -> None:
+    prompt_file = tmp_path / "p.txt"
+    prompt_file.write_text("x", encoding="utf-8")
+    result = runner.invoke(app, ["run", "x", "--file", str(prompt_file), "--tgi-url", "http://tgi.test"])
+    assert result.exit_code == 2
+    assert "not both" in result.output
+
+
+def test_parse_error_with_raise_is_reported(fake_tgi: FakeTGI) -> None:
+    script(fake_tgi, "I refuse.")
+    result = runner.invoke(app, ["run", PROMPT, "--fallback", "raise", "--tgi-url", "http://tgi.test"])
+    assert result.exit_code == 1
+    assert "neither a 'Context:' nor a 'Question:' label" in result.output
+
+
+def test_unreachable_server_is_reported(fake_tgi: FakeTGI) -> None:
+    fake_tgi.refuse = True
+    result = runner.invoke(app, ["run", PROMPT, "--tgi-url", "http://tgi.test:9"])
+    assert result.exit_code == 1
+    assert "the model server at http://tgi.test:9 failed: [Errno 111] Connection refused" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,39 @@
+"""Every Python block in the README, the docs and the public docstrings runs as written."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import langchain_s2a
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def blocks(path: Path) -> list[str]:
+    return BLOCK.findall(path.read_text(encoding="utf-8"))
+
+
+def test_docs_have_examples() -> None:
+    assert blocks(ROOT / "README.md")
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+def test_markdown_python_blocks_run(path: Path) -> None:
+    namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
+    for code in blocks(path):  # blocks of one page share a namespace, as a reader's session would
+        exec(compile(code, str(path), "exec"), namespace)  # noqa: S102 - our own docs
+
+
+@pytest.mark.parametrize("name", ["S2ARunnable"])
+def test_docstring_examples_run(name: str) -> None:
+    examples = re.findall(r"```python\n(.*?)```", getattr(langchain_s2a, name).__doc__ or "", re.DOTALL)
+    assert examples, f"{name} has no example"
+    namespace: dict[str, object] = {}
+    for block in examples:
+        exec(compile(textwrap.dedent(block), name, "exec"), namespace)  # noqa: S102 - our own docstrings
