@@ -7,6 +7,7 @@ ChatHuggingFace) with no socket. The integration suite runs against the real loc
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,18 @@ def _last_user_text(body: dict[str, Any]) -> str:
     if "messages" in body:
         return str(body["messages"][-1]["content"])
     return str(body.get("inputs", ""))
+
+
+def plausible_reply(body: dict[str, Any]) -> str:
+    """A reply of the right shape for each kind of call, for examples that only show the API."""
+    grammar = body.get("response_format") or body.get("parameters", {}).get("grammar")
+    text = _last_user_text(body)
+    if grammar is not None:
+        last = max((int(n) for n in re.findall(r"^\[(\d+)\]", text, re.MULTILINE)), default=1)
+        return json.dumps({"question": [last], "keep": [1]})
+    if body.get("messages", [{}])[0].get("role") == "system":
+        return f"Context: none\nQuestion: {text.strip().splitlines()[-1]}"
+    return "An answer."
 
 
 @dataclass

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import langchain_s2a
+import s2a
+from tests.fake_tgi import FakeTGI, plausible_reply, serve
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
+
+
+def test_core_exports() -> None:
+    assert sorted(s2a.__all__) == sorted(
+        [
+            "DEFAULT_PROMPTS", "VARIANTS", "ChatMessage", "Decoding", "FallbackPolicy", "Focus",
+            "S2AConfig", "S2AConfigError", "S2AError", "S2AInput", "S2AParseError", "S2APrompts",
+            "S2ARequest", "S2AResult", "TokenUsage", "Variant", "VariantName", "finish",
+            "history_input", "prepare", "split_sentences",
+        ]
+    )  # fmt: skip
+    assert all(hasattr(s2a, name) for name in s2a.__all__)
+
+
+def test_langchain_exports() -> None:
+    assert sorted(langchain_s2a.__all__) == sorted(
+        [
+            "ChatHistory", "ContextQuestion", "S2ARunnable", "S2ARunnableInput", "S2AToolArgs",
+            "create_s2a_chain", "tgi_chat_model",
+        ]
+    )  # fmt: skip
+    assert all(hasattr(langchain_s2a, name) for name in langchain_s2a.__all__)
+
+
+def test_core_imports_no_framework() -> None:
+    code = "import sys, s2a, s2a.cli; print(any(m.startswith(('langchain', 'llama_')) for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_examples_run(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with serve(FakeTGI(reply=plausible_reply)):
+        runpy.run_path(str(path), run_name="__main__")
+    assert "S2A answer:" in capsys.readouterr().out
