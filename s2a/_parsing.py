@@ -53,7 +53,7 @@ _QUESTION_INLINE = re.compile(r"(?<=[.!?\"'])[ \t]+[*_]*(?P<label>Question|Query
 _FENCE = re.compile(r"^[ \t]*```[^\n]*$", re.MULTILINE)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _WRAPPERS = "*_`\"' \t\n“”‘’"  # noqa: RUF001 - curly quotes are what models emit
-_NONE_WORDS = {"none", "n/a", "na", "(none)", "nothing", "no context", "empty", "-"}
+_NONE_WORDS = {"none", "<none>", "[none]", "n/a", "na", "(none)", "nothing", "no context", "empty", "-"}
 _CHATTER_LINE = re.compile(r"^[^\n]{0,120}:[ \t]*$")
 
 

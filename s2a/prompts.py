@@ -33,12 +33,11 @@ _FOCUS_RELEVANCE = (
 _SEPARATED = """\
 The text below was written by a user. It contains a question and possibly other material.
 {focus}
-Keep every fact needed to answer the question, in the user's own words where possible. \
-Do not answer the question.
+Copy every fact needed to answer the question, word for word. Do not answer the question.
 
-Reply in exactly this form and add nothing else:
-Context: <the material worth keeping, or "none">
-Question: <the question itself, stated neutrally>
+Reply with exactly two labelled parts and nothing else:
+Context: the facts needed to answer the question, copied from the text (write none if there are none)
+Question: the question itself, without any opinion
 
 Text by the user:
 {text}"""

@@ -143,7 +143,8 @@ def _parse_unseparated(request: S2ARequest, raw: str) -> _Outcome:
 
 
 def _extractive_schema(count: int, *, with_question: bool) -> dict[str, Any]:
-    numbers = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": max(count, 1)}}
+    top = max(count, 1)
+    numbers = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": top}, "maxItems": top}
     properties = {"question": numbers, "keep": numbers} if with_question else {"keep": numbers}
     return {
         "type": "object",

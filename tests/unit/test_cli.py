@@ -56,11 +56,19 @@ def test_url_from_the_environment(fake_tgi: FakeTGI) -> None:
     assert json.loads(result.output)["fallback"] is not None
 
 
-def test_without_a_server_says_what_to_pass() -> None:
-    result = runner.invoke(app, ["run", PROMPT], env={"S2A_TGI_URL": ""})
+def test_without_a_server_the_local_model_is_used(tmp_path: Path) -> None:
+    """No --tgi-url means the embedded default; a bad --model-path is refused before any serving."""
+    not_gguf = tmp_path / "model.bin"
+    not_gguf.write_bytes(b"PK\x03\x04 not a model")
+    result = runner.invoke(app, ["run", PROMPT, "--model-path", str(not_gguf)], env={"S2A_TGI_URL": ""})
+    assert result.exit_code == 1
+    assert f"{not_gguf} is not a GGUF model file" in result.output
+
+
+def test_serve_checks_its_limits() -> None:
+    result = runner.invoke(app, ["serve", "--max-input-tokens", "10", "--max-total-tokens", "10"])
     assert result.exit_code == 2
-    assert "--tgi-url" in result.output
-    assert "S2A_TGI_URL" in result.output
+    assert "must be below --max-total-tokens" in result.output
 
 
 def test_bad_variant_is_named() -> None:

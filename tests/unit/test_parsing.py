@@ -31,8 +31,9 @@ def test_labelled_missing_trailing_label() -> None:
     assert rewrite.context == "Mary has 3 apples.\nHow many apples?"
 
 
-def test_labelled_none_context() -> None:
-    assert parse_labelled("Context: none\nQuestion: Why?").context == ""
+@pytest.mark.parametrize("none", ["none", "None.", "<none>", "N/A", "(none)"])
+def test_labelled_none_context(none: str) -> None:
+    assert parse_labelled(f"Context: {none}\nQuestion: Why?").context == ""
 
 
 def test_labelled_question_only_drops_chatter() -> None:

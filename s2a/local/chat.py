@@ -1,0 +1,117 @@
+"""`POST /v1/chat/completions`: TGI's OpenAI-style chat route, plain and streaming."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.responses import Response, StreamingResponse
+
+from s2a.local.engine import Outcome, Sampling, TokenInfo
+from s2a.local.protocol import ChatRequest, RequestError, chat_parameters, check_length, sampling
+from s2a.local.sse import DONE, event
+
+if TYPE_CHECKING:
+    from s2a.local.runtime import Runtime
+    from s2a.local.server import ServerSettings
+
+logger = logging.getLogger(__name__)
+
+_FINISH = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
+
+
+def _logprob(info: TokenInfo) -> dict[str, Any]:
+    return {
+        "token": info.text,
+        "logprob": info.logprob,
+        "top_logprobs": [{"token": text, "logprob": lp} for _, text, lp, _ in info.top],
+    }
+
+
+def _usage(n_prompt: int, outcome: Outcome) -> dict[str, int]:
+    generated = len(outcome.tokens)
+    return {"prompt_tokens": n_prompt, "completion_tokens": generated, "total_tokens": n_prompt + generated}
+
+
+def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> None:
+    """Register the chat route on `app`."""
+
+    def envelope(kind: str) -> dict[str, Any]:
+        return {
+            "object": kind,
+            "id": "",
+            "created": int(time.time()),
+            "model": settings.model_id,
+            "system_fingerprint": f"{settings.model_id}-s2a",
+        }
+
+    def prepare(body: ChatRequest) -> tuple[list[int], Sampling]:
+        engine = runtime.ready_engine()
+        if not body.messages:
+            msg = "`messages` cannot be empty"
+            raise RequestError(msg)
+        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+        _, prompt = engine.chat_prompt(messages)
+        params = chat_parameters(body)
+        budget = check_length(
+            len(prompt), params.max_new_tokens, settings.max_input_tokens, settings.max_total_tokens
+        )
+        return prompt, replace(sampling(params, budget), presence_penalty=body.presence_penalty or 0.0)
+
+    async def complete(body: ChatRequest, prompt: list[int], settings_: Sampling) -> dict[str, Any]:
+        with runtime.admitted():
+            outcome = await runtime.complete(prompt, settings_)
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": outcome.generated_text},
+            "logprobs": {"content": [_logprob(t) for t in outcome.tokens if not t.special]}
+            if body.logprobs
+            else None,
+            "finish_reason": _FINISH[outcome.finish_reason],
+        }
+        return {**envelope("chat.completion"), "choices": [choice], "usage": _usage(len(prompt), outcome)}
+
+    def stream(body: ChatRequest, prompt: list[int], settings_: Sampling) -> Response:
+        admission = runtime.admitted()
+        admission.__enter__()  # held until the stream ends
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+        def chunk(delta: dict[str, Any], finish: str | None, info: TokenInfo | None) -> bytes:
+            logprobs = {"content": [_logprob(info)]} if body.logprobs and info is not None else None
+            choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+            return event({**envelope("chat.completion.chunk"), "choices": [choice], "usage": None})
+
+        async def events() -> AsyncIterator[bytes]:
+            outcome = Outcome()
+            try:
+                async for info in runtime.stream(prompt, settings_, outcome):
+                    if not info.special:
+                        yield chunk({"role": "assistant", "content": info.text}, None, info)
+                yield chunk({"role": "assistant", "content": ""}, _FINISH[outcome.finish_reason], None)
+                if include_usage:
+                    usage = {
+                        **envelope("chat.completion.chunk"),
+                        "choices": [],
+                        "usage": _usage(len(prompt), outcome),
+                    }
+                    yield event(usage)
+                yield DONE
+            except Exception as exc:
+                logger.exception("chat generation failed mid-stream")
+                runtime.metrics.failures.labels(err="generation").inc()
+                yield event({"error": f"Request failed during generation: {exc}", "error_type": "generation"})
+            finally:
+                admission.__exit__(None, None, None)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatRequest) -> Any:
+        prompt, settings_ = prepare(body)
+        if body.stream:
+            return stream(body, prompt, settings_)
+        return await complete(body, prompt, settings_)

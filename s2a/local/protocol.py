@@ -1,0 +1,291 @@
+"""TGI's request bodies and their validation, as TGI 3.3.6 publishes them (openapi.json).
+
+Every rejection is a `RequestError` carrying TGI's message; the server turns it into
+`{"error": ..., "error_type": "validation"}` with status 422. Parameters this server cannot
+honour are rejected too, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from s2a.local.engine import Sampling
+
+MAX_STOP_SEQUENCES = 4
+MAX_TOP_N_TOKENS = 5
+MAX_BEST_OF = 1
+DEFAULT_MAX_NEW_TOKENS = 1024
+
+
+class RequestError(ValueError):
+    """A request TGI would refuse; `error_type` is TGI's category for it."""
+
+    def __init__(self, message: str, error_type: str = "validation") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class Grammar(BaseModel):
+    """TGI's `GrammarType`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["json", "regex", "json_schema"]
+    value: Any
+
+
+class Parameters(BaseModel):
+    """TGI's `GenerateParameters`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapter_id: str | None = None
+    best_of: int | None = None
+    decoder_input_details: bool = False
+    details: bool = True
+    do_sample: bool = False
+    frequency_penalty: float | None = None
+    grammar: Grammar | None = None
+    max_new_tokens: int | None = None
+    repetition_penalty: float | None = None
+    return_full_text: bool | None = None
+    seed: int | None = Field(default=None, ge=0)
+    stop: list[str] = Field(default_factory=list)
+    temperature: float | None = None
+    top_k: int | None = None
+    top_n_tokens: int | None = None
+    top_p: float | None = None
+    truncate: int | None = None
+    typical_p: float | None = None
+    watermark: bool = False
+
+
+class GenerateRequest(BaseModel):
+    """TGI's `GenerateRequest` (and `CompatGenerateRequest` with `stream`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: str
+    parameters: Parameters = Field(default_factory=Parameters)
+    stream: bool = False
+
+
+class TextChunk(BaseModel):
+    """A text part of a message's content."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ImageChunk(BaseModel):
+    """An image part of a message's content (not supported by a text model)."""
+
+    type: Literal["image_url"]
+    image_url: dict[str, Any]
+
+
+class Message(BaseModel):
+    """TGI's chat `Message`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str
+    content: str | list[TextChunk | ImageChunk] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The message as plain text, or a rejection if it holds something else."""
+        if self.tool_calls:
+            msg = "messages with `tool_calls` are not supported by this server"
+            raise RequestError(msg)
+        if self.content is None:
+            msg = f"a `{self.role}` message has no `content`"
+            raise RequestError(msg)
+        if isinstance(self.content, str):
+            return self.content
+        if any(isinstance(chunk, ImageChunk) for chunk in self.content):
+            msg = "image inputs are not supported by this server's text model"
+            raise RequestError(msg)
+        return "".join(chunk.text for chunk in self.content if isinstance(chunk, TextChunk))
+
+
+class StreamOptions(BaseModel):
+    """TGI's `StreamOptions`."""
+
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """TGI's `ChatRequest`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[Message]
+    model: str | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logit_bias: list[float] | dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    n: int | None = Field(default=None, ge=0)
+    response_format: Grammar | None = None
+    seed: int | None = Field(default=None, ge=0)
+    stop: list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    tool_prompt: str | None = None
+
+
+def json_schema(grammar: Grammar | None) -> dict[str, Any] | None:
+    """The JSON schema a grammar asks for; other grammar types are rejected."""
+    if grammar is None:
+        return None
+    if grammar.type == "regex":
+        msg = "grammar type `regex` is not supported by this server; use `json` with a JSON schema"
+        raise RequestError(msg)
+    value = grammar.value
+    if grammar.type == "json_schema":
+        value = value.get("schema") if isinstance(value, dict) else None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            msg = f"grammar value is not valid JSON: {exc}"
+            raise RequestError(msg) from exc
+    if not isinstance(value, dict):
+        msg = "grammar value must be a JSON schema object"
+        raise RequestError(msg)
+    return value
+
+
+def _check_unsupported(p: Parameters) -> None:
+    unsupported = {
+        "adapter_id": p.adapter_id is not None,
+        "watermark": p.watermark,
+        "decoder_input_details": p.decoder_input_details,
+    }
+    for name, asked in unsupported.items():
+        if asked:
+            msg = f"`{name}` is not supported by this server"
+            raise RequestError(msg)
+
+
+def _check_ranges(p: Parameters) -> None:
+    if p.best_of is not None and not 0 < p.best_of <= MAX_BEST_OF:
+        msg = f"`best_of` must be > 0 and <= {MAX_BEST_OF}. Given: {p.best_of}"
+        raise RequestError(msg)
+    if p.temperature is not None and p.temperature <= 0:
+        msg = "`temperature` must be strictly positive"
+        raise RequestError(msg)
+    if p.repetition_penalty is not None and p.repetition_penalty <= 0:
+        msg = "`repetition_penalty` must be strictly positive"
+        raise RequestError(msg)
+    if p.frequency_penalty is not None and not -2.0 <= p.frequency_penalty <= 2.0:
+        msg = "`frequency_penalty` must be >= -2.0 and <= 2.0"
+        raise RequestError(msg)
+    for name in ("top_p", "typical_p"):
+        value = getattr(p, name)
+        if value is not None and not 0.0 < value <= 1.0:
+            msg = f"`{name}` must be > 0.0 and <= 1.0"
+            raise RequestError(msg)
+    if p.top_k is not None and p.top_k <= 0:
+        msg = "`top_k` must be strictly positive"
+        raise RequestError(msg)
+    if p.max_new_tokens is not None and p.max_new_tokens <= 0:
+        msg = "`max_new_tokens` must be strictly positive"
+        raise RequestError(msg)
+    if len(p.stop) > MAX_STOP_SEQUENCES:
+        msg = f"`stop` supports up to {MAX_STOP_SEQUENCES} stop sequences. Given: {len(p.stop)}"
+        raise RequestError(msg)
+    if p.top_n_tokens is not None and not 0 <= p.top_n_tokens <= MAX_TOP_N_TOKENS:
+        msg = f"`top_n_tokens` must be >= 0 and <= {MAX_TOP_N_TOKENS}. Given: {p.top_n_tokens}"
+        raise RequestError(msg)
+
+
+def check_length(n_input: int, max_new_tokens: int | None, max_input: int, max_total: int) -> int:
+    """Validate the token budget; return the effective `max_new_tokens`."""
+    if n_input == 0:
+        msg = "`inputs` cannot be empty"
+        raise RequestError(msg)
+    if n_input > max_input:
+        msg = f"`inputs` must have less than {max_input} tokens. Given: {n_input}"
+        raise RequestError(msg)
+    budget = (
+        max_new_tokens if max_new_tokens is not None else min(DEFAULT_MAX_NEW_TOKENS, max_total - n_input)
+    )
+    if n_input + budget > max_total:
+        msg = (
+            f"`inputs` tokens + `max_new_tokens` must be <= {max_total}. "
+            f"Given: {n_input} `inputs` tokens and {budget} `max_new_tokens`"
+        )
+        raise RequestError(msg)
+    return budget
+
+
+def sampling(p: Parameters, max_new_tokens: int) -> Sampling:
+    """Validated engine settings for TGI parameters.
+
+    As in TGI, setting temperature (other than 1), top_k, top_p or typical_p below 1 turns
+    sampling on even without `do_sample`.
+    """
+    _check_unsupported(p)
+    _check_ranges(p)
+    warpers = (
+        (p.temperature is not None and p.temperature != 1.0)
+        or p.top_k is not None
+        or (p.top_p is not None and p.top_p < 1.0)
+        or (p.typical_p is not None and p.typical_p < 1.0)
+    )
+    return Sampling(
+        max_new_tokens=max_new_tokens,
+        do_sample=p.do_sample or bool(warpers),
+        temperature=p.temperature or 1.0,
+        top_k=p.top_k or 0,
+        top_p=p.top_p or 1.0,
+        typical_p=p.typical_p or 1.0,
+        repetition_penalty=p.repetition_penalty or 1.0,
+        frequency_penalty=p.frequency_penalty or 0.0,
+        seed=p.seed,
+        stop=tuple(p.stop),
+        json_schema=json_schema(p.grammar),
+        top_n_tokens=p.top_n_tokens or 0,
+    )
+
+
+def chat_parameters(request: ChatRequest) -> Parameters:
+    """The generation parameters a chat request stands for (TGI's mapping)."""
+    if request.tools:
+        msg = "`tools` are not supported by this server"
+        raise RequestError(msg)
+    if request.n not in (None, 1):
+        msg = f"`n` must be 1 on this server. Given: {request.n}"
+        raise RequestError(msg)
+    if request.logit_bias:
+        msg = "`logit_bias` is not supported by this server"
+        raise RequestError(msg)
+    if request.presence_penalty is not None and not -2.0 <= request.presence_penalty <= 2.0:
+        msg = "`presence_penalty` must be >= -2.0 and <= 2.0"
+        raise RequestError(msg)
+    # TGI's chat route: temperature 0 means greedy; no temperature samples at 1.0.
+    greedy = request.temperature is not None and request.temperature == 0.0
+    return Parameters(
+        do_sample=not greedy,
+        temperature=None if greedy else request.temperature,
+        top_p=request.top_p,
+        frequency_penalty=request.frequency_penalty,
+        max_new_tokens=request.max_tokens,
+        seed=request.seed,
+        stop=request.stop or [],
+        grammar=request.response_format,
+        top_n_tokens=request.top_logprobs if request.logprobs else None,
+    )

@@ -1,0 +1,121 @@
+"""Starting the local server: in the foreground (`s2a serve`) or in-process for one command."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from s2a.local.engine import Engine
+from s2a.local.model import DEFAULT_MODEL_ID, MODEL_SHA256, cache_dir, resolve_model_path
+from s2a.local.server import ServerSettings, create_app
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """How to run the local model (the `s2a serve` flags)."""
+
+    model_path: Path | None = None
+    max_concurrent_requests: int = 128
+    max_input_tokens: int = 7168
+    max_total_tokens: int = 8192
+    threads: int | None = None
+
+
+def _resolve_with_progress(model_path: Path | None, console: Console) -> Path:
+    with Progress(
+        TextColumn("[bold]Assembling the default model"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("assemble", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        path = resolve_model_path(model_path, progress=report)
+    console.print(f"Model: {path}" + ("" if model_path else f" (cached in {cache_dir()})"), highlight=False)
+    return path
+
+
+def build_app(options: LocalOptions, console: Console) -> FastAPI:
+    """Resolve (assemble and verify) the model, then build the app that loads it in the background."""
+    path = _resolve_with_progress(options.model_path, console)
+    is_default = options.model_path is None and path.parent == cache_dir()
+    settings = ServerSettings(
+        model_id=DEFAULT_MODEL_ID if is_default else path.name,
+        model_sha=MODEL_SHA256 if is_default else None,
+        max_concurrent_requests=options.max_concurrent_requests,
+        max_input_tokens=options.max_input_tokens,
+        max_total_tokens=options.max_total_tokens,
+    )
+    return create_app(
+        settings, lambda: Engine(path, n_ctx=options.max_total_tokens, n_threads=options.threads)
+    )
+
+
+def serve(options: LocalOptions, host: str, port: int, console: Console) -> None:
+    """Run the server in the foreground until interrupted."""
+    app = build_app(options, console)
+    console.print(f"Serving TGI's API on http://{host}:{port} (the model loads now; /health says when ready)")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_healthy(base_url: str, timeout: float, console: Console | None = None) -> None:
+    """Poll `/health` until it answers 200.
+
+    Raises:
+        RuntimeError: the model failed to load, or `timeout` seconds passed.
+
+    """
+    deadline = time.monotonic() + timeout
+    status = console.status("Loading the model...") if console else contextlib.nullcontext()
+    with status, httpx.Client(base_url=base_url, timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                response = client.get("/health")
+                if response.status_code == 200:
+                    return
+                error = response.json().get("error", "")
+                if error.startswith("model failed to load"):
+                    raise RuntimeError(error)
+            time.sleep(0.2)
+    msg = f"the local server at {base_url} was not healthy after {timeout:.0f} s"
+    raise RuntimeError(msg)
+
+
+@contextlib.contextmanager
+def local_server(options: LocalOptions, console: Console, timeout: float = 600.0) -> Iterator[str]:
+    """Run the local server in this process on a free loopback port; yield its base URL."""
+    app = build_app(options, console)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="s2a-local-server", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, timeout, console)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

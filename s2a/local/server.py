@@ -1,0 +1,140 @@
+"""A server that speaks text-generation-inference's HTTP API (TGI 3.3.6) over a local model.
+
+Routes: `POST /`, `/generate`, `/generate_stream`, `/v1/chat/completions`, `/tokenize`;
+`GET /info`, `/health`, `/metrics`. Streams are framed as TGI frames them (`data:{json}` per
+event; the chat stream ends with `data:[DONE]`). Errors are `{"error", "error_type"}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+
+from s2a.local.chat import add_chat_route
+from s2a.local.engine import GrammarError
+from s2a.local.generate import add_generate_routes
+from s2a.local.protocol import GenerateRequest, RequestError
+from s2a.local.runtime import EngineLike, Runtime
+from s2a.local.sse import event
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "3.3.6"
+_STATUS = {"validation": 422, "overloaded": 429, "unhealthy": 503, "generation": 424}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Limits and identity of the local server (TGI's launcher names)."""
+
+    model_id: str
+    model_sha: str | None = None
+    max_concurrent_requests: int = 128
+    max_input_tokens: int = 7168
+    max_total_tokens: int = 8192
+
+
+def error_response(message: str, error_type: str, *, stream: bool = False) -> Response:
+    body = {"error": message, "error_type": error_type}
+    status = _STATUS.get(error_type, 500)
+    if stream:  # TGI answers stream routes' errors as an event, with the error status
+        return Response(event(body), status_code=status, media_type="text/event-stream")
+    return JSONResponse(body, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+
+
+def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> FastAPI:
+    """The ASGI app. `load` builds the engine; it runs in a thread while `/health` says 503."""
+    runtime = Runtime(settings.max_concurrent_requests)
+
+    def load_in_background() -> None:
+        try:
+            runtime.engine = load()
+        except Exception as exc:
+            logger.exception("model failed to load")
+            runtime.load_error = f"model failed to load: {exc}"
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=load_in_background, name="s2a-model-loader", daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title="s2a local TGI-compatible server", version=API_VERSION, lifespan=lifespan, docs_url=None
+    )
+    app.state.runtime = runtime
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(
+            _validation_message(exc), "validation", stream=request.url.path == "/generate_stream"
+        )
+
+    @app.exception_handler(RequestError)
+    async def rejected(request: Request, exc: RequestError) -> Response:
+        return error_response(str(exc), exc.error_type, stream=request.url.path == "/generate_stream")
+
+    @app.exception_handler(GrammarError)
+    async def bad_grammar(request: Request, exc: GrammarError) -> Response:
+        return error_response(str(exc), "validation", stream=request.url.path == "/generate_stream")
+
+    @app.exception_handler(HTTPException)
+    async def httperror_response(_request: Request, exc: HTTPException) -> Response:
+        return JSONResponse({"error": str(exc.detail), "error_type": "http"}, status_code=exc.status_code)
+
+    add_generate_routes(app, runtime, settings)
+    add_chat_route(app, runtime, settings)
+
+    @app.post("/tokenize")
+    async def tokenize(body: GenerateRequest) -> list[dict[str, Any]]:
+        engine = runtime.ready_engine()
+        return [
+            {"id": token, "text": text, "start": start, "stop": stop}
+            for token, text, start, stop in engine.offsets(body.inputs)
+        ]
+
+    @app.get("/info")
+    async def info() -> dict[str, Any]:
+        return {
+            "model_id": settings.model_id,
+            "model_sha": settings.model_sha,
+            "model_pipeline_tag": "text-generation",
+            "max_concurrent_requests": settings.max_concurrent_requests,
+            "max_best_of": 1,
+            "max_stop_sequences": 4,
+            "max_input_tokens": settings.max_input_tokens,
+            "max_total_tokens": settings.max_total_tokens,
+            "validation_workers": 1,
+            "max_client_batch_size": 1,
+            "router": "s2a-local (llama.cpp)",
+            "version": API_VERSION,
+            "sha": None,
+            "docker_label": None,
+        }
+
+    @app.get("/health")
+    async def health() -> Response:
+        if runtime.engine is None:
+            return error_response(runtime.load_error or "Model is loading", "unhealthy")
+        return Response(status_code=200)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,77 @@
+"""A stand-in for the llama.cpp engine: words are tokens, the reply echoes the prompt.
+
+It lets the server's protocol, validation, queueing and framing be tested in milliseconds;
+the integration suite runs the same server over the real model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+from s2a.local.engine import Outcome, Sampling, TokenInfo
+
+EOS = 0
+
+
+class FakeEngine:
+    n_ctx = 64
+    has_chat_template = True
+
+    def __init__(self, *, delay: float = 0.0, words: int | None = None) -> None:
+        self.delay = delay
+        self.words = words
+        self._vocab: dict[str, int] = {"<eos>": EOS}
+        self.loaded = threading.Event()
+        self.calls: list[str] = []
+
+    def _id(self, word: str) -> int:
+        return self._vocab.setdefault(word, len(self._vocab))
+
+    def _word(self, token: int) -> str:
+        return next(word for word, i in self._vocab.items() if i == token)
+
+    def tokenize(self, text: str) -> list[int]:
+        return [self._id(word) for word in text.split()]
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
+        text = " ".join(f"{m['role']}: {m['content']}" for m in messages)
+        return text, self.tokenize(text)
+
+    def offsets(self, text: str) -> list[tuple[int, str, int, int]]:
+        result, position = [], 0
+        for word in text.split():
+            start = text.index(word, position)
+            result.append((self._id(word), word, start, start + len(word)))
+            position = start + len(word)
+        return result
+
+    def generate(
+        self, prompt: list[int], sampling: Sampling, outcome: Outcome, cancel: threading.Event
+    ) -> Iterator[TokenInfo]:
+        """Reply `echo <prompt words>` then EOS, honouring max_new_tokens and stop sequences."""
+        self.calls.append(" ".join(self._word(t) for t in prompt))
+        reply = [*["echo", *(self._word(t) for t in prompt)][: self.words], "<eos>"]
+        text = ""
+        outcome.seed = sampling.seed if sampling.do_sample else None
+        for count, word in enumerate(reply, start=1):
+            if self.delay:
+                time.sleep(self.delay)
+            special = word == "<eos>"
+            piece = word if special else f" {word}"
+            info = TokenInfo(id=self._id(word), text=piece, logprob=-0.5, special=special)
+            outcome.tokens.append(info)
+            if not special:
+                text += piece
+            yield info
+            if special:
+                outcome.finish_reason = "eos_token"
+                break
+            if any(text.endswith(stop) for stop in sampling.stop):
+                outcome.finish_reason = "stop_sequence"
+                break
+            if count >= sampling.max_new_tokens or cancel.is_set():
+                outcome.finish_reason = "length"
+                break
+        outcome.generated_text = text

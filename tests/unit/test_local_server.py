@@ -1,0 +1,304 @@
+"""The local TGI-compatible server over a fake engine: protocol, validation, errors, queueing.
+
+Every response is checked against TGI's OpenAPI document. The same checks run against the
+real model in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from s2a.local.server import ServerSettings, create_app
+from tests.fake_engine import FakeEngine
+from tests.openapi import sse_events, validate, validate_named
+
+SETTINGS = ServerSettings(
+    model_id="fake/model", max_concurrent_requests=4, max_input_tokens=32, max_total_tokens=48
+)
+
+
+def make_app(engine: FakeEngine, settings: ServerSettings = SETTINGS) -> FastAPI:
+    return create_app(settings, lambda: engine)
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(make_app(FakeEngine())) as test_client:
+        wait_ready(test_client)
+        yield test_client
+
+
+def wait_ready(client: TestClient) -> None:
+    for _ in range(200):
+        if client.get("/health").status_code == 200:
+            return
+        asyncio.run(asyncio.sleep(0.01))
+    pytest.fail("the fake engine never became ready")
+
+
+def post(client: TestClient, path: str, body: dict[str, Any]) -> Any:  # starlette's response type
+    return client.post(path, json=body)
+
+
+def test_health_is_503_until_loaded_then_200() -> None:
+    engine = FakeEngine()
+    gate = engine.loaded
+
+    def slow_load() -> FakeEngine:
+        gate.wait(5)
+        return engine
+
+    with TestClient(create_app(SETTINGS, slow_load)) as client:
+        response = client.get("/health")
+        assert response.status_code == 503
+        validate(response.json(), "/health", "get", 503)
+        assert post(client, "/generate", {"inputs": "hi"}).status_code == 503
+        gate.set()
+        wait_ready(client)
+        assert client.get("/health").content == b""
+
+
+def test_failed_load_is_reported_by_health() -> None:
+    def broken() -> FakeEngine:
+        msg = "no such file"
+        raise OSError(msg)
+
+    with TestClient(create_app(SETTINGS, broken)) as client:
+        for _ in range(100):
+            body = client.get("/health").json()
+            if body["error"] != "Model is loading":
+                break
+            asyncio.run(asyncio.sleep(0.01))
+        assert body == {"error": "model failed to load: no such file", "error_type": "unhealthy"}
+
+
+def test_info(client: TestClient) -> None:
+    info = client.get("/info").json()
+    validate(info, "/info", "get", 200)
+    assert (info["model_id"], info["max_input_tokens"], info["max_total_tokens"]) == ("fake/model", 32, 48)
+    assert info["max_concurrent_requests"] == 4
+
+
+def test_generate(client: TestClient) -> None:
+    response = post(client, "/generate", {"inputs": "the sky is", "parameters": {"max_new_tokens": 3}})
+    body = response.json()
+    validate(body, "/generate", "post", 200)
+    assert body["generated_text"] == " echo the sky"
+    assert body["details"]["finish_reason"] == "length"
+    assert body["details"]["generated_tokens"] == 3
+    full = post(
+        client, "/generate", {"inputs": "a b", "parameters": {"return_full_text": True, "details": False}}
+    )
+    assert full.json() == {"generated_text": "a b echo a b"}
+
+
+def test_generate_stops_at_eos_and_stop_sequences(client: TestClient) -> None:
+    eos = post(client, "/generate", {"inputs": "a b"}).json()
+    assert eos["details"]["finish_reason"] == "eos_token"
+    assert eos["details"]["tokens"][-1]["special"] is True
+    assert eos["generated_text"] == " echo a b"  # special tokens are not text
+    stop = post(client, "/generate", {"inputs": "a b c", "parameters": {"stop": [" a"]}}).json()
+    assert (stop["generated_text"], stop["details"]["finish_reason"]) == (" echo a", "stop_sequence")
+
+
+def test_compat_route(client: TestClient) -> None:
+    plain = post(client, "/", {"inputs": "x y"})
+    validate(plain.json(), "/", "post", 200)
+    assert plain.json()[0]["generated_text"] == " echo x y"
+    streamed = post(client, "/", {"inputs": "x y", "stream": True})
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    assert json.loads(sse_events(streamed.text)[-1])["generated_text"] == " echo x y"
+
+
+def test_generate_stream_framing(client: TestClient) -> None:
+    response = post(client, "/generate_stream", {"inputs": "one two", "parameters": {"max_new_tokens": 10}})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(payload) for payload in sse_events(response.text)]
+    for event in events:
+        validate_named(event, "StreamResponse")
+    assert [e["index"] for e in events] == [1, 2, 3, 4]
+    assert all(e["generated_text"] is None and e["details"] is None for e in events[:-1])
+    assert events[-1]["generated_text"] == " echo one two"
+    assert events[-1]["details"] == {
+        "finish_reason": "eos_token",
+        "generated_tokens": 4,
+        "seed": None,
+        "input_length": 2,
+    }
+    assert "[DONE]" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"temperature": 0}, "`temperature` must be strictly positive"),
+        ({"top_p": 0}, "`top_p` must be > 0.0 and <= 1.0"),
+        ({"top_k": 0}, "`top_k` must be strictly positive"),
+        ({"repetition_penalty": 0}, "`repetition_penalty` must be strictly positive"),
+        ({"max_new_tokens": 0}, "`max_new_tokens` must be strictly positive"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "`stop` supports up to 4 stop sequences. Given: 5"),
+        ({"best_of": 2}, "`best_of` must be > 0 and <= 1. Given: 2"),
+        ({"watermark": True}, "`watermark` is not supported by this server"),
+        ({"adapter_id": "lora"}, "`adapter_id` is not supported by this server"),
+        ({"grammar": {"type": "regex", "value": "a+"}}, "grammar type `regex` is not supported"),
+        ({"grammar": {"type": "json", "value": "not json"}}, "grammar value is not valid JSON"),
+        (
+            {"max_new_tokens": 40},
+            "`inputs` tokens + `max_new_tokens` must be <= 48. Given: 9 `inputs` tokens",
+        ),
+        ({"nonsense": 1}, "parameters.nonsense: Extra inputs are not permitted"),
+    ],
+)
+def test_validation_errors_have_tgi_shape(
+    client: TestClient, parameters: dict[str, Any], message: str
+) -> None:
+    body = {"inputs": "one two three four five six seven eight nine", "parameters": parameters}
+    response = post(client, "/generate", body)
+    assert response.status_code == 422
+    validate(response.json(), "/generate", "post", 422)
+    assert response.json()["error_type"] == "validation"
+    assert message in response.json()["error"]
+    streamed = post(client, "/generate_stream", body)
+    assert streamed.status_code == 422
+    (payload,) = sse_events(streamed.text)
+    validate(json.loads(payload), "/generate_stream", "post", 422, "text/event-stream")
+
+
+def test_input_limits(client: TestClient) -> None:
+    empty = post(client, "/generate", {"inputs": ""})
+    assert (empty.status_code, empty.json()["error"]) == (422, "`inputs` cannot be empty")
+    long = post(client, "/generate", {"inputs": " ".join(["w"] * 33)})
+    assert long.json()["error"] == "`inputs` must have less than 32 tokens. Given: 33"
+    truncated = post(client, "/generate", {"inputs": " ".join(["w"] * 33), "parameters": {"truncate": 3}})
+    assert truncated.json()["generated_text"] == " echo w w w"
+    missing = client.post("/generate", json={"parameters": {}})
+    assert missing.status_code == 422
+    assert missing.json()["error"].startswith("inputs:")
+
+
+def test_chat_completion(client: TestClient) -> None:
+    body = {
+        "messages": [{"role": "system", "content": "be"}, {"role": "user", "content": "hi"}],
+        "temperature": 0,
+    }
+    response = post(client, "/v1/chat/completions", body)
+    completion = response.json()
+    validate(completion, "/v1/chat/completions", "post", 200)
+    assert completion["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": " echo system: be user: hi",
+    }
+    assert completion["choices"][0]["finish_reason"] == "stop"
+    assert completion["usage"] == {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10}
+    chunked = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    assert (
+        post(client, "/v1/chat/completions", {"messages": [{"role": "user", "content": chunked}]}).status_code
+        == 200
+    )
+
+
+def test_chat_logprobs(client: TestClient) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}], "logprobs": True, "top_logprobs": 0}
+    choice = post(client, "/v1/chat/completions", body).json()["choices"][0]
+    assert [entry["token"] for entry in choice["logprobs"]["content"]] == [" echo", " user:", " hi"]
+
+
+def test_chat_stream_ends_with_done_and_usage(client: TestClient) -> None:
+    body = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    response = post(client, "/v1/chat/completions", body)
+    payloads = sse_events(response.text)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    for chunk in chunks:
+        validate_named(chunk, "ChatCompletionChunk")
+    text = "".join(c["choices"][0]["delta"]["content"] for c in chunks if c["choices"])
+    assert text == " echo user: hi"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["completion_tokens"] == 4
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "`tools` are not supported"),
+        ({"n": 2}, "`n` must be 1"),
+        ({"logit_bias": [1.0]}, "`logit_bias` is not supported"),
+        ({"response_format": {"type": "regex", "value": "x"}}, "grammar type `regex`"),
+        ({"messages": []}, "`messages` cannot be empty"),
+    ],
+)
+def test_chat_rejections(client: TestClient, extra: dict[str, Any], message: str) -> None:
+    response = post(
+        client, "/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], **extra}
+    )
+    assert response.status_code == 422
+    validate(response.json(), "/v1/chat/completions", "post", 422)
+    assert message in response.json()["error"]
+
+
+def test_chat_rejects_images(client: TestClient) -> None:
+    content = [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]
+    response = post(client, "/v1/chat/completions", {"messages": [{"role": "user", "content": content}]})
+    assert response.status_code == 422
+    assert "image inputs are not supported" in response.json()["error"]
+
+
+def test_tokenize(client: TestClient) -> None:
+    tokens = post(client, "/tokenize", {"inputs": "hello  world"}).json()
+    validate(tokens, "/tokenize", "post", 200)
+    assert [(t["text"], t["start"], t["stop"]) for t in tokens] == [("hello", 0, 5), ("world", 7, 12)]
+
+
+def test_metrics(client: TestClient) -> None:
+    post(client, "/generate", {"inputs": "a"})
+    post(client, "/generate", {"inputs": "a", "parameters": {"temperature": -1}})
+    text = client.get("/metrics").text
+    assert "tgi_request_count_total 1.0" in text
+    assert "tgi_request_success_total 1.0" in text
+    assert "tgi_queue_size 0.0" in text
+
+
+def test_unknown_route_has_error_shape(client: TestClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert set(response.json()) == {"error", "error_type"}
+
+
+async def test_overload_answers_429_and_queue_is_fair() -> None:
+    """Requests beyond --max-concurrent-requests get 429; admitted ones finish in arrival order."""
+    engine = FakeEngine(delay=0.02)
+    app = make_app(engine)
+    app.state.runtime.engine = engine
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://local") as client:
+
+        async def ask(i: int) -> httpx.Response:
+            await asyncio.sleep(i * 0.005)  # a known arrival order
+            return await client.post("/generate", json={"inputs": f"request {i}"})
+
+        responses = await asyncio.gather(*(ask(i) for i in range(7)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 4
+    assert statuses.count(429) == 3
+    for response in responses:
+        if response.status_code == 429:
+            assert response.json() == {"error": "Model is overloaded", "error_type": "overloaded"}
+            validate(response.json(), "/generate", "post", 429)
+    answered = [i for i, r in enumerate(responses) if r.status_code == 200]
+    for i in answered:  # every answer belongs to its own request
+        assert responses[i].json()["generated_text"] == f" echo request {i}"
+    assert engine.calls == [f"request {i}" for i in answered]  # served in arrival order
