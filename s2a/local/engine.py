@@ -197,6 +197,9 @@ class Engine:
             outcome.seed = sampling.seed if sampling.seed is not None else random.randint(1, 2**31 - 1)  # noqa: S311
             self._llama.set_seed(outcome.seed)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # Evaluate every prompt from scratch: reusing the previous request's KV-cache prefix
+        # changes how the prompt is batched, hence float rounding, and greedy answers with it.
+        self._llama.reset()  # type: ignore[no-untyped-call]
         tokens = self._llama.generate(
             prompt,
             top_k=sampling.top_k if sampling.do_sample else 0,

@@ -24,7 +24,7 @@ class RequestError(ValueError):
     """A request TGI would refuse; `error_type` is TGI's category for it."""
 
     def __init__(self, message: str, error_type: str = "validation") -> None:
-        super().__init__(message)
+        super().__init__(f"Input validation error: {message}" if error_type == "validation" else message)
         self.error_type = error_type
 
 
@@ -193,10 +193,10 @@ def _check_ranges(p: Parameters) -> None:
     if p.frequency_penalty is not None and not -2.0 <= p.frequency_penalty <= 2.0:
         msg = "`frequency_penalty` must be >= -2.0 and <= 2.0"
         raise RequestError(msg)
-    for name in ("top_p", "typical_p"):
+    for name in ("top_p", "typical_p"):  # TGI rejects 1.0 too, though its spec allows it
         value = getattr(p, name)
-        if value is not None and not 0.0 < value <= 1.0:
-            msg = f"`{name}` must be > 0.0 and <= 1.0"
+        if value is not None and not 0.0 < value < 1.0:
+            msg = f"`{name}` must be > 0.0 and < 1.0"
             raise RequestError(msg)
     if p.top_k is not None and p.top_k <= 0:
         msg = "`top_k` must be strictly positive"
@@ -240,11 +240,8 @@ def sampling(p: Parameters, max_new_tokens: int) -> Sampling:
     """
     _check_unsupported(p)
     _check_ranges(p)
-    warpers = (
-        (p.temperature is not None and p.temperature != 1.0)
-        or p.top_k is not None
-        or (p.top_p is not None and p.top_p < 1.0)
-        or (p.typical_p is not None and p.typical_p < 1.0)
+    warpers = (p.temperature is not None and p.temperature != 1.0) or any(
+        value is not None for value in (p.top_k, p.top_p, p.typical_p)
     )
     return Sampling(
         max_new_tokens=max_new_tokens,

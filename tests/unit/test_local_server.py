@@ -141,7 +141,8 @@ def test_generate_stream_framing(client: TestClient) -> None:
     ("parameters", "message"),
     [
         ({"temperature": 0}, "`temperature` must be strictly positive"),
-        ({"top_p": 0}, "`top_p` must be > 0.0 and <= 1.0"),
+        ({"top_p": 0}, "`top_p` must be > 0.0 and < 1.0"),
+        ({"top_p": 1.0}, "`top_p` must be > 0.0 and < 1.0"),
         ({"top_k": 0}, "`top_k` must be strictly positive"),
         ({"repetition_penalty": 0}, "`repetition_penalty` must be strictly positive"),
         ({"max_new_tokens": 0}, "`max_new_tokens` must be strictly positive"),
@@ -175,9 +176,12 @@ def test_validation_errors_have_tgi_shape(
 
 def test_input_limits(client: TestClient) -> None:
     empty = post(client, "/generate", {"inputs": ""})
-    assert (empty.status_code, empty.json()["error"]) == (422, "`inputs` cannot be empty")
+    assert (empty.status_code, empty.json()["error"]) == (
+        422,
+        "Input validation error: `inputs` cannot be empty",
+    )
     long = post(client, "/generate", {"inputs": " ".join(["w"] * 33)})
-    assert long.json()["error"] == "`inputs` must have less than 32 tokens. Given: 33"
+    assert long.json()["error"] == "Input validation error: `inputs` must have less than 32 tokens. Given: 33"
     truncated = post(client, "/generate", {"inputs": " ".join(["w"] * 33), "parameters": {"truncate": 3}})
     assert truncated.json()["generated_text"] == " echo w w w"
     missing = client.post("/generate", json={"parameters": {}})
