@@ -126,7 +126,8 @@ def run(
         return
     console = Console()
     title = f"S2A context ({result.variant})" + (f" - fallback: {result.fallback}" if result.fallback else "")
-    console.print(Panel(Text(result.prompt), title=title, title_align="left"))
+    shown = f"{result.context}\n\nQuestion: {result.question}" if result.question else result.prompt
+    console.print(Panel(Text(shown.strip()), title=title, title_align="left"))
     console.print(Panel(Text(reply), title="Answer", title_align="left"))
 
 
