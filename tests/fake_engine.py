@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from s2a.local.engine import Outcome, Sampling, TokenInfo
+from s2a.local.engine import GrammarError, Outcome, Sampling, TokenInfo
 
 EOS = 0
 
@@ -46,6 +46,11 @@ class FakeEngine:
             result.append((self._id(word), word, start, start + len(word)))
             position = start + len(word)
         return result
+
+    def check(self, sampling: Sampling) -> None:
+        if sampling.json_schema is not None and sampling.json_schema.get("type") == "unsupported":
+            msg = "the JSON schema cannot be turned into a grammar: unsupported type"
+            raise GrammarError(msg)
 
     def generate(
         self, prompt: list[int], sampling: Sampling, outcome: Outcome, cancel: threading.Event

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from s2a.local.engine import Outcome, Sampling, TokenInfo
 from s2a.local.protocol import ChatRequest, RequestError, chat_parameters, check_length, sampling
@@ -60,7 +60,9 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
         budget = check_length(
             len(prompt), params.max_new_tokens, settings.max_input_tokens, settings.max_total_tokens
         )
-        return prompt, replace(sampling(params, budget), presence_penalty=body.presence_penalty or 0.0)
+        settings_ = replace(sampling(params, budget), presence_penalty=body.presence_penalty or 0.0)
+        engine.check(settings_)
+        return prompt, settings_
 
     async def complete(body: ChatRequest, prompt: list[int], settings_: Sampling) -> dict[str, Any]:
         with runtime.admitted():
@@ -76,8 +78,6 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
         return {**envelope("chat.completion"), "choices": [choice], "usage": _usage(len(prompt), outcome)}
 
     def stream(body: ChatRequest, prompt: list[int], settings_: Sampling) -> Response:
-        admission = runtime.admitted()
-        admission.__enter__()  # held until the stream ends
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
         def chunk(delta: dict[str, Any], finish: str | None, info: TokenInfo | None) -> bytes:
@@ -104,10 +104,8 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
                 logger.exception("chat generation failed mid-stream")
                 runtime.metrics.failures.labels(err="generation").inc()
                 yield event({"error": f"Request failed during generation: {exc}", "error_type": "generation"})
-            finally:
-                admission.__exit__(None, None, None)
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return runtime.streaming(events())
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatRequest) -> Any:

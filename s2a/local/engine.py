@@ -28,6 +28,7 @@ from s2a.local.model import ModelError
 logger = logging.getLogger(__name__)
 
 FinishReason = Literal["length", "eos_token", "stop_sequence"]
+_GRAMMAR_CACHE = 64
 
 
 class GrammarError(ValueError):
@@ -93,6 +94,7 @@ class Engine:
         self._vocab = self._llama._model.vocab
         self._n_vocab = self._llama.n_vocab()
         self._lock = threading.Lock()
+        self._grammars: dict[str, LlamaGrammar] = {}
         template = self._llama.metadata.get("tokenizer.chat_template")
         self._formatter = (
             Jinja2ChatFormatter(
@@ -157,14 +159,24 @@ class Engine:
     def _piece(self, token: int) -> bytes:
         return self._bytes(token, special=False)
 
+    def check(self, sampling: Sampling) -> None:
+        """Reject settings the engine cannot run (an uncompilable grammar) before any generation."""
+        self._grammar(sampling.json_schema)
+
     def _grammar(self, schema: dict[str, Any] | None) -> LlamaGrammar | None:
         if schema is None:
             return None
-        try:
-            return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-            msg = f"the JSON schema cannot be turned into a grammar: {exc}"
-            raise GrammarError(msg) from exc
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            try:
+                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            except (ValueError, KeyError, TypeError, RuntimeError, RecursionError) as exc:
+                msg = f"the JSON schema cannot be turned into a grammar: {exc}"
+                raise GrammarError(msg) from exc
+            if len(self._grammars) >= _GRAMMAR_CACHE:
+                self._grammars.pop(next(iter(self._grammars)))
+            self._grammars[key] = grammar
+        return self._grammars[key]
 
     def _logprobs(self, top_n: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         pointer = self._llama._ctx.get_logits_ith(-1)

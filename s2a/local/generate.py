@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from s2a.local.engine import Outcome, Sampling, TokenInfo
 from s2a.local.protocol import GenerateRequest, check_length, sampling
@@ -47,7 +47,9 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
         budget = check_length(
             len(prompt), params.max_new_tokens, settings.max_input_tokens, settings.max_total_tokens
         )
-        return prompt, sampling(params, budget)
+        settings_ = sampling(params, budget)
+        engine.check(settings_)
+        return prompt, settings_
 
     async def generate_json(body: GenerateRequest) -> dict[str, Any]:
         prompt, settings_ = prepare(body)
@@ -70,8 +72,6 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
 
     def generate_sse(body: GenerateRequest) -> Response:
         prompt, settings_ = prepare(body)
-        admission = runtime.admitted()
-        admission.__enter__()  # held until the stream ends
 
         async def events() -> AsyncIterator[bytes]:
             outcome = Outcome()
@@ -101,10 +101,8 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
                 logger.exception("generation failed mid-stream")
                 runtime.metrics.failures.labels(err="generation").inc()
                 yield event({"error": f"Request failed during generation: {exc}", "error_type": "generation"})
-            finally:
-                admission.__exit__(None, None, None)
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return runtime.streaming(events())
 
     @app.post("/generate")
     async def generate(body: GenerateRequest) -> dict[str, Any]:

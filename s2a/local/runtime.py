@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from s2a.local.engine import Outcome, Sampling, TokenInfo
 from s2a.local.protocol import RequestError
@@ -29,6 +31,8 @@ class EngineLike(Protocol):
     def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]: ...
 
     def offsets(self, text: str) -> list[tuple[int, str, int, int]]: ...
+
+    def check(self, sampling: Sampling) -> None: ...
 
     def generate(
         self, prompt: list[int], sampling: Sampling, outcome: Outcome, cancel: threading.Event
@@ -71,6 +75,18 @@ class Metrics:
         self.batch = Gauge("tgi_batch_current_size", "Requests being generated", registry=r)
 
 
+class _AdmittedStream(StreamingResponse):
+    def __init__(self, events: AsyncIterator[bytes], release: Callable[[], None]) -> None:
+        super().__init__(events, media_type="text/event-stream")
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
 class Runtime:
     """Holds the engine once loaded; admits, queues (FIFO) and runs requests one at a time."""
 
@@ -82,24 +98,50 @@ class Runtime:
         self._in_flight = 0
         self._turn = asyncio.Lock()  # asyncio.Lock wakes waiters in arrival order
 
+    @property
+    def in_flight(self) -> int:
+        """Requests admitted and not yet answered."""
+        return self._in_flight
+
     def ready_engine(self) -> EngineLike:
         """The engine, or `NotReadyError` while it loads."""
         if self.engine is None:
             raise NotReadyError(self.load_error or "Model is loading")
         return self.engine
 
-    @contextlib.contextmanager
-    def admitted(self) -> Iterator[None]:
-        """Count a request in flight for its whole life, or refuse it with 429."""
+    def admit(self) -> Callable[[], None]:
+        """Count a request in flight, or refuse it with 429; return its (idempotent) release."""
         if self._in_flight >= self.max_concurrent_requests:
             self.metrics.failures.labels(err="overloaded").inc()
             raise OverloadedError
         self._in_flight += 1
         self.metrics.requests.inc()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._in_flight -= 1
+
+        return release
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """`admit` for the length of a block."""
+        release = self.admit()
         try:
             yield
         finally:
-            self._in_flight -= 1
+            release()
+
+    def streaming(self, events: AsyncIterator[bytes]) -> StreamingResponse:
+        """An SSE response that holds an admission until the response is over.
+
+        The release happens in the response's own ASGI call, which always runs: a client that
+        disconnects before its stream starts must not keep a slot forever.
+        """
+        return _AdmittedStream(events, self.admit())
 
     @contextlib.asynccontextmanager
     async def turn(self, n_input: int) -> AsyncIterator[None]:

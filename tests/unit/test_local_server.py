@@ -7,8 +7,9 @@ real model in tests/integration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -306,3 +307,45 @@ async def test_overload_answers_429_and_queue_is_fair() -> None:
     for i in answered:  # every answer belongs to its own request
         assert responses[i].json()["generated_text"] == f" echo request {i}"
     assert engine.calls == [f"request {i}" for i in answered]  # served in arrival order
+
+
+def test_uncompilable_grammar_is_refused_before_streaming(client: TestClient) -> None:
+    grammar = {"type": "json", "value": {"type": "unsupported"}}
+    response = post(client, "/generate_stream", {"inputs": "a", "parameters": {"grammar": grammar}})
+    assert response.status_code == 422
+    (payload,) = sse_events(response.text)
+    assert "cannot be turned into a grammar" in json.loads(payload)["error"]
+
+
+async def test_stream_slot_is_released_when_the_client_is_gone() -> None:
+    """A client that disconnects before its stream starts must not hold a slot forever."""
+    engine = FakeEngine()
+    app = make_app(engine)
+    runtime = app.state.runtime
+    runtime.engine = engine
+    messages = [{"type": "http.request", "body": json.dumps({"inputs": "a b"}).encode(), "more_body": False}]
+
+    async def receive() -> MutableMapping[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        msg = "connection reset by peer"
+        raise OSError(msg)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/generate_stream",
+        "raw_path": b"/generate_stream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    with contextlib.suppress(OSError):
+        await app(scope, receive, send)
+    assert runtime.in_flight == 0
