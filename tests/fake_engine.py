@@ -19,8 +19,11 @@ class FakeEngine:
     n_ctx = 64
     has_chat_template = True
 
-    def __init__(self, *, delay: float = 0.0, words: int | None = None) -> None:
+    def __init__(
+        self, *, delay: float = 0.0, words: int | None = None, fail_after: int | None = None
+    ) -> None:
         self.delay = delay
+        self.fail_after = fail_after
         self.words = words
         self._vocab: dict[str, int] = {"<eos>": EOS}
         self.loaded = threading.Event()
@@ -61,6 +64,9 @@ class FakeEngine:
         text = ""
         outcome.seed = sampling.seed if sampling.do_sample else None
         for count, word in enumerate(reply, start=1):
+            if self.fail_after is not None and count > self.fail_after:
+                msg = "the engine broke"
+                raise RuntimeError(msg)
             if self.delay:
                 time.sleep(self.delay)
             special = word == "<eos>"

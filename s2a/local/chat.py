@@ -101,9 +101,7 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
                     yield event(usage)
                 yield DONE
             except Exception as exc:
-                logger.exception("chat generation failed mid-stream")
-                runtime.metrics.failures.labels(err="generation").inc()
-                yield event({"error": f"Request failed during generation: {exc}", "error_type": "generation"})
+                yield runtime.failure_event(exc)
 
         return runtime.streaming(events())
 

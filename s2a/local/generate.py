@@ -98,9 +98,7 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
                         }
                     yield event(last)
             except Exception as exc:
-                logger.exception("generation failed mid-stream")
-                runtime.metrics.failures.labels(err="generation").inc()
-                yield event({"error": f"Request failed during generation: {exc}", "error_type": "generation"})
+                yield runtime.failure_event(exc)
 
         return runtime.streaming(events())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,6 +17,9 @@ from starlette.types import Receive, Scope, Send
 
 from s2a.local.engine import Outcome, Sampling, TokenInfo
 from s2a.local.protocol import RequestError
+from s2a.local.sse import event
+
+logger = logging.getLogger(__name__)
 
 
 class EngineLike(Protocol):
@@ -135,6 +139,16 @@ class Runtime:
         finally:
             release()
 
+    def _generation_failed(self, exc: Exception) -> str:
+        """Log and count a failed generation; the message the client gets."""
+        logger.error("generation failed", exc_info=exc)
+        self.metrics.failures.labels(err="generation").inc()
+        return f"Request failed during generation: {exc}"
+
+    def failure_event(self, exc: Exception) -> bytes:
+        """The error event for a generation that failed after its stream began (status is 200 by then)."""
+        return event({"error": self._generation_failed(exc), "error_type": "generation"})
+
     def streaming(self, events: AsyncIterator[bytes]) -> StreamingResponse:
         """An SSE response that holds an admission until the response is over.
 
@@ -179,6 +193,8 @@ class Runtime:
             except asyncio.CancelledError:
                 cancel.set()
                 raise
+            except Exception as exc:
+                raise RequestError(self._generation_failed(exc), "generation") from exc
         self._finished(outcome, started)
         return outcome
 

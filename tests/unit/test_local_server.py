@@ -349,3 +349,28 @@ async def test_stream_slot_is_released_when_the_client_is_gone() -> None:
     with contextlib.suppress(OSError):
         await app(scope, receive, send)
     assert runtime.in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/generate_stream", {"inputs": "a b c"}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "a b c"}], "stream": True}),
+    ],
+)
+def test_failure_mid_stream_is_an_error_event(path: str, body: dict[str, Any]) -> None:
+    with TestClient(make_app(FakeEngine(fail_after=2))) as client:
+        wait_ready(client)
+        response = post(client, path, body)
+        assert response.status_code == 200  # the stream had begun
+        last = json.loads(sse_events(response.text)[-1])
+        assert last == {
+            "error": "Request failed during generation: the engine broke",
+            "error_type": "generation",
+        }
+        assert 'tgi_request_failure_total{err="generation"} 1.0' in client.get("/metrics").text
+        plain = post(client, "/generate", {"inputs": "a b c"})  # fails too, before any byte is sent
+        assert plain.status_code == 424
+        validate(plain.json(), "/generate", "post", 424)
+        assert plain.json() == last
+        assert client.get("/health").status_code == 200  # and the server goes on
