@@ -64,6 +64,17 @@ Do not answer the question.
 Sentences:
 {sentences}"""
 
+_SELECT = """\
+Below are numbered {unit_name} retrieved for a question.
+{focus}
+Decide which {unit_name} to keep: those that help to answer the question. Do not answer the question.
+
+Question: {query}
+
+{items}
+
+Reply with JSON only, in this form: {{"keep": [numbers of the {unit_name} to keep]}}"""
+
 _ANSWER_SEPARATED = """\
 {context}
 
@@ -108,6 +119,9 @@ class S2APrompts(BaseModel):
     """S2A call of `unseparated`. Fields: `focus`, `text`."""
     extractive: str = _EXTRACTIVE
     """S2A call of `extractive`. Fields: `focus`, `question_block`, `reply_format`, `sentences`."""
+    select: str = _SELECT
+    """Selection of retrieved documents or sentences (RAG adapters). Fields: `focus`, `items`,
+    `query`, `unit_name`."""
     answer_separated: str = _ANSWER_SEPARATED
     """Answer prompt of `separated` and `extractive`. Fields: `context`, `question`."""
     answer_keep_original: str = _ANSWER_KEEP_ORIGINAL
@@ -122,6 +136,7 @@ class S2APrompts(BaseModel):
         "separated": {"focus", "text"},
         "unseparated": {"focus", "text"},
         "extractive": {"focus", "question_block", "reply_format", "sentences"},
+        "select": {"focus", "items", "query", "unit_name"},
         "answer_separated": {"context", "question"},
         "answer_keep_original": {"original", "context", "question"},
         "answer_instructed": {"original"},

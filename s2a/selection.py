@@ -1,0 +1,246 @@
+"""Selecting retrieved documents (or their sentences) with one S2A call per window.
+
+The RAG adapters (`llamaindex_s2a.S2ANodePostprocessor`, `langchain_s2a.S2ADocumentCompressor`)
+drive this the same way, with no I/O here:
+
+    plan = plan_selection(texts, query, config, granularity="document")
+    outputs = [<call the model with w.messages, JSON-constrained to w.json_schema> for w in plan.windows]
+    selected = finish_selection(plan, outputs)
+
+Items are numbered; the model answers with the numbers to keep, so the output is always a
+subset of the input, verbatim. Item sets too large for the model's window are split into
+windows that fit, each its own call; the kept sets are merged in the original order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from s2a._errors import S2AParseError
+from s2a._parsing import Unusable, parse_selection
+from s2a._sentences import Span, join_sentences, sentence_spans
+from s2a._types import ChatMessage
+from s2a.variants import S2AConfig, _focus_text
+
+logger = logging.getLogger(__name__)
+
+Granularity = Literal["document", "sentence"]
+"""Keep or drop whole documents, or sentences inside them."""
+
+REPLY_TOKENS_PER_ITEM = 4
+"""Room left in a window for the reply: about this many tokens per number."""
+
+
+def approx_tokens(text: str) -> int:
+    """A conservative token estimate (about 3 characters a token) when no tokenizer is given."""
+    return len(text) // 3 + 1
+
+
+@dataclass(frozen=True)
+class Window:
+    """One S2A call: the items it shows and the messages that show them."""
+
+    messages: tuple[ChatMessage, ...]
+    json_schema: dict[str, Any]
+    units: tuple[tuple[int, int | None], ...]
+    """For each number shown (1-based position): (document index, sentence index or None)."""
+
+
+@dataclass(frozen=True)
+class SelectionPlan:
+    """The calls needed to select from `texts` for `query`."""
+
+    texts: tuple[str, ...]
+    query: str
+    granularity: Granularity
+    config: S2AConfig
+    windows: tuple[Window, ...]
+    spans: tuple[tuple[Span, ...], ...] = ()
+
+
+@dataclass
+class Selected:
+    """What was kept: document indices in their original order, and each kept document's text."""
+
+    keep: list[int]
+    texts: dict[int, str]
+    raw: list[str] = field(default_factory=list)
+    fallback: str | None = None
+    """`None`, or why some window's output was not used (its documents were all kept)."""
+
+    @property
+    def calls(self) -> int:
+        """LLM calls made."""
+        return len(self.raw)
+
+
+def _render(
+    plan_texts: Sequence[str], spans: Sequence[Sequence[Span]], units: Sequence[tuple[int, int | None]]
+) -> str:
+    lines: list[str] = []
+    current = -1
+    for number, (doc, sentence) in enumerate(units, start=1):
+        if sentence is None:
+            lines.append(f"[{number}] {' '.join(plan_texts[doc].split())}")
+            continue
+        if doc != current:
+            lines.append(f"Document {doc + 1}:")
+            current = doc
+        span = spans[doc][sentence]
+        lines.append(f"[{number}] {plan_texts[doc][span.start : span.end]}")
+    return "\n".join(lines)
+
+
+def _window(
+    texts: Sequence[str],
+    spans: Sequence[Sequence[Span]],
+    units: Sequence[tuple[int, int | None]],
+    *,
+    query: str,
+    config: S2AConfig,
+    unit_name: str,
+) -> Window:
+    items = _render(texts, spans, units)
+    user = config.prompts.select.format(
+        focus=_focus_text(config), items=items, query=query, unit_name=unit_name
+    )
+    count = len(units)
+    numbers = {"type": "integer", "minimum": 1, "maximum": count}
+    schema = {
+        "type": "object",
+        "properties": {"keep": {"type": "array", "items": numbers, "maxItems": count}},
+        "required": ["keep"],
+        "additionalProperties": False,
+    }
+    messages: tuple[ChatMessage, ...] = (
+        {"role": "system", "content": config.prompts.system},
+        {"role": "user", "content": user},
+    )
+    return Window(messages=messages, json_schema=schema, units=tuple(units))
+
+
+def _pack(
+    units: Sequence[tuple[int, int | None]],
+    budget: int | None,
+    cost: Callable[[tuple[int, int | None]], int],
+) -> list[list[tuple[int, int | None]]]:
+    """Split units, in order, into groups whose costs fit `budget` (one group if no budget)."""
+    if not units:
+        return []
+    if budget is None:
+        return [list(units)]
+    groups: list[list[tuple[int, int | None]]] = [[]]
+    used = 0
+    for unit in units:
+        price = cost(unit)
+        if groups[-1] and used + price > budget:
+            groups.append([])
+            used = 0
+        if price > budget:  # never cut an item: it gets a window of its own, and a warning
+            logger.warning("S2A: one item alone exceeds the window (%d > %d tokens)", price, budget)
+        groups[-1].append(unit)
+        used += price
+    return groups
+
+
+def plan_selection(
+    texts: Sequence[str],
+    query: str,
+    config: S2AConfig | None = None,
+    *,
+    granularity: Granularity = "document",
+    window_tokens: int | None = None,
+    count_tokens: Callable[[str], int] = approx_tokens,
+) -> SelectionPlan:
+    """Plan the calls that select from `texts`; split into windows of at most `window_tokens`.
+
+    Raises:
+        ValueError: the query is empty, or the granularity is unknown.
+        TypeError: a text or the query is not a str.
+
+    """
+    config = config or S2AConfig()
+    if not isinstance(query, str):
+        msg = f"query must be a str, got {type(query).__name__}"
+        raise TypeError(msg)
+    if not query.strip():
+        msg = "query is empty: S2A selects what helps answer a question"
+        raise ValueError(msg)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            msg = f"document {i} must be a str, got {type(text).__name__}"
+            raise TypeError(msg)
+    if granularity not in ("document", "sentence"):
+        msg = f"granularity must be 'document' or 'sentence', got {granularity!r}"
+        raise ValueError(msg)
+
+    spans = tuple(tuple(sentence_spans(t)) for t in texts) if granularity == "sentence" else ()
+    all_units: list[tuple[int, int | None]] = (
+        [(d, s) for d in range(len(texts)) for s in range(len(spans[d]))]
+        if granularity == "sentence"
+        else [(d, None) for d in range(len(texts)) if texts[d].strip()]
+    )
+    unit_name = "sentences" if granularity == "sentence" else "documents"
+
+    def window(units: Sequence[tuple[int, int | None]]) -> Window:
+        return _window(texts, spans, units, query=query, config=config, unit_name=unit_name)
+
+    def cost(unit: tuple[int, int | None]) -> int:
+        return count_tokens(_render(texts, spans, [unit])) + REPLY_TOKENS_PER_ITEM
+
+    budget = None
+    if window_tokens is not None:
+        fixed = count_tokens(window([]).messages[1]["content"]) + count_tokens(config.prompts.system)
+        budget = window_tokens - fixed
+    return SelectionPlan(
+        texts=tuple(texts),
+        query=query,
+        granularity=granularity,
+        config=config,
+        windows=tuple(window(group) for group in _pack(all_units, budget, cost)),
+        spans=spans,
+    )
+
+
+def finish_selection(plan: SelectionPlan, outputs: Sequence[str]) -> Selected:
+    """Merge the windows' replies into what is kept, applying the fallback policy per window.
+
+    Raises:
+        S2AParseError: a reply is unusable and the policy is `fallback="raise"`.
+        ValueError: the number of outputs is not the number of windows.
+
+    """
+    if len(outputs) != len(plan.windows):
+        msg = f"expected {len(plan.windows)} model outputs (one per window), got {len(outputs)}"
+        raise ValueError(msg)
+    kept_units: set[tuple[int, int | None]] = set()
+    reasons: list[str] = []
+    for number, (window, raw) in enumerate(zip(plan.windows, outputs, strict=True), start=1):
+        try:
+            selection = parse_selection(raw, len(window.units))
+        except Unusable as exc:
+            if plan.config.fallback == "raise":
+                raise S2AParseError(exc.reason, raw) from None
+            where = f" (window {number} of {len(plan.windows)})" if len(plan.windows) > 1 else ""
+            reasons.append(exc.reason + where)
+            logger.warning("S2A selection unusable (%s%s); keeping its items", exc.reason, where)
+            kept_units.update(window.units)
+            continue
+        kept_units.update(window.units[n - 1] for n in selection.keep)
+
+    keep = sorted({doc for doc, _ in kept_units})
+    if plan.granularity == "document":
+        texts = {doc: plan.texts[doc] for doc in keep}
+    else:
+        texts = {
+            doc: join_sentences(
+                plan.texts[doc],
+                list(plan.spans[doc]),
+                [s + 1 for d, s in kept_units if d == doc and s is not None],
+            )
+            for doc in keep
+        }
+    return Selected(keep=keep, texts=texts, raw=list(outputs), fallback="; ".join(reasons) or None)
