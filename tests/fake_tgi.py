@@ -45,6 +45,7 @@ class FakeTGI:
     reply: Reply = _last_user_text
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     hosts: set[str] = field(default_factory=set)
+    max_input_tokens: int = 4096
     refuse: bool = False
     """Fail every request as a server that is down would."""
 
@@ -110,6 +111,9 @@ class FakeTGI:
     def handle(self, request: httpx.Request) -> httpx.Response:
         if self.refuse:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        if request.method == "GET" and request.url.path == "/info":
+            self.hosts.add(request.url.host)
+            return httpx.Response(200, json={"model_id": "fake", "max_input_tokens": self.max_input_tokens})
         body = json.loads(request.content or b"{}")
         path = request.url.path
         self.hosts.add(request.url.host)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import langchain_s2a
+import llamaindex_s2a
 from tests.fake_tgi import FakeTGI, plausible_reply, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +34,14 @@ def test_markdown_python_blocks_run(path: Path) -> None:
             exec(compile(code, str(path), "exec"), namespace)  # noqa: S102 - our own docs
 
 
-@pytest.mark.parametrize("name", ["S2ARunnable"])
-def test_docstring_examples_run(name: str) -> None:
-    examples = re.findall(r"```python\n(.*?)```", getattr(langchain_s2a, name).__doc__ or "", re.DOTALL)
+@pytest.mark.parametrize(
+    "component",
+    [langchain_s2a.S2ARunnable, langchain_s2a.S2ADocumentCompressor, llamaindex_s2a.S2ANodePostprocessor],
+    ids=lambda c: c.__name__,
+)
+def test_docstring_examples_run(component: type) -> None:
+    name = component.__name__
+    examples = re.findall(r"```python\n(.*?)```", component.__doc__ or "", re.DOTALL)
     assert examples, f"{name} has no example"
     namespace: dict[str, object] = {}
     for block in examples:

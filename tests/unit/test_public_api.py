@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import langchain_s2a
+import llamaindex_s2a
 import s2a
 from tests.fake_tgi import FakeTGI, plausible_reply, serve
 
@@ -29,11 +30,25 @@ def test_core_exports() -> None:
 def test_langchain_exports() -> None:
     assert sorted(langchain_s2a.__all__) == sorted(
         [
-            "ChatHistory", "ContextQuestion", "S2ARunnable", "S2ARunnableInput", "S2AToolArgs",
-            "create_s2a_chain", "tgi_chat_model",
+            "ChatHistory", "ContextQuestion", "S2ADocumentCompressor", "S2ARunnable", "S2ARunnableInput",
+            "S2AToolArgs", "create_s2a_chain", "tgi_chat_model",
         ]
     )  # fmt: skip
     assert all(hasattr(langchain_s2a, name) for name in langchain_s2a.__all__)
+
+
+def test_llamaindex_exports() -> None:
+    assert sorted(llamaindex_s2a.__all__) == sorted(
+        ["S2ANodePostprocessor", "S2ASelectionEndEvent", "S2ASelectionStartEvent", "tgi_llm"]
+    )
+    assert all(hasattr(llamaindex_s2a, name) for name in llamaindex_s2a.__all__)
+
+
+def test_adapters_do_not_import_each_other() -> None:
+    for module, other in (("langchain_s2a", "llama_index"), ("llamaindex_s2a", "langchain")):
+        code = f"import sys, {module}; print(any(m.startswith('{other}') for m in sys.modules))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+        assert out.stdout.strip() == "False", module
 
 
 def test_core_imports_no_framework() -> None:

@@ -1,0 +1,115 @@
+"""`S2ADocumentCompressor`: System 2 Attention over retrieved documents, one LLM call per query."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import Callbacks
+from langchain_core.documents import BaseDocumentCompressor, Document
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import ConfigDict
+
+from langchain_s2a._convert import constrained, output_text
+from s2a import DEFAULT_PROMPTS, FallbackPolicy, Focus, S2AConfig, S2APrompts
+from s2a.selection import Granularity, Selected, SelectionPlan, Window, finish_selection, plan_selection
+
+logger = logging.getLogger(__name__)
+
+
+def _messages(window: Window) -> list[BaseMessage]:
+    kinds = {"system": SystemMessage, "user": HumanMessage}
+    return [kinds[m["role"]](content=m["content"]) for m in window.messages]
+
+
+class S2ADocumentCompressor(BaseDocumentCompressor):
+    """Keep the retrieved documents (or sentences) that help answer the query and carry no opinion.
+
+    One LLM call per query (per window, for large document sets), unlike LLMChainExtractor's
+    call per document: the numbered documents and the query go in, the numbers to keep come out
+    as JSON (grammar-constrained on TGI-backed models). Kept documents are the originals, in
+    their order, with their ids and metadata; with `granularity="sentence"` a document's text is
+    rebuilt from its own kept sentences. Nothing is ever invented.
+
+    Use it in a `ContextualCompressionRetriever` (langchain-classic), or call it directly:
+
+        ```python
+        from langchain_core.documents import Document
+        from langchain_core.language_models import FakeListChatModel
+        from langchain_s2a import S2ADocumentCompressor
+
+        compressor = S2ADocumentCompressor(llm=FakeListChatModel(responses=['{"keep": [1]}']))
+        docs = [Document("Paris is in France.", id="a"), Document("I bet Paris is in Spain.", id="b")]
+        kept = compressor.compress_documents(docs, "Where is Paris?")
+        assert [d.id for d in kept] == ["a"]
+        ```
+    """
+
+    llm: Runnable[LanguageModelInput, Any]
+    """The model for the S2A step: a chat model or an LLM."""
+    focus: Focus = "both"
+    """Drop opinions, irrelevant material, or both."""
+    granularity: Granularity = "document"
+    """Keep whole documents, or sentences inside them."""
+    fallback: FallbackPolicy = "original"
+    """On unusable output: keep all documents (logged), or raise `S2AParseError`."""
+    window_tokens: int | None = None
+    """Prompt budget per call, in tokens; larger document sets are split into windows."""
+    prompts: S2APrompts = DEFAULT_PROMPTS
+    """Prompt templates (see `s2a.prompts`)."""
+    constrain: bool = True
+    """Constrain the reply to its JSON schema on TGI-backed models."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    def _plan(self, documents: Sequence[Document], query: str) -> SelectionPlan:
+        config = S2AConfig(focus=self.focus, fallback=self.fallback, prompts=self.prompts)
+        texts = [d.page_content for d in documents]
+        return plan_selection(
+            texts, query, config, granularity=self.granularity, window_tokens=self.window_tokens
+        )
+
+    def _model(self, window: Window) -> Runnable[Any, Any]:
+        return constrained(self.llm, window.json_schema) if self.constrain else self.llm
+
+    def select(self, documents: Sequence[Document], query: str, callbacks: Callbacks = None) -> Selected:
+        """What to keep, with the raw replies and the fallback reason, if any."""
+        plan = self._plan(documents, query)
+        config: RunnableConfig = {"callbacks": callbacks}
+        outputs = [output_text(self._model(w).invoke(_messages(w), config)) for w in plan.windows]
+        return finish_selection(plan, outputs)
+
+    async def aselect(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks = None
+    ) -> Selected:
+        """`select`, with the windows' calls made concurrently."""
+        plan = self._plan(documents, query)
+        config: RunnableConfig = {"callbacks": callbacks}
+        replies = await asyncio.gather(*(self._model(w).ainvoke(_messages(w), config) for w in plan.windows))
+        return finish_selection(plan, [output_text(r) for r in replies])
+
+    def _documents(self, documents: Sequence[Document], selected: Selected) -> list[Document]:
+        if selected.fallback:
+            logger.warning("S2A kept documents it could not judge: %s", selected.fallback)
+        return [
+            documents[i]
+            if selected.texts[i] == documents[i].page_content
+            else documents[i].model_copy(update={"page_content": selected.texts[i]})
+            for i in selected.keep
+        ]
+
+    def compress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks = None
+    ) -> Sequence[Document]:
+        """Keep the documents (or sentences) that help answer `query`."""
+        return self._documents(documents, self.select(documents, query, callbacks))
+
+    async def acompress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks = None
+    ) -> Sequence[Document]:
+        """Keep the documents (or sentences) that help answer `query`, natively async."""
+        return self._documents(documents, await self.aselect(documents, query, callbacks))

@@ -1,0 +1,201 @@
+"""`S2ANodePostprocessor`: System 2 Attention over retrieved nodes, one LLM call per query."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.bridge.pydantic import Field
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.llms import LLM
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.prompts.mixin import PromptDictType, PromptMixin, PromptMixinType
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.settings import Settings
+from llama_index.core.tools import FunctionTool
+from llama_index.llms.huggingface_api import HuggingFaceInferenceAPI
+
+from llamaindex_s2a._events import S2ASelectionEndEvent, S2ASelectionStartEvent
+from s2a import DEFAULT_PROMPTS, FallbackPolicy, Focus, S2AConfig, S2APrompts
+from s2a.selection import Granularity, Selected, SelectionPlan, Window, finish_selection, plan_selection
+
+dispatcher = get_dispatcher(__name__)
+
+_TOOL_DESCRIPTION = (
+    "Filter a text with System 2 Attention: keep what helps answer the question, without opinion."
+)
+_REPLY_RESERVE = 256  # tokens of the context window left for the JSON reply
+
+
+class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
+    """Keep the retrieved nodes (or sentences) that help answer the query and carry no opinion.
+
+    One LLM call per query (per window, for node sets larger than the model's context): the
+    numbered nodes and the query go in, the numbers to keep come out as JSON, grammar-constrained
+    on a TGI-backed `HuggingFaceInferenceAPI`. Kept nodes keep their ids, metadata, scores and
+    order; text is never invented (with `granularity="sentence"` a node's text is rebuilt from
+    its own kept sentences).
+
+    Example:
+        ```python
+        from llama_index.core.llms import MockLLM
+        from llama_index.core.schema import NodeWithScore, TextNode
+        from llamaindex_s2a import S2ANodePostprocessor
+
+        class Scripted(MockLLM):  # a MockLLM that answers like the S2A step would
+            def complete(self, prompt, formatted=False, **kwargs):
+                return super().complete('{"keep": [1]}', formatted=formatted)
+
+        nodes = [NodeWithScore(node=TextNode(text="Paris is in France."), score=0.9),
+                 NodeWithScore(node=TextNode(text="I bet Paris is in Spain."), score=0.8)]
+        kept = S2ANodePostprocessor(llm=Scripted()).postprocess_nodes(nodes, query_str="Where is Paris?")
+        assert [n.node.get_content() for n in kept] == ["Paris is in France."]
+        ```
+
+    """
+
+    llm: LLM | None = Field(default=None, description="The LLM for the S2A step; `Settings.llm` when unset.")
+    focus: Focus = Field(default="both", description="Drop opinions, irrelevant material, or both.")
+    granularity: Granularity = Field(
+        default="document", description="Keep whole nodes, or sentences in them."
+    )
+    fallback: FallbackPolicy = Field(
+        default="original", description="On unusable output: keep all, or raise."
+    )
+    window_tokens: int | None = Field(
+        default=None,
+        description="Prompt budget per call; the LLM's context window (less a reply reserve) when unset.",
+    )
+    prompts: S2APrompts = Field(default=DEFAULT_PROMPTS, description="Prompt templates (see `s2a.prompts`).")
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The component's name."""
+        return "S2ANodePostprocessor"
+
+    def _get_prompts(self) -> PromptDictType:
+        return {"selection_prompt": PromptTemplate(self.prompts.select)}
+
+    def _get_prompt_modules(self) -> PromptMixinType:
+        return {}
+
+    def _update_prompts(self, prompts: PromptDictType) -> None:
+        if "selection_prompt" in prompts:
+            template = prompts["selection_prompt"].get_template()
+            self.prompts = S2APrompts.model_validate({**self.prompts.model_dump(), "select": template})
+
+    def _llm(self) -> LLM:
+        if self.llm is not None:
+            return self.llm
+        if Settings._llm is None:
+            msg = "S2ANodePostprocessor has no LLM: pass llm=... or set llama_index.core.Settings.llm"
+            raise ValueError(msg)
+        return Settings.llm
+
+    def _plan(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> SelectionPlan:
+        if query_bundle is None:
+            msg = "S2ANodePostprocessor needs the query: pass query_bundle or query_str"
+            raise ValueError(msg)
+        llm = self._llm()
+        window = self.window_tokens or max(llm.metadata.context_window - _REPLY_RESERVE, 512)
+        config = S2AConfig(focus=self.focus, fallback=self.fallback, prompts=self.prompts)
+        texts = [n.node.get_content() for n in nodes]
+        plan = plan_selection(
+            texts, query_bundle.query_str, config, granularity=self.granularity, window_tokens=window
+        )
+        dispatcher.event(
+            S2ASelectionStartEvent(query=plan.query, nodes=len(nodes), windows=len(plan.windows))
+        )
+        return plan
+
+    def _request(self, llm: LLM, window: Window) -> tuple[list[ChatMessage], dict[str, Any]]:
+        messages = [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in window.messages]
+        if not isinstance(llm, HuggingFaceInferenceAPI):
+            return messages, {}  # other LLMs get the schema in the prompt only
+        # TGI constrains the reply to the schema; temperature 0 is greedy on its chat route
+        # (the LLM's own setting must be above 0, and call arguments take precedence).
+        return messages, {
+            "response_format": {"type": "json", "value": window.json_schema},
+            "temperature": 0.0,
+        }
+
+    def _call(self, llm: LLM, window: Window) -> str:
+        messages, kwargs = self._request(llm, window)
+        if llm.metadata.is_chat_model:
+            return llm.chat(messages, **kwargs).message.content or ""
+        return llm.complete(messages[-1].content or "", **kwargs).text
+
+    async def _acall(self, llm: LLM, window: Window) -> str:
+        messages, kwargs = self._request(llm, window)
+        if llm.metadata.is_chat_model:
+            return (await llm.achat(messages, **kwargs)).message.content or ""
+        return (await llm.acomplete(messages[-1].content or "", **kwargs)).text
+
+    def _finish(
+        self, nodes: list[NodeWithScore], plan: SelectionPlan, outputs: list[str]
+    ) -> list[NodeWithScore]:
+        selected = finish_selection(plan, outputs)
+        dispatcher.event(
+            S2ASelectionEndEvent(
+                kept=len(selected.keep), nodes=len(nodes), calls=selected.calls, fallback=selected.fallback
+            )
+        )
+        return _kept_nodes(nodes, selected, rebuild=self.granularity == "sentence")
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        plan = self._plan(nodes, query_bundle)
+        llm = self._llm()
+        return self._finish(nodes, plan, [self._call(llm, w) for w in plan.windows])
+
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        plan = self._plan(nodes, query_bundle)
+        llm = self._llm()
+        outputs = await asyncio.gather(*(self._acall(llm, w) for w in plan.windows))
+        return self._finish(nodes, plan, list(outputs))
+
+    def as_tool(self, name: str = "s2a_filter", description: str | None = None) -> FunctionTool:
+        """A tool that filters a text (e.g. another tool's output) for a question, sentence by sentence."""
+        sentences = self.model_copy(update={"granularity": "sentence"})
+
+        def s2a_filter(text: str, question: str) -> str:
+            """Keep only the sentences of `text` that help answer `question`, free of opinion."""
+            kept = sentences.postprocess_nodes([NodeWithScore(node=TextNode(text=text))], query_str=question)
+            return kept[0].node.get_content() if kept else ""
+
+        async def as2a_filter(text: str, question: str) -> str:
+            """Keep only the sentences of `text` that help answer `question`, free of opinion."""
+            nodes = [NodeWithScore(node=TextNode(text=text))]
+            kept = await sentences.apostprocess_nodes(nodes, query_str=question)
+            return kept[0].node.get_content() if kept else ""
+
+        return FunctionTool.from_defaults(
+            fn=s2a_filter,
+            async_fn=as2a_filter,
+            name=name,
+            description=description or _TOOL_DESCRIPTION,
+        )
+
+
+def _kept_nodes(nodes: list[NodeWithScore], selected: Selected, *, rebuild: bool) -> list[NodeWithScore]:
+    kept = []
+    for index in selected.keep:
+        original = nodes[index]
+        if rebuild and selected.texts[index] != original.node.get_content():
+            node = original.node.model_copy(deep=True)
+            if not isinstance(node, TextNode):
+                kept.append(original)  # only text nodes can be rebuilt; keep the others whole
+                continue
+            node.set_content(selected.texts[index])
+            kept.append(NodeWithScore(node=node, score=original.score))
+        else:
+            kept.append(original)
+    return kept
+
+
+Granularities = Literal["document", "sentence"]
