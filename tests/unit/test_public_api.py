@@ -12,7 +12,8 @@ import llamaindex_s2a
 import s2a
 from tests.fake_tgi import FakeTGI, plausible_reply, serve
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
+# The RAG and agent examples run against the real server in tests/integration/test_examples.py.
+EXAMPLES = [Path(__file__).resolve().parents[2] / "examples" / "opinionated_question.py"]
 
 
 def test_core_exports() -> None:
