@@ -10,20 +10,14 @@ from typing import Any
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict
 
-from langchain_s2a._convert import constrained, output_text
+from langchain_s2a._convert import constrained, output_text, to_messages
 from s2a import DEFAULT_PROMPTS, FallbackPolicy, Focus, S2AConfig, S2APrompts
 from s2a.selection import Granularity, Selected, SelectionPlan, Window, finish_selection, plan_selection
 
 logger = logging.getLogger(__name__)
-
-
-def _messages(window: Window) -> list[BaseMessage]:
-    kinds = {"system": SystemMessage, "user": HumanMessage}
-    return [kinds[m["role"]](content=m["content"]) for m in window.messages]
 
 
 class S2ADocumentCompressor(BaseDocumentCompressor):
@@ -80,7 +74,7 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         """What to keep, with the raw replies and the fallback reason, if any."""
         plan = self._plan(documents, query)
         config: RunnableConfig = {"callbacks": callbacks}
-        outputs = [output_text(self._model(w).invoke(_messages(w), config)) for w in plan.windows]
+        outputs = [output_text(self._model(w).invoke(to_messages(w.messages), config)) for w in plan.windows]
         return finish_selection(plan, outputs)
 
     async def aselect(
@@ -89,7 +83,9 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         """`select`, with the windows' calls made concurrently."""
         plan = self._plan(documents, query)
         config: RunnableConfig = {"callbacks": callbacks}
-        replies = await asyncio.gather(*(self._model(w).ainvoke(_messages(w), config) for w in plan.windows))
+        replies = await asyncio.gather(
+            *(self._model(w).ainvoke(to_messages(w.messages), config) for w in plan.windows)
+        )
         return finish_selection(plan, [output_text(r) for r in replies])
 
     def _documents(self, documents: Sequence[Document], selected: Selected) -> list[Document]:

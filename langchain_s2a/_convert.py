@@ -18,7 +18,7 @@ from langchain_core.runnables import Runnable
 from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
 from typing_extensions import TypedDict
 
-from s2a import S2AInput, S2ARequest, TokenUsage, history_input
+from s2a import ChatMessage, S2AInput, TokenUsage, history_input
 
 
 class ContextQuestion(TypedDict):
@@ -88,10 +88,10 @@ def to_s2a_input(value: Any) -> S2AInput:
     raise TypeError(msg)
 
 
-def to_messages(request: S2ARequest) -> list[BaseMessage]:
-    """The S2A call's messages as LangChain messages."""
+def to_messages(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
+    """The core's messages as LangChain messages."""
     kinds = {"system": SystemMessage, "user": HumanMessage}
-    return [kinds[m["role"]](content=m["content"]) for m in request.messages]
+    return [kinds[m["role"]](content=m["content"]) for m in messages]
 
 
 def output_text(output: Any) -> str:

@@ -138,7 +138,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         if not request.needs_llm:
             return finish(request)
         child = patch_config(config, callbacks=run_manager.get_child())
-        output = self._model(request).invoke(to_messages(request), child)
+        output = self._model(request).invoke(to_messages(request.messages), child)
         return finish(request, output_text(output), output_usage(output))
 
     async def _ainvoke(
@@ -148,7 +148,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         if not request.needs_llm:
             return finish(request)
         child = patch_config(config, callbacks=run_manager.get_child())
-        output = await self._model(request).ainvoke(to_messages(request), child)
+        output = await self._model(request).ainvoke(to_messages(request.messages), child)
         return finish(request, output_text(output), output_usage(output))
 
     def invoke(
