@@ -23,7 +23,7 @@ from s2a._errors import S2AParseError
 from s2a._parsing import Unusable, parse_selection
 from s2a._sentences import Span, join_sentences, sentence_spans
 from s2a._types import ChatMessage
-from s2a.variants import S2AConfig, _focus_text
+from s2a.variants import S2AConfig, _extractive_schema, _focus_text, _messages
 
 logger = logging.getLogger(__name__)
 
@@ -107,19 +107,11 @@ def _window(
     user = config.prompts.select.format(
         focus=_focus_text(config), items=items, query=query, unit_name=unit_name
     )
-    count = len(units)
-    numbers = {"type": "integer", "minimum": 1, "maximum": count}
-    schema = {
-        "type": "object",
-        "properties": {"keep": {"type": "array", "items": numbers, "maxItems": count}},
-        "required": ["keep"],
-        "additionalProperties": False,
-    }
-    messages: tuple[ChatMessage, ...] = (
-        {"role": "system", "content": config.prompts.system},
-        {"role": "user", "content": user},
+    return Window(
+        messages=_messages(config, user),
+        json_schema=_extractive_schema(len(units), with_question=False),
+        units=tuple(units),
     )
-    return Window(messages=messages, json_schema=schema, units=tuple(units))
 
 
 def _pack(
