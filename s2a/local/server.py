@@ -94,7 +94,7 @@ def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> Fast
         return error_response(str(exc), "validation", stream=request.url.path == "/generate_stream")
 
     @app.exception_handler(HTTPException)
-    async def httperror_response(_request: Request, exc: HTTPException) -> Response:
+    async def http_error(_request: Request, exc: HTTPException) -> Response:
         return JSONResponse({"error": str(exc.detail), "error_type": "http"}, status_code=exc.status_code)
 
     add_generate_routes(app, runtime, settings)
