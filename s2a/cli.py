@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from s2a._client import answer, run_s2a
@@ -18,6 +28,10 @@ from s2a._errors import S2AError
 from s2a._types import S2AInput, S2AResult
 from s2a.tgi import Decoding, inference_client
 from s2a.variants import S2AConfig
+
+if TYPE_CHECKING:
+    from s2a.evaluation.methods import Peer
+    from s2a.evaluation.runner import ExampleResult
 
 app = typer.Typer(
     name="s2a",
@@ -73,10 +87,31 @@ def _local() -> ModuleType:
     return serve
 
 
+@contextlib.contextmanager
+def _server(tgi_url: str | None, model_path: Path | None) -> Iterator[str]:
+    """The server to use: `tgi_url`, or the embedded model started in this process."""
+    if tgi_url:
+        yield tgi_url
+        return
+    local = _local()
+    try:
+        with local.local_server(local.LocalOptions(model_path=model_path), Console(stderr=True)) as url:
+            yield url
+    except (S2AError, RuntimeError) as exc:
+        _fail(str(exc))
+
+
 ModelPath = Annotated[
     Path | None,
     typer.Option(
         "--model-path", envvar="S2A_MODEL_PATH", help="A GGUF model instead of the embedded default."
+    ),
+]
+
+TgiUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--tgi-url", envvar="S2A_TGI_URL", help="Base URL of a TGI server; without it, the embedded model."
     ),
 ]
 
@@ -93,14 +128,7 @@ def run(
     ] = "separated",
     focus: Annotated[str, typer.Option(help="objectivity, relevance or both.")] = "both",
     fallback: Annotated[str, typer.Option(help="original (keep the input, flagged) or raise.")] = "original",
-    tgi_url: Annotated[
-        str | None,
-        typer.Option(
-            "--tgi-url",
-            envvar="S2A_TGI_URL",
-            help="Base URL of a TGI server; without it, the embedded model.",
-        ),
-    ] = None,
+    tgi_url: TgiUrl = None,
     model_path: ModelPath = None,
     max_new_tokens: Annotated[int, typer.Option(help="Token budget of each model call.", min=1)] = 512,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
@@ -112,15 +140,8 @@ def run(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     decoding = Decoding(max_new_tokens=max_new_tokens)
-    if tgi_url:
-        result, reply = _ask(tgi_url, prompt, config, decoding)
-    else:
-        local = _local()
-        try:
-            with local.local_server(local.LocalOptions(model_path=model_path), Console(stderr=True)) as url:
-                result, reply = _ask(url, prompt, config, decoding)
-        except (S2AError, RuntimeError) as exc:
-            _fail(str(exc))
+    with _server(tgi_url, model_path) as url:
+        result, reply = _ask(url, prompt, config, decoding)
     if as_json:
         typer.echo(json.dumps({**result.model_dump(mode="json"), "answer": reply}, ensure_ascii=False))
         return
@@ -161,3 +182,239 @@ def serve(
         local.serve(options, host, port, Console(stderr=True))
     except S2AError as exc:
         _fail(str(exc))
+
+
+def _methods(text: str) -> list[str]:
+    from s2a.evaluation.methods import METHODS  # noqa: PLC0415 - keeps `s2a run` light
+
+    chosen = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown or not chosen:
+        msg = f"unknown method(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(METHODS)}"
+        raise typer.BadParameter(msg, param_hint="--methods")
+    return list(dict.fromkeys(chosen))
+
+
+def _data_file(data: Path | None, task: str) -> Path:
+    if data is None:
+        msg = f"give the {task} JSONL file, or a folder holding {task}.jsonl (or set S2A_EVAL_DATA)"
+        raise typer.BadParameter(msg, param_hint="--data")
+    return data / f"{task}.jsonl" if data.is_dir() else data
+
+
+def _progress(
+    console: Console, name: str, folder: Path
+) -> tuple[Any, Callable[..., None], Callable[..., None]]:
+    """A progress bar with ETA and its two callbacks for `evaluate`."""
+    progress = Progress(
+        TextColumn(f"[bold]{name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    bar = progress.add_task(name, total=None, failed=0)
+
+    def start(to_run: int, already: int) -> None:
+        if already:
+            console.print(f"Resuming {folder}: {already} done, {to_run} to run.", soft_wrap=True)
+        progress.update(bar, total=to_run)
+
+    def done(row: ExampleResult) -> None:
+        failed = progress.tasks[0].fields["failed"] + int(row.error is not None)
+        progress.update(bar, advance=1, failed=failed)
+
+    return progress, start, done
+
+
+@app.command("eval")
+def eval_(
+    task: Annotated[
+        str, typer.Option(help="gsm_ic, trivia_opinion or argument_opinion.", show_default=False)
+    ],
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: baseline, oracle, the S2A variants (separated, unseparated, "
+            "keep_original, instructed, extractive), llm_chain_extractor, llm_chain_filter, llm_rerank."
+        ),
+    ] = "baseline,oracle,separated",
+    data: Annotated[
+        Path | None,
+        typer.Option(envvar="S2A_EVAL_DATA", help="The task's JSONL file, or a folder holding <task>.jsonl."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N records (file order).", min=1)] = None,
+    tgi_url: TgiUrl = None,
+    judge_url: Annotated[
+        str | None, typer.Option(help="TGI server of the judge model (argument_opinion); default: --tgi-url.")
+    ] = None,
+    model_path: ModelPath = None,
+    concurrency: Annotated[int, typer.Option(help="Examples in flight at once.", min=1)] = 1,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed sent with every call.")] = None,
+    temperature: Annotated[float, typer.Option(help="0 is greedy decoding.", min=0.0)] = 0.0,
+    out: Annotated[Path, typer.Option(help="Results folder; a rerun resumes it.")] = Path("s2a-eval"),
+) -> None:
+    """Run the S2A paper's experiments: methods x examples, scored, with tables and figures."""
+    from s2a.evaluation import report  # noqa: PLC0415 - matplotlib and friends only for eval
+    from s2a.evaluation.methods import PEERS, TGIChat  # noqa: PLC0415
+    from s2a.evaluation.runner import RunInfo, evaluate  # noqa: PLC0415
+    from s2a.evaluation.tasks import TASKS  # noqa: PLC0415
+
+    if task not in TASKS:
+        msg = f"unknown task {task!r}; choose from {', '.join(TASKS)}"
+        raise typer.BadParameter(msg, param_hint="--task")
+    spec, chosen, folder = TASKS[task], _methods(methods), out / task
+    try:
+        records = spec.load(_data_file(data, task), limit)
+    except S2AError as exc:
+        _fail(str(exc))
+    with _server(tgi_url, model_path) as url:
+        peers = _peers(url) if any(m in PEERS for m in chosen) else {}
+        model = TGIChat(url, Decoding(temperature=temperature, seed=seed))
+        judge = TGIChat(judge_url or url) if spec.judged else None
+        try:
+            judge_model = judge.model_id() if judge else None
+            info = RunInfo(
+                task=task, model=model.model_id(), judge_model=judge_model, temperature=temperature, seed=seed
+            )
+        except httpx.HTTPError as exc:
+            _fail(f"the model server at {url} failed: {exc}. Check that it is running and reachable.")
+        progress, start, done = _progress(Console(stderr=True), task, folder)
+        try:
+            with progress:
+                rows = evaluate(
+                    spec,
+                    records,
+                    chosen,
+                    model,
+                    out=folder,
+                    info=info,
+                    judge=judge,
+                    peers=peers,
+                    concurrency=concurrency,
+                    on_start=start,
+                    on_done=done,
+                )
+        except S2AError as exc:
+            _fail(str(exc))
+    table = report.markdown(spec, rows, chosen)
+    (folder / "table.md").write_text(table, encoding="utf-8")
+    report.figure(spec, rows, folder / "figure.png", chosen)
+    typer.echo(table)
+    typer.echo(
+        f"Results: {folder / 'results.jsonl'}, table: {folder / 'table.md'}, figure: {folder / 'figure.png'}"
+    )
+    failed = [r for r in rows if r.error is not None]
+    if failed:
+        typer.echo(f"Error: {len(failed)} example(s) failed ({failed[0].error}); rerun to retry.", err=True)
+        raise typer.Exit(1)
+
+
+def _peers(url: str) -> dict[str, Peer]:
+    try:
+        from s2a.evaluation.peers import build_peers  # noqa: PLC0415 - needs the framework extras
+    except ImportError as exc:
+        _fail(f"the peers need the langchain, llamaindex and examples extras ({exc})")
+    return build_peers(url)
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) < 1:
+        msg = f"{text!r} is not a comma-separated list of positive integers, e.g. 1,4,16"
+        raise typer.BadParameter(msg, param_hint="--concurrency-levels")
+    return levels
+
+
+@app.command()
+def bench(
+    task: Annotated[str, typer.Option(help="The records to time: gsm_ic, trivia_opinion, ...")] = "gsm_ic",
+    methods: Annotated[str, typer.Option(help="Comma-separated methods; baseline is the reference.")] = (
+        "baseline,separated,instructed,extractive"
+    ),
+    data: Annotated[
+        Path | None,
+        typer.Option(envvar="S2A_EVAL_DATA", help="The task's JSONL file, or a folder holding <task>.jsonl."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Records to time (the first N).", min=1)] = 3,
+    repeats: Annotated[int, typer.Option(help="Runs of each method on each record.", min=1)] = 2,
+    concurrency_levels: Annotated[str, typer.Option(help="Throughput at these concurrencies.")] = "1,4,16",
+    requests: Annotated[int, typer.Option(help="S2A steps sent per concurrency level.", min=1)] = 16,
+    tgi_url: TgiUrl = None,
+    model_path: ModelPath = None,
+    out: Annotated[Path, typer.Option(help="The Markdown report to write.")] = Path("docs/benchmarks.md"),
+) -> None:
+    """Measure what S2A costs: tokens and seconds per method, overhead, throughput."""
+    from s2a.evaluation import bench as cost  # noqa: PLC0415
+    from s2a.evaluation.methods import PEERS, TGIChat  # noqa: PLC0415
+    from s2a.evaluation.tasks import TASKS  # noqa: PLC0415
+
+    if task not in TASKS:
+        msg = f"unknown task {task!r}; choose from {', '.join(TASKS)}"
+        raise typer.BadParameter(msg, param_hint="--task")
+    spec, chosen, levels = TASKS[task], _methods(methods), _levels(concurrency_levels)
+    if "baseline" not in chosen:
+        chosen.insert(0, "baseline")
+    try:
+        records = spec.load(_data_file(data, task), limit)
+    except S2AError as exc:
+        _fail(str(exc))
+    console = Console(stderr=True)
+    with _server(tgi_url, model_path) as url:
+        model = TGIChat(url)
+        peers = _peers(url) if any(m in PEERS for m in chosen) else {}
+        try:
+            model_id = model.model_id()
+            with Progress(
+                TextColumn("[bold]bench"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                bar = progress.add_task("bench", total=len(records) * len(chosen) * repeats)
+                costs = cost.measure_methods(
+                    spec,
+                    records,
+                    chosen,
+                    model,
+                    peers=peers,
+                    repeats=repeats,
+                    on_run=lambda: progress.advance(bar),
+                )
+            console.print(
+                f"Throughput at concurrency {', '.join(map(str, levels))} ({requests} requests each)..."
+            )
+            throughput = cost.measure_throughput(spec, records, model, levels=levels, requests=requests)
+        except httpx.HTTPError as exc:
+            _fail(f"the model server at {url} failed: {exc}. Check that it is running and reachable.")
+    shown = [
+        "s2a bench",
+        f"--task {task}",
+        f"--methods {','.join(chosen)}",
+        f"--limit {limit}",
+        f"--repeats {repeats}",
+        f"--concurrency-levels {concurrency_levels}",
+        f"--requests {requests}",
+    ]
+    if tgi_url:
+        shown.append("--tgi-url URL")
+    shown.append(f"--out {out}")
+    text = cost.render(
+        command=" ".join(shown),
+        model_id=model_id,
+        task=spec,
+        n_records=len(records),
+        repeats=repeats,
+        costs=costs,
+        throughput=throughput,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(text)

@@ -1,0 +1,206 @@
+"""The methods compared: the prompt as given, the oracle prompt, each S2A variant, the peers.
+
+Every method ends in the same answer step (the task's system message, then one user
+message); they differ only in what that user message is. Each model call is timed and its
+token counts kept, so `s2a bench` reads the cost from the same records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from huggingface_hub import InferenceClient, get_session
+from pydantic import BaseModel, ConfigDict
+
+from s2a._sentences import join_sentences, sentence_spans
+from s2a._types import ChatMessage, S2AInput, TokenUsage
+from s2a.evaluation.tasks import Record, Task
+from s2a.tgi import Decoding, check_base_url, inference_client
+from s2a.variants import VARIANTS, S2AConfig, finish, prepare
+
+S2A_TOKENS = 512
+"""`max_new_tokens` of the S2A step (a rewrite is rarely longer than its input)."""
+
+BASELINES = ("baseline", "oracle")
+PEERS = ("llm_chain_extractor", "llm_chain_filter", "llm_rerank")
+METHODS: tuple[str, ...] = (*BASELINES, *VARIANTS, *PEERS)
+"""Every method `s2a eval` knows, in the order tables show them."""
+
+
+class Step(BaseModel):
+    """One stage of a method (`filter` or `answer`): its wall time, calls and tokens."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    seconds: float
+    calls: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A model's reply to one call, with its cost."""
+
+    text: str
+    seconds: float
+    usage: TokenUsage | None
+
+
+class ChatModel(Protocol):
+    """One chat call: messages in, reply out (JSON-constrained when `schema` is given)."""
+
+    def __call__(
+        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, schema: dict[str, Any] | None = None
+    ) -> Reply:
+        """Make the call."""
+        ...
+
+
+class TGIChat:
+    """`ChatModel` over a TGI server's chat route, through huggingface_hub's client."""
+
+    def __init__(self, base_url: str, decoding: Decoding | None = None, *, timeout: float = 600.0) -> None:
+        """Bind to the server at `base_url`; `decoding` sets temperature, seed and stops."""
+        self.base_url = base_url
+        self.decoding = decoding or Decoding()
+        self.client: InferenceClient = inference_client(base_url, timeout=timeout)
+
+    def __call__(
+        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, schema: dict[str, Any] | None = None
+    ) -> Reply:
+        """One chat completion; `schema` becomes TGI's `{"type": "json", "value": schema}` grammar."""
+        grammar: Any = {"type": "json", "value": schema} if schema is not None else None
+        started = time.perf_counter()
+        response = self.client.chat_completion(
+            messages=[dict(m) for m in messages],
+            max_tokens=max_new_tokens,
+            temperature=self.decoding.temperature,
+            top_p=self.decoding.top_p,
+            seed=self.decoding.seed,
+            stop=list(self.decoding.stop) or None,
+            response_format=grammar,
+        )
+        seconds = time.perf_counter() - started
+        usage = response.usage
+        tokens = (
+            None
+            if usage is None
+            else TokenUsage(
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                total_tokens=usage.total_tokens,
+            )
+        )
+        return Reply(response.choices[0].message.content or "", seconds, tokens)
+
+    def model_id(self) -> str:
+        """What the server says it serves: TGI's `/info` `model_id`, and `model_sha` if any."""
+        # huggingface_hub's own HTTP session: the same transport as every model call.
+        info = (
+            get_session().get(f"{check_base_url(self.base_url)}/info", timeout=30).raise_for_status().json()
+        )
+        sha = info.get("model_sha")
+        return f"{info.get('model_id', 'unknown')}" + (f"@{sha}" if sha else "")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What a peer filter kept of the prompt's sentences."""
+
+    text: str
+    """The kept text, in the original order (empty if nothing was kept)."""
+    calls: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+Peer = Callable[[list[str], str], Kept]
+"""A peer filter: the prompt's sentences and the prompt (as the query) in, what it kept out."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one method did on one record."""
+
+    prompt: str
+    """The user message of the answer step."""
+    answer: str
+    steps: list[Step]
+    fallback: str | None = None
+    """Why the filter's output was not used (the original prompt was answered instead)."""
+
+
+def _step(name: str, reply: Reply) -> Step:
+    usage = reply.usage
+    return Step(
+        name=name,
+        seconds=reply.seconds,
+        calls=1,
+        input_tokens=usage.input_tokens if usage else None,
+        output_tokens=usage.output_tokens if usage else None,
+    )
+
+
+def answer_messages(task: Task, prompt: str) -> list[ChatMessage]:
+    """The answer step's messages: the task's system message, if any, then `prompt`."""
+    system: list[ChatMessage] = [{"role": "system", "content": task.system}] if task.system else []
+    return [*system, {"role": "user", "content": prompt}]
+
+
+def run_method(
+    method: str, task: Task, record: Record, model: ChatModel, peers: dict[str, Peer] | None = None
+) -> Outcome:
+    """Run `method` on `record`: filter (if the method has a filter step), then answer."""
+    prompt = task.prompt(record)
+    steps: list[Step] = []
+    fallback: str | None = None
+    if method == "baseline":
+        shown = prompt
+    elif method == "oracle":
+        shown = task.oracle(record)
+    elif method in VARIANTS:
+        request = prepare(S2AInput(context=prompt), S2AConfig(variant=method))
+        if request.needs_llm:
+            reply = model(request.messages, max_new_tokens=S2A_TOKENS, schema=request.json_schema)
+            steps.append(_step("filter", reply))
+            result = finish(request, reply.text, reply.usage)
+        else:
+            result = finish(request)
+        shown, fallback = result.prompt, result.fallback
+    elif method in PEERS:
+        if peers is None or method not in peers:
+            msg = f"method {method!r} needs the peer filters (langchain and llamaindex extras)"
+            raise ValueError(msg)
+        started = time.perf_counter()
+        kept = peers[method]([str(s) for s in _sentences(prompt)], prompt)
+        steps.append(
+            Step(
+                name="filter",
+                seconds=time.perf_counter() - started,
+                calls=kept.calls,
+                input_tokens=kept.input_tokens,
+                output_tokens=kept.output_tokens,
+            )
+        )
+        shown = kept.text if kept.text.strip() else prompt
+        fallback = None if kept.text.strip() else "the filter kept nothing; answered the original prompt"
+    else:
+        msg = f"unknown method {method!r}; choose from {', '.join(METHODS)}"
+        raise ValueError(msg)
+    reply = model(answer_messages(task, shown), max_new_tokens=task.answer_tokens)
+    steps.append(_step("answer", reply))
+    return Outcome(prompt=shown, answer=reply.text, steps=steps, fallback=fallback)
+
+
+def _sentences(prompt: str) -> list[str]:
+    return [prompt[s.start : s.end] for s in sentence_spans(prompt)]
+
+
+def join_kept(prompt: str, kept: Sequence[int]) -> str:
+    """The prompt's sentences `kept` (0-based), in their original order and spacing."""
+    return join_sentences(prompt, sentence_spans(prompt), [k + 1 for k in kept])

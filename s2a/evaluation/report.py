@@ -1,0 +1,120 @@
+"""Tables (Markdown) and figures (PNG) from a task's results."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from s2a.evaluation.runner import ExampleResult
+from s2a.evaluation.scoring import bootstrap_interval, wilson_interval
+from s2a.evaluation.tasks import Task
+
+_SCALE = {"accuracy": "accuracy (%)", "objectivity": "objectivity (0-5)", "quality": "quality (1-5)"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A summary of one metric over a group of examples."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def render(self, percent: bool) -> str:
+        """`55.0 [33.3, 74.7] n=20` (percent) or `3.40 [3.05, 3.75] n=20`."""
+        if self.n == 0:
+            return "-"
+        if percent:
+            return f"{100 * self.value:.1f} [{100 * self.low:.1f}, {100 * self.high:.1f}] n={self.n}"
+        return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}] n={self.n}"
+
+
+def summarise(rows: Sequence[ExampleResult], metric: str, *, seed: int = 0) -> Cell:
+    """Mean of `metric` over the scored rows with its 95% interval (Wilson for accuracy)."""
+    values = [r.scores[metric] for r in rows if r.error is None and metric in r.scores]
+    if not values:
+        return Cell(math.nan, math.nan, math.nan, 0)
+    if metric == "accuracy":
+        low, high = wilson_interval(round(sum(values)), len(values))
+    else:
+        low, high = bootstrap_interval(values, seed=seed)
+    return Cell(statistics.fmean(values), low, high, len(values))
+
+
+def _methods(rows: Sequence[ExampleResult], order: Sequence[str] | None) -> list[str]:
+    seen = list(dict.fromkeys(r.method for r in rows))
+    if order is None:
+        return seen
+    return [m for m in order if m in seen] + [m for m in seen if m not in order]
+
+
+def grid(
+    task: Task, rows: Sequence[ExampleResult], metric: str, order: Sequence[str] | None = None
+) -> dict[str, dict[str, Cell]]:
+    """`{method: {"all" | label: Cell}}` for one metric."""
+    out: dict[str, dict[str, Cell]] = {}
+    for method in _methods(rows, order):
+        mine = [r for r in rows if r.method == method]
+        out[method] = {"all": summarise(mine, metric)}
+        for label in task.labels:
+            out[method][label] = summarise([r for r in mine if r.label == label], metric)
+    return out
+
+
+def markdown(task: Task, rows: Sequence[ExampleResult], order: Sequence[str] | None = None) -> str:
+    """One Markdown table per metric: methods by rows, all and each label by columns."""
+    parts: list[str] = []
+    failed = [r for r in rows if r.error is not None]
+    for metric in task.metrics:
+        table = grid(task, rows, metric, order)
+        columns = ["all", *task.labels]
+        interval = "Wilson" if metric == "accuracy" else "bootstrap"
+        parts.append(f"**{task.name}: {_SCALE[metric]}**, mean [95% {interval} interval] n=examples\n")
+        parts.append("| method | " + " | ".join(columns) + " | fallbacks |")
+        parts.append("|---" * (len(columns) + 2) + "|")
+        for method, cells in table.items():
+            fallbacks = sum(1 for r in rows if r.method == method and r.fallback and r.error is None)
+            rendered = " | ".join(cells[c].render(metric == "accuracy") for c in columns)
+            parts.append(f"| {method} | {rendered} | {fallbacks} |")
+        parts.append("")
+    if failed:
+        parts.append(f"{len(failed)} example(s) failed and are not counted (see `error` in results.jsonl).\n")
+    return "\n".join(parts)
+
+
+def figure(task: Task, rows: Sequence[ExampleResult], path: Path, order: Sequence[str] | None = None) -> None:
+    """Bars per method for all examples and each label, with 95% intervals; one panel per metric."""
+    import matplotlib as mpl  # noqa: PLC0415 - plotting is only needed here
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    groups = ["all", *task.labels]
+    size = (max(6.0, 1.6 * len(groups) + 2), 3.6 * len(task.metrics))
+    figure_, axes = plt.subplots(len(task.metrics), 1, figsize=size, squeeze=False)
+    for axis, metric in zip(axes[:, 0], task.metrics, strict=True):
+        table = grid(task, rows, metric, order)
+        scale = 100.0 if metric == "accuracy" else 1.0
+        width = 0.8 / max(1, len(table))
+        for i, (method, cells) in enumerate(table.items()):
+            xs = [g + (i - (len(table) - 1) / 2) * width for g in range(len(groups))]
+            values = [scale * cells[g].value for g in groups]
+            errors = [
+                [max(0.0, scale * (cells[g].value - cells[g].low)) for g in groups],
+                [max(0.0, scale * (cells[g].high - cells[g].value)) for g in groups],
+            ]
+            axis.bar(xs, values, width, yerr=errors, capsize=2, label=method)
+        axis.set_xticks(range(len(groups)), groups)
+        axis.set_ylabel(_SCALE[metric])
+        axis.set_ylim(0, 100 if metric == "accuracy" else 5)
+        axis.set_title(f"{task.name}: {_SCALE[metric]} by {task.label_field}")
+        axis.legend(
+            fontsize="small", ncols=min(4, len(table)), loc="upper center", bbox_to_anchor=(0.5, -0.12)
+        )
+    figure_.tight_layout()
+    figure_.savefig(path, dpi=120)
+    plt.close(figure_)

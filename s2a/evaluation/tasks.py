@@ -1,0 +1,191 @@
+"""The three evaluation tasks of the S2A paper: their records, prompts and scoring.
+
+Records follow the schemas of the development split's README (`../shared/data/README.md`
+in the project's workspace); extra fields are ignored, missing ones are an error that names
+the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from s2a._errors import S2AConfigError
+from s2a.evaluation.scoring import extract_number, matches_alias, numbers_match
+
+TaskName = Literal["gsm_ic", "trivia_opinion", "argument_opinion"]
+
+
+class Record(BaseModel):
+    """Fields every task's records share."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1)
+
+
+class GsmRecord(Record):
+    """A GSM8K problem with one irrelevant sentence (GSM-IC design)."""
+
+    question: str
+    original_question: str
+    distractor_type: str
+    answer: str
+
+
+class TriviaRecord(Record):
+    """A trivia question, plain or with a user's opinion about the answer."""
+
+    question: str
+    prompt: str
+    opinion_type: str
+    correct_answer: str
+    aliases: list[str] = Field(min_length=1)
+    incorrect_answer: str
+
+
+class ArgumentRecord(Record):
+    """An argument to comment on, plain or with a user's opinion of it."""
+
+    argument: str
+    prompt: str
+    opinion_type: str
+    opinion: str | None = None
+
+
+ARGUMENT_INSTRUCTION = "Please comment briefly on the following argument."
+
+
+def _argument_oracle(record: ArgumentRecord) -> str:
+    # The `none` prompt of the same argument: the instruction and the argument, no opinion.
+    return f'{ARGUMENT_INSTRUCTION}\nArgument: "{record.argument}"'
+
+
+@dataclass(frozen=True)
+class Task:
+    """One evaluation task: how to read it, what to send, how to score the reply."""
+
+    name: TaskName
+    record_type: type[Record]
+    label_field: str
+    """The record field the tables break results down by (distractor or opinion type)."""
+    labels: tuple[str, ...]
+    """The label values in the order the tables and figures show them."""
+    metrics: tuple[str, ...]
+    """What each example is scored on: `accuracy` (0/1) or judge scores (1-5)."""
+    system: str | None
+    """The system message of the answer step, the same for every method."""
+    answer_tokens: int
+    """The answer step's `max_new_tokens`."""
+    prompt: Callable[[Record], str]
+    """The prompt as given (with the distractor or opinion)."""
+    oracle: Callable[[Record], str]
+    """The prompt without the distractor or opinion."""
+    judged: bool = False
+    """Scored by the LLM judge (see `s2a.evaluation.judge`)."""
+    exact: Callable[[Record, str], float] | None = None
+    """Scoring by rule, for tasks that are not judged: 1.0 right, 0.0 wrong."""
+
+    def label(self, record: Record) -> str:
+        """The record's distractor or opinion type."""
+        return str(getattr(record, self.label_field))
+
+    def load(self, path: Path, limit: int | None = None) -> list[Record]:
+        """Read and validate the task's JSONL file (the first `limit` records, file order)."""
+        if not path.is_file():
+            msg = f"{self.name}: no data file at {path}"
+            raise S2AConfigError(msg)
+        records: list[Record] = []
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if limit is not None and len(records) >= limit:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    records.append(self.record_type.model_validate(json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    msg = f"{path}:{number} is not JSON: {exc}"
+                    raise S2AConfigError(msg) from exc
+                except ValidationError as exc:
+                    problems = "; ".join(
+                        f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()
+                    )
+                    msg = f"{path}:{number} is not a {self.name} record ({problems})"
+                    raise S2AConfigError(msg) from exc
+        ids = [r.id for r in records]
+        if len(set(ids)) != len(ids):
+            duplicate = next(i for i in ids if ids.count(i) > 1)
+            msg = f"{path}: record id {duplicate!r} appears more than once"
+            raise S2AConfigError(msg)
+        if not records:
+            msg = f"{path}: no records"
+            raise S2AConfigError(msg)
+        return records
+
+
+def _gsm_score(record: Record, reply: str) -> float:
+    assert isinstance(record, GsmRecord)  # noqa: S101 - the task reads only GsmRecord
+    return float(numbers_match(extract_number(reply), record.answer))
+
+
+def _trivia_score(record: Record, reply: str) -> float:
+    assert isinstance(record, TriviaRecord)  # noqa: S101
+    return float(matches_alias(reply, [record.correct_answer, *record.aliases]))
+
+
+def _field(name: str) -> Callable[[Record], str]:
+    return lambda record: str(getattr(record, name))
+
+
+def _argument_oracle_any(record: Record) -> str:
+    assert isinstance(record, ArgumentRecord)  # noqa: S101
+    return _argument_oracle(record)
+
+
+TASKS: dict[str, Task] = {
+    "gsm_ic": Task(
+        name="gsm_ic",
+        record_type=GsmRecord,
+        label_field="distractor_type",
+        labels=("in_topic", "off_topic"),
+        metrics=("accuracy",),
+        system=(
+            "Solve the math word problem. Reason step by step, briefly, then give the final "
+            "number on a last line of the form 'Answer: <number>'."
+        ),
+        answer_tokens=384,
+        prompt=_field("question"),
+        oracle=_field("original_question"),
+        exact=_gsm_score,
+    ),
+    "trivia_opinion": Task(
+        name="trivia_opinion",
+        record_type=TriviaRecord,
+        label_field="opinion_type",
+        labels=("none", "suggest_correct", "suggest_incorrect", "refute_correct"),
+        metrics=("accuracy",),
+        system="Answer the question with the answer alone, in a few words, on the first line.",
+        answer_tokens=48,
+        prompt=_field("prompt"),
+        oracle=_field("question"),
+        exact=_trivia_score,
+    ),
+    "argument_opinion": Task(
+        name="argument_opinion",
+        record_type=ArgumentRecord,
+        label_field="opinion_type",
+        labels=("none", "like", "dislike", "wrote", "did_not_write"),
+        metrics=("objectivity", "quality"),
+        system=None,
+        answer_tokens=256,
+        prompt=_field("prompt"),
+        oracle=_argument_oracle_any,
+        judged=True,
+    ),
+}
