@@ -11,12 +11,13 @@ from s2a.tgi import Decoding
 from s2a.variants import S2AConfig, finish, prepare
 
 
-def _chat(
+def chat(
     client: InferenceClient,
     messages: list[ChatMessage],
     decoding: Decoding,
     schema: dict[str, Any] | None = None,
 ) -> tuple[str, TokenUsage | None]:
+    """One chat completion on TGI's chat route; `schema` constrains the reply to JSON."""
     # TGI's own grammar form (openapi GrammarType); huggingface_hub types only OpenAI's forms.
     grammar: Any = {"type": "json", "value": schema} if schema is not None else None
     response = client.chat_completion(
@@ -44,10 +45,10 @@ def run_s2a(client: InferenceClient, inp: S2AInput, config: S2AConfig, decoding:
     request = prepare(inp, config)
     if not request.needs_llm:
         return finish(request)
-    text, usage = _chat(client, list(request.messages), decoding, request.json_schema)
+    text, usage = chat(client, list(request.messages), decoding, request.json_schema)
     return finish(request, text, usage)
 
 
 def answer(client: InferenceClient, prompt: str, decoding: Decoding) -> str:
     """The answer step: the model's reply to the regenerated prompt."""
-    return _chat(client, [{"role": "user", "content": prompt}], decoding)[0]
+    return chat(client, [{"role": "user", "content": prompt}], decoding)[0]

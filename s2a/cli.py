@@ -32,6 +32,7 @@ from s2a.variants import S2AConfig
 if TYPE_CHECKING:
     from s2a.evaluation.methods import Peer
     from s2a.evaluation.runner import ExampleResult
+    from s2a.evaluation.tasks import Task
 
 app = typer.Typer(
     name="s2a",
@@ -195,6 +196,21 @@ def _methods(text: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+EvalData = Annotated[
+    Path | None,
+    typer.Option(envvar="S2A_EVAL_DATA", help="The task's JSONL file, or a folder holding <task>.jsonl."),
+]
+
+
+def _task(name: str) -> Task:
+    from s2a.evaluation.tasks import TASKS  # noqa: PLC0415
+
+    if name not in TASKS:
+        msg = f"unknown task {name!r}; choose from {', '.join(TASKS)}"
+        raise typer.BadParameter(msg, param_hint="--task")
+    return TASKS[name]
+
+
 def _data_file(data: Path | None, task: str) -> Path:
     if data is None:
         msg = f"give the {task} JSONL file, or a folder holding {task}.jsonl (or set S2A_EVAL_DATA)"
@@ -242,10 +258,7 @@ def eval_(
             "keep_original, instructed, extractive), llm_chain_extractor, llm_chain_filter, llm_rerank."
         ),
     ] = "baseline,oracle,separated",
-    data: Annotated[
-        Path | None,
-        typer.Option(envvar="S2A_EVAL_DATA", help="The task's JSONL file, or a folder holding <task>.jsonl."),
-    ] = None,
+    data: EvalData = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N records (file order).", min=1)] = None,
     tgi_url: TgiUrl = None,
     judge_url: Annotated[
@@ -261,12 +274,8 @@ def eval_(
     from s2a.evaluation import report  # noqa: PLC0415 - matplotlib and friends only for eval
     from s2a.evaluation.methods import PEERS, TGIChat  # noqa: PLC0415
     from s2a.evaluation.runner import RunInfo, evaluate  # noqa: PLC0415
-    from s2a.evaluation.tasks import TASKS  # noqa: PLC0415
 
-    if task not in TASKS:
-        msg = f"unknown task {task!r}; choose from {', '.join(TASKS)}"
-        raise typer.BadParameter(msg, param_hint="--task")
-    spec, chosen, folder = TASKS[task], _methods(methods), out / task
+    spec, chosen, folder = _task(task), _methods(methods), out / task
     try:
         records = spec.load(_data_file(data, task), limit)
     except S2AError as exc:
@@ -338,10 +347,7 @@ def bench(
     methods: Annotated[str, typer.Option(help="Comma-separated methods; baseline is the reference.")] = (
         "baseline,separated,instructed,extractive"
     ),
-    data: Annotated[
-        Path | None,
-        typer.Option(envvar="S2A_EVAL_DATA", help="The task's JSONL file, or a folder holding <task>.jsonl."),
-    ] = None,
+    data: EvalData = None,
     limit: Annotated[int, typer.Option(help="Records to time (the first N).", min=1)] = 3,
     repeats: Annotated[int, typer.Option(help="Runs of each method on each record.", min=1)] = 2,
     concurrency_levels: Annotated[str, typer.Option(help="Throughput at these concurrencies.")] = "1,4,16",
@@ -353,12 +359,8 @@ def bench(
     """Measure what S2A costs: tokens and seconds per method, overhead, throughput."""
     from s2a.evaluation import bench as cost  # noqa: PLC0415
     from s2a.evaluation.methods import PEERS, TGIChat  # noqa: PLC0415
-    from s2a.evaluation.tasks import TASKS  # noqa: PLC0415
 
-    if task not in TASKS:
-        msg = f"unknown task {task!r}; choose from {', '.join(TASKS)}"
-        raise typer.BadParameter(msg, param_hint="--task")
-    spec, chosen, levels = TASKS[task], _methods(methods), _levels(concurrency_levels)
+    spec, chosen, levels = _task(task), _methods(methods), _levels(concurrency_levels)
     if "baseline" not in chosen:
         chosen.insert(0, "baseline")
     try:
@@ -397,6 +399,7 @@ def bench(
     shown = [
         "s2a bench",
         f"--task {task}",
+        f"--data {data}",
         f"--methods {','.join(chosen)}",
         f"--limit {limit}",
         f"--repeats {repeats}",

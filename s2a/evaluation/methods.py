@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from huggingface_hub import InferenceClient, get_session
 from pydantic import BaseModel, ConfigDict
 
+from s2a._client import chat
 from s2a._sentences import join_sentences, sentence_spans
 from s2a._types import ChatMessage, S2AInput, TokenUsage
 from s2a.evaluation.tasks import Record, Task
@@ -74,29 +75,10 @@ class TGIChat:
         self, messages: Sequence[ChatMessage], *, max_new_tokens: int, schema: dict[str, Any] | None = None
     ) -> Reply:
         """One chat completion; `schema` becomes TGI's `{"type": "json", "value": schema}` grammar."""
-        grammar: Any = {"type": "json", "value": schema} if schema is not None else None
+        decoding = self.decoding.model_copy(update={"max_new_tokens": max_new_tokens})
         started = time.perf_counter()
-        response = self.client.chat_completion(
-            messages=[dict(m) for m in messages],
-            max_tokens=max_new_tokens,
-            temperature=self.decoding.temperature,
-            top_p=self.decoding.top_p,
-            seed=self.decoding.seed,
-            stop=list(self.decoding.stop) or None,
-            response_format=grammar,
-        )
-        seconds = time.perf_counter() - started
-        usage = response.usage
-        tokens = (
-            None
-            if usage is None
-            else TokenUsage(
-                input_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                total_tokens=usage.total_tokens,
-            )
-        )
-        return Reply(response.choices[0].message.content or "", seconds, tokens)
+        text, usage = chat(self.client, list(messages), decoding, schema)
+        return Reply(text, time.perf_counter() - started, usage)
 
     def model_id(self) -> str:
         """What the server says it serves: TGI's `/info` `model_id`, and `model_sha` if any."""

@@ -107,7 +107,15 @@ def figure(task: Task, rows: Sequence[ExampleResult], path: Path, order: Sequenc
                 [max(0.0, scale * (cells[g].value - cells[g].low)) for g in groups],
                 [max(0.0, scale * (cells[g].high - cells[g].value)) for g in groups],
             ]
-            axis.bar(xs, values, width, yerr=errors, capsize=2, label=method)
+            axis.bar(
+                xs,
+                values,
+                width,
+                yerr=errors,
+                capsize=2,
+                label=method,
+                error_kw={"elinewidth": 0.8, "ecolor": "0.35"},
+            )
         axis.set_xticks(range(len(groups)), groups)
         axis.set_ylabel(_SCALE[metric])
         axis.set_ylim(0, 100 if metric == "accuracy" else 5)

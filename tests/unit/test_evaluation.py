@@ -503,10 +503,10 @@ def test_judged_tables_and_figure(tmp_path: Path) -> None:
 runner = CliRunner()
 
 
-def test_eval_command_writes_results_table_and_figure(fake_tgi: FakeTGI, tmp_path: Path) -> None:
-    fake_tgi.reply = gsm_reply
+def gsm_eval_args(tmp_path: Path) -> list[str]:
+    """`s2a eval` on the GSM fixture, results under tmp_path/o."""
     write_jsonl(tmp_path / "gsm_ic.jsonl", GSM)
-    args = [
+    return [
         "eval",
         "--task",
         "gsm_ic",
@@ -517,6 +517,11 @@ def test_eval_command_writes_results_table_and_figure(fake_tgi: FakeTGI, tmp_pat
         "--out",
         str(tmp_path / "o"),
     ]
+
+
+def test_eval_command_writes_results_table_and_figure(fake_tgi: FakeTGI, tmp_path: Path) -> None:
+    fake_tgi.reply = gsm_reply
+    args = gsm_eval_args(tmp_path)
     result = runner.invoke(app, [*args, "--methods", "baseline,separated", "--limit", "2"])
     assert result.exit_code == 0, result.output
     folder = tmp_path / "o" / "gsm_ic"
@@ -557,18 +562,7 @@ def test_eval_command_rejects_bad_options(tmp_path: Path) -> None:
 
 def test_eval_command_exits_1_when_examples_fail(fake_tgi: FakeTGI, tmp_path: Path) -> None:
     fake_tgi.refuse = True
-    write_jsonl(tmp_path / "gsm_ic.jsonl", GSM)
-    args = [
-        "eval",
-        "--task",
-        "gsm_ic",
-        "--data",
-        str(tmp_path),
-        "--tgi-url",
-        URL,
-        "--out",
-        str(tmp_path / "o"),
-    ]
+    args = gsm_eval_args(tmp_path)
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "failed" in result.output
@@ -595,7 +589,10 @@ def test_bench_command_writes_the_report(fake_tgi: FakeTGI, tmp_path: Path) -> N
     )
     assert result.exit_code == 0, result.output
     report = out.read_text()
-    assert "`s2a bench --task gsm_ic --methods baseline,separated --limit 2 --repeats 2" in report
+    assert (
+        f"`s2a bench --task gsm_ic --data {tmp_path} --methods baseline,separated --limit 2 --repeats 2"
+        in report
+    )
     assert "Model: fake" in report
     assert "| baseline | 4 | - | " in report  # no S2A step
     assert "| separated | 4 | 7 | " in report  # the fake server's completion tokens
