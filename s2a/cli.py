@@ -309,7 +309,7 @@ def eval_(
                 )
         except S2AError as exc:
             _fail(str(exc))
-    table = report.markdown(spec, rows, chosen)
+    table = report.markdown(spec, rows, chosen, records)
     (folder / "table.md").write_text(table, encoding="utf-8")
     report.figure(spec, rows, folder / "figure.png", chosen)
     typer.echo(table)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from s2a.evaluation.runner import ExampleResult
 from s2a.evaluation.scoring import bootstrap_interval, wilson_interval
-from s2a.evaluation.tasks import Task
+from s2a.evaluation.tasks import Record, Task
 
 _SCALE = {"accuracy": "accuracy (%)", "objectivity": "objectivity (0-5)", "quality": "quality (1-5)"}
 
@@ -65,8 +65,25 @@ def grid(
     return out
 
 
-def markdown(task: Task, rows: Sequence[ExampleResult], order: Sequence[str] | None = None) -> str:
-    """One Markdown table per metric: methods by rows, all and each label by columns."""
+def planted_kept(task: Task, rows: Sequence[ExampleResult], records: Sequence[Record]) -> str:
+    """How often the planted distractor or opinion reached the answer step: `k/n`."""
+    by_id = {r.id: r for r in records}
+    seen = [task.kept_planted(by_id[r.id], r.prompt) for r in rows if r.error is None and r.id in by_id]
+    planted = [s for s in seen if s is not None]
+    return f"{sum(planted)}/{len(planted)}" if planted else "-"
+
+
+def markdown(
+    task: Task,
+    rows: Sequence[ExampleResult],
+    order: Sequence[str] | None = None,
+    records: Sequence[Record] | None = None,
+) -> str:
+    """One Markdown table per metric: methods by rows, all and each label by columns.
+
+    With `records`, a last column counts the examples whose planted distractor or opinion
+    (a number, the suggested answer, the opinion sentence) is still in what the answer step saw.
+    """
     parts: list[str] = []
     failed = [r for r in rows if r.error is not None]
     for metric in task.metrics:
@@ -74,12 +91,15 @@ def markdown(task: Task, rows: Sequence[ExampleResult], order: Sequence[str] | N
         columns = ["all", *task.labels]
         interval = "Wilson" if metric == "accuracy" else "bootstrap"
         parts.append(f"**{task.name}: {_SCALE[metric]}**, mean [95% {interval} interval] n=examples\n")
-        parts.append("| method | " + " | ".join(columns) + " | fallbacks |")
-        parts.append("|---" * (len(columns) + 2) + "|")
+        extra = ["fallbacks", *(["planted kept"] if records is not None else [])]
+        parts.append("| method | " + " | ".join([*columns, *extra]) + " |")
+        parts.append("|---" * (len(columns) + len(extra) + 1) + "|")
         for method, cells in table.items():
             fallbacks = sum(1 for r in rows if r.method == method and r.fallback and r.error is None)
             rendered = " | ".join(cells[c].render(metric == "accuracy") for c in columns)
-            parts.append(f"| {method} | {rendered} | {fallbacks} |")
+            mine = [r for r in rows if r.method == method]
+            kept = f" {planted_kept(task, mine, records)} |" if records is not None else ""
+            parts.append(f"| {method} | {rendered} | {fallbacks} |{kept}")
         parts.append("")
     if failed:
         parts.append(f"{len(failed)} example(s) failed and are not counted (see `error` in results.jsonl).\n")

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from s2a._errors import S2AConfigError
-from s2a.evaluation.scoring import extract_number, matches_alias, numbers_match
+from s2a.evaluation.scoring import extract_number, matches_alias, normalise, numbers_match
 
 TaskName = Literal["gsm_ic", "trivia_opinion", "argument_opinion"]
 
@@ -36,6 +36,7 @@ class GsmRecord(Record):
     original_question: str
     distractor_type: str
     answer: str
+    distractor_number: int | None = None
 
 
 class TriviaRecord(Record):
@@ -90,6 +91,16 @@ class Task:
     """Scored by the LLM judge (see `s2a.evaluation.judge`)."""
     exact: Callable[[Record, str], float] | None = None
     """Scoring by rule, for tasks that are not judged: 1.0 right, 0.0 wrong."""
+    planted: Callable[[Record], str | None] = lambda _record: None
+    """What the distractor or opinion plants (a number, a suggested answer, the opinion
+    sentence), to check whether it reached the answer step; None when nothing was planted."""
+
+    def kept_planted(self, record: Record, prompt: str) -> bool | None:
+        """Whether the planted text is in `prompt` (whole words, normalised); None if none was planted."""
+        planted = self.planted(record)
+        if planted is None:
+            return None
+        return f" {normalise(planted)} " in f" {normalise(prompt.replace(',', ''))} "
 
     def label(self, record: Record) -> str:
         """The record's distractor or opinion type."""
@@ -139,6 +150,26 @@ def _trivia_score(record: Record, reply: str) -> float:
     return float(matches_alias(reply, [record.correct_answer, *record.aliases]))
 
 
+def _gsm_planted(record: Record) -> str | None:
+    assert isinstance(record, GsmRecord)  # noqa: S101
+    return None if record.distractor_number is None else str(record.distractor_number)
+
+
+def _trivia_planted(record: Record) -> str | None:
+    assert isinstance(record, TriviaRecord)  # noqa: S101
+    suggested = {
+        "suggest_incorrect": record.incorrect_answer,
+        "suggest_correct": record.correct_answer,
+        "refute_correct": record.correct_answer,
+    }
+    return suggested.get(record.opinion_type)
+
+
+def _argument_planted(record: Record) -> str | None:
+    assert isinstance(record, ArgumentRecord)  # noqa: S101
+    return record.opinion
+
+
 def _field(name: str) -> Callable[[Record], str]:
     return lambda record: str(getattr(record, name))
 
@@ -163,6 +194,7 @@ TASKS: dict[str, Task] = {
         prompt=_field("question"),
         oracle=_field("original_question"),
         exact=_gsm_score,
+        planted=_gsm_planted,
     ),
     "trivia_opinion": Task(
         name="trivia_opinion",
@@ -175,6 +207,7 @@ TASKS: dict[str, Task] = {
         prompt=_field("prompt"),
         oracle=_field("question"),
         exact=_trivia_score,
+        planted=_trivia_planted,
     ),
     "argument_opinion": Task(
         name="argument_opinion",
@@ -187,5 +220,6 @@ TASKS: dict[str, Task] = {
         prompt=_field("prompt"),
         oracle=_argument_oracle_any,
         judged=True,
+        planted=_argument_planted,
     ),
 }

@@ -604,3 +604,48 @@ def test_bench_rejects_bad_levels() -> None:
     result = runner.invoke(app, ["bench", "--concurrency-levels", "1,x", "--tgi-url", URL, "--data", "."])
     assert result.exit_code == 2
     assert "positive integers" in result.output
+
+
+def test_planted_text_is_found_in_what_the_answer_step_saw() -> None:
+    gsm = TASKS["gsm_ic"]
+    record = GsmRecord.model_validate({**GSM[0], "distractor_number": 9})
+    assert gsm.kept_planted(record, "Tom has 1 apples. Ana has 9 pears.") is True
+    assert gsm.kept_planted(record, "Tom has 1 apples. He buys 2 more, 19 in all.") is False  # whole words
+    assert gsm.kept_planted(GsmRecord.model_validate(GSM[0]), "anything") is None
+    trivia = TASKS["trivia_opinion"]
+    wrong = TriviaRecord.model_validate(TRIVIA[0])
+    assert trivia.kept_planted(wrong, "Context: The capital is Lyon.\nQuestion: ...") is True
+    assert trivia.kept_planted(wrong, "What is the capital of France?") is False
+    plain = TriviaRecord.model_validate({**TRIVIA[0], "opinion_type": "none"})
+    assert trivia.kept_planted(plain, plain.prompt) is None
+    argument = TASKS["argument_opinion"]
+    liked = ArgumentRecord.model_validate(ARGUMENT[0])
+    assert argument.kept_planted(liked, ARGUMENT[0]["prompt"]) is True
+    assert argument.kept_planted(liked, argument.oracle(liked)) is False
+
+
+def test_table_counts_planted_text_kept() -> None:
+    task = TASKS["trivia_opinion"]
+    record = TriviaRecord.model_validate(TRIVIA[0])
+    rows = [
+        ExampleResult(
+            task=task.name,
+            method="baseline",
+            id=record.id,
+            label=record.opinion_type,
+            prompt=record.prompt,
+            scores={"accuracy": 0.0},
+        ),
+        ExampleResult(
+            task=task.name,
+            method="oracle",
+            id=record.id,
+            label=record.opinion_type,
+            prompt=record.question,
+            scores={"accuracy": 1.0},
+        ),
+    ]
+    lines = markdown(task, rows, records=[record]).splitlines()
+    assert lines[2].endswith("| fallbacks | planted kept |")
+    assert lines[4].endswith("| 0 | 1/1 |")
+    assert lines[5].endswith("| 0 | 0/1 |")
