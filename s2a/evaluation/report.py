@@ -73,6 +73,20 @@ def planted_kept(task: Task, rows: Sequence[ExampleResult], records: Sequence[Re
     return f"{sum(planted)}/{len(planted)}" if planted else "-"
 
 
+def versus_baseline(rows: Sequence[ExampleResult], method: str, metric: str) -> str:
+    """Paired against `baseline` on the same records: `+a -b` (a records scored higher, b lower).
+
+    With a few dozen examples the intervals of two methods overlap; the paired count says
+    how many answers the method fixed and how many it broke. `-` without baseline rows.
+    """
+    scored = [r for r in rows if r.error is None and metric in r.scores]
+    base = {r.id: r.scores[metric] for r in scored if r.method == "baseline"}
+    if method == "baseline" or not base:
+        return "-"
+    pairs = [(r.scores[metric], base[r.id]) for r in scored if r.method == method and r.id in base]
+    return f"+{sum(m > b for m, b in pairs)} -{sum(m < b for m, b in pairs)}"
+
+
 def markdown(
     task: Task,
     rows: Sequence[ExampleResult],
@@ -81,7 +95,8 @@ def markdown(
 ) -> str:
     """One Markdown table per metric: methods by rows, all and each label by columns.
 
-    With `records`, a last column counts the examples whose planted distractor or opinion
+    `vs baseline` counts, over the records both ran, those the method scored higher and lower
+    than `baseline`. With `records`, a last column counts the examples whose planted distractor or opinion
     (a number, the suggested answer, the opinion sentence) is still in what the answer step saw.
     """
     parts: list[str] = []
@@ -91,7 +106,7 @@ def markdown(
         columns = ["all", *task.labels]
         interval = "Wilson" if metric == "accuracy" else "bootstrap"
         parts.append(f"**{task.name}: {_SCALE[metric]}**, mean [95% {interval} interval] n=examples\n")
-        extra = ["fallbacks", *(["planted kept"] if records is not None else [])]
+        extra = ["vs baseline", "fallbacks", *(["planted kept"] if records is not None else [])]
         parts.append("| method | " + " | ".join([*columns, *extra]) + " |")
         parts.append("|---" * (len(columns) + len(extra) + 1) + "|")
         for method, cells in table.items():
@@ -99,7 +114,8 @@ def markdown(
             rendered = " | ".join(cells[c].render(metric == "accuracy") for c in columns)
             mine = [r for r in rows if r.method == method]
             kept = f" {planted_kept(task, mine, records)} |" if records is not None else ""
-            parts.append(f"| {method} | {rendered} | {fallbacks} |{kept}")
+            paired = versus_baseline(rows, method, metric)
+            parts.append(f"| {method} | {rendered} | {paired} | {fallbacks} |{kept}")
         parts.append("")
     if failed:
         parts.append(f"{len(failed)} example(s) failed and are not counted (see `error` in results.jsonl).\n")

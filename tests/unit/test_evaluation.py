@@ -22,7 +22,7 @@ from s2a.cli import app
 from s2a.evaluation import TASKS, RunInfo, TGIChat, evaluate, load_results
 from s2a.evaluation.judge import JUDGE_SYSTEM, parse_verdict
 from s2a.evaluation.methods import run_method
-from s2a.evaluation.report import figure, markdown, summarise
+from s2a.evaluation.report import figure, markdown, summarise, versus_baseline
 from s2a.evaluation.runner import ExampleResult
 from s2a.evaluation.scoring import (
     bootstrap_interval,
@@ -461,11 +461,12 @@ def test_table_cells_counts_and_intervals() -> None:
     ]
     table = markdown(TASKS["gsm_ic"], rows, ["separated", "baseline"])
     lines = table.splitlines()
-    assert lines[2] == "| method | all | in_topic | off_topic | fallbacks |"
-    assert lines[4] == "| separated | 100.0 [20.7, 100.0] n=1 | 100.0 [20.7, 100.0] n=1 | - | 0 |"
+    assert lines[2] == "| method | all | in_topic | off_topic | vs baseline | fallbacks |"
+    # The rows' ids differ, so no record was run by both methods: nothing to pair.
+    assert lines[4] == "| separated | 100.0 [20.7, 100.0] n=1 | 100.0 [20.7, 100.0] n=1 | - | +0 -0 | 0 |"
     assert (
         lines[5]
-        == "| baseline | 75.0 [30.1, 95.4] n=4 | 50.0 [9.5, 90.5] n=2 | 100.0 [34.2, 100.0] n=2 | 1 |"
+        == "| baseline | 75.0 [30.1, 95.4] n=4 | 50.0 [9.5, 90.5] n=2 | 100.0 [34.2, 100.0] n=2 | - | 1 |"
     )
     assert "1 example(s) failed" in table
     assert summarise(rows[-1:], "accuracy").n == 0  # failed examples are not counted
@@ -490,8 +491,8 @@ def test_judged_tables_and_figure(tmp_path: Path) -> None:
     assert "objectivity (0-5)" in table
     assert "quality (1-5)" in table
     assert (
-        "| baseline | 2.00 [0.00, 4.00] n=2 | 4.00 [4.00, 4.00] n=1 | 0.00 [0.00, 0.00] n=1 | - | - | - | 0 |"
-        in table
+        "| baseline | 2.00 [0.00, 4.00] n=2 | 4.00 [4.00, 4.00] n=1 | 0.00 [0.00, 0.00] n=1 "
+        "| - | - | - | - | 0 |" in table
     )
     path = tmp_path / "figure.png"
     figure(task, rows, path)
@@ -646,6 +647,25 @@ def test_table_counts_planted_text_kept() -> None:
         ),
     ]
     lines = markdown(task, rows, records=[record]).splitlines()
-    assert lines[2].endswith("| fallbacks | planted kept |")
-    assert lines[4].endswith("| 0 | 1/1 |")
-    assert lines[5].endswith("| 0 | 0/1 |")
+    assert lines[2].endswith("| vs baseline | fallbacks | planted kept |")
+    assert lines[4].endswith("| - | 0 | 1/1 |")
+    assert lines[5].endswith("| +1 -0 | 0 | 0/1 |")
+
+
+def test_paired_counts_against_the_baseline_on_the_same_records() -> None:
+    def scored(method: str, record: str, value: float, error: str | None = None) -> ExampleResult:
+        scores = {} if error else {"accuracy": value}
+        return ExampleResult(
+            task="gsm_ic", method=method, id=record, label="in_topic", scores=scores, error=error
+        )
+
+    rows = [
+        *(scored("baseline", r, v) for r, v in [("a", 1), ("b", 0), ("c", 0), ("d", 1), ("e", 1)]),
+        *(scored("separated", r, v) for r, v in [("a", 0), ("b", 1), ("c", 1), ("d", 1)]),
+        scored("separated", "e", 0, error="boom"),  # failed: not paired
+        scored("oracle", "z", 1),  # no baseline on record z
+    ]
+    assert versus_baseline(rows, "separated", "accuracy") == "+2 -1"
+    assert versus_baseline(rows, "oracle", "accuracy") == "+0 -0"
+    assert versus_baseline(rows, "baseline", "accuracy") == "-"
+    assert versus_baseline(rows[5:], "separated", "accuracy") == "-"  # no baseline rows at all
