@@ -144,8 +144,13 @@ def _parse_unseparated(request: S2ARequest, raw: str) -> _Outcome:
 
 def _extractive_schema(count: int, *, with_question: bool) -> dict[str, Any]:
     top = max(count, 1)
-    numbers = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": top}, "maxItems": top}
-    properties = {"question": numbers, "keep": numbers} if with_question else {"keep": numbers}
+    # The enum, not just minimum/maximum, is what grammar compilers turn into a rule, so a
+    # constrained reply cannot name a sentence that does not exist.
+    item = {"type": "integer", "minimum": 1, "maximum": top, "enum": list(range(1, top + 1))}
+    numbers = {"type": "array", "items": item, "maxItems": top}
+    # At least one question sentence: on a grammar-constrained server the reply cannot drop it.
+    question = {**numbers, "minItems": 1}
+    properties = {"question": question, "keep": numbers} if with_question else {"keep": numbers}
     return {
         "type": "object",
         "properties": properties,
@@ -158,10 +163,11 @@ def _build_extractive(inp: S2AInput, config: S2AConfig) -> S2ARequest:
     spans = tuple(sentence_spans(inp.context))
     sentences = number_sentences(inp.context[s.start : s.end] for s in spans)
     if inp.question is None:
-        question_block = " One or more of them state the user's question."
+        # "or request": an instruction ("Please comment on ...") is the question too.
+        question_block = " One or more of them state the user's question or request."
         reply_format = (
             'Reply with JSON only, in this form: {"question": [numbers of the sentences that '
-            'state the question], "keep": [numbers of the other sentences to keep]}'
+            'state the question or request], "keep": [numbers of the other sentences to keep]}'
         )
     else:
         question_block = f"\nThe question they must help answer is: {inp.question}"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -60,6 +61,16 @@ def test_extractive_prompt_numbers_sentences_and_constrains_json() -> None:
     assert known.json_schema is not None
     assert known.json_schema["required"] == ["keep"]
     assert QUESTION in known.messages[1]["content"]
+
+
+def test_extractive_schema_requires_a_question_sentence() -> None:
+    request = prepare(S2AInput(context=PROMPT), config("extractive"))
+    assert request.json_schema is not None
+    validator = jsonschema.Draft202012Validator(request.json_schema)
+    assert validator.is_valid({"question": [4], "keep": [1]})
+    assert not validator.is_valid({"question": [], "keep": [1, 2, 3]})  # the grammar cannot drop it
+    assert not validator.is_valid({"question": [5], "keep": []})  # out of range
+    assert "question or request" in request.messages[1]["content"]
 
 
 def test_instructed_makes_no_call() -> None:
