@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from langchain_core.callbacks import Callbacks
@@ -14,8 +15,17 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict
 
 from langchain_s2a._convert import constrained, output_text, to_messages
-from s2a import DEFAULT_PROMPTS, FallbackPolicy, Focus, S2AConfig, S2APrompts
-from s2a.selection import Granularity, Selected, SelectionPlan, Window, finish_selection, plan_selection
+from s2a import DEFAULT_PROMPTS, DEFAULT_RETRY, FallbackPolicy, Focus, RetryPolicy, S2AConfig, S2APrompts
+from s2a.selection import (
+    Granularity,
+    Selected,
+    SelectionPlan,
+    Window,
+    acall_window,
+    call_window,
+    finish_selection,
+    plan_selection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +60,10 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
     granularity: Granularity = "document"
     """Keep whole documents, or sentences inside them."""
     fallback: FallbackPolicy = "original"
-    """On unusable output: keep all documents (logged), or raise `S2AParseError`."""
+    """On unusable output or a failed call: keep the window's documents (logged), or raise
+    (`S2AParseError`, `S2ACallError`)."""
+    retry: RetryPolicy = DEFAULT_RETRY
+    """How a failed call is retried before the fallback applies."""
     window_tokens: int | None = None
     """Prompt budget per call, in tokens; larger document sets are split into windows."""
     prompts: S2APrompts = DEFAULT_PROMPTS
@@ -74,8 +87,11 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         """What to keep, with the raw replies and the fallback reason, if any."""
         plan = self._plan(documents, query)
         config: RunnableConfig = {"callbacks": callbacks}
-        outputs = [output_text(self._model(w).invoke(to_messages(w.messages), config)) for w in plan.windows]
-        return finish_selection(plan, outputs)
+
+        def call(window: Window) -> str:
+            return output_text(self._model(window).invoke(to_messages(window.messages), config))
+
+        return finish_selection(plan, [call_window(partial(call, w), self.retry) for w in plan.windows])
 
     async def aselect(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks = None
@@ -83,10 +99,12 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         """`select`, with the windows' calls made concurrently."""
         plan = self._plan(documents, query)
         config: RunnableConfig = {"callbacks": callbacks}
-        replies = await asyncio.gather(
-            *(self._model(w).ainvoke(to_messages(w.messages), config) for w in plan.windows)
-        )
-        return finish_selection(plan, [output_text(r) for r in replies])
+
+        async def call(window: Window) -> str:
+            return output_text(await self._model(window).ainvoke(to_messages(window.messages), config))
+
+        outputs = await asyncio.gather(*(acall_window(partial(call, w), self.retry) for w in plan.windows))
+        return finish_selection(plan, outputs)
 
     def _documents(self, documents: Sequence[Document], selected: Selected) -> list[Document]:
         if selected.fallback:

@@ -21,16 +21,18 @@ from langchain_s2a._convert import (
 )
 from s2a import (
     DEFAULT_PROMPTS,
+    DEFAULT_RETRY,
     FallbackPolicy,
     Focus,
+    RetryPolicy,
     S2AConfig,
     S2APrompts,
     S2ARequest,
     S2AResult,
     VariantName,
-    finish,
     prepare,
 )
+from s2a._steps import Reply, arun_step, run_step
 
 _TOOL_DESCRIPTION = (
     "Filter text with System 2 Attention before reasoning on it: give the text as `context` "
@@ -60,7 +62,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         llm: any LangChain chat model or LLM; it runs the S2A step.
         variant: `separated` (default), `unseparated`, `keep_original`, `instructed`, `extractive`.
         focus: drop opinions (`objectivity`), unrelated sentences (`relevance`) or `both`.
-        fallback: on unusable model output keep the original (`original`) or raise.
+        fallback: on unusable output or a failed call keep the original (`original`) or raise.
+        retry: how a failed call is retried (`s2a.RetryPolicy`; timeouts, connection
+            errors, 429 and 503, with backoff and `Retry-After`).
 
     Instantiate:
         ```python
@@ -104,7 +108,10 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     focus: Focus = "both"
     """What to drop: opinions, irrelevant sentences, or both."""
     fallback: FallbackPolicy = "original"
-    """On unusable output: keep the original context, flagged, or raise `S2AParseError`."""
+    """On unusable output or a failed call: keep the original context, flagged, or raise
+    (`S2AParseError`, `S2ACallError`)."""
+    retry: RetryPolicy = DEFAULT_RETRY
+    """How a failed model call is retried before the fallback applies."""
     prompts: S2APrompts = DEFAULT_PROMPTS
     """Prompt templates (see `s2a.prompts`)."""
     constrain: bool = True
@@ -134,22 +141,24 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     def _invoke(
         self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
     ) -> S2AResult:
-        request = self._request(value)
-        if not request.needs_llm:
-            return finish(request)
         child = patch_config(config, callbacks=run_manager.get_child())
-        output = self._model(request).invoke(to_messages(request.messages), child)
-        return finish(request, output_text(output), output_usage(output))
+
+        def call(request: S2ARequest) -> Reply:
+            output = self._model(request).invoke(to_messages(request.messages), child)
+            return output_text(output), output_usage(output)
+
+        return run_step(self._request(value), call, self.retry)
 
     async def _ainvoke(
         self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
     ) -> S2AResult:
-        request = self._request(value)
-        if not request.needs_llm:
-            return finish(request)
         child = patch_config(config, callbacks=run_manager.get_child())
-        output = await self._model(request).ainvoke(to_messages(request.messages), child)
-        return finish(request, output_text(output), output_usage(output))
+
+        async def call(request: S2ARequest) -> Reply:
+            output = await self._model(request).ainvoke(to_messages(request.messages), child)
+            return output_text(output), output_usage(output)
+
+        return await arun_step(self._request(value), call, self.retry)
 
     def invoke(
         self,

@@ -6,11 +6,19 @@ import math
 from typing import Any
 
 from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
+from pydantic import SecretStr
 
-from s2a.tgi import Decoding, check_base_url, no_hub_traffic
+from s2a.tgi import CONNECT_TIMEOUT, Decoding, bearer, check_base_url, no_hub_traffic, timeouts
 
 
-def tgi_chat_model(base_url: str, *, timeout: float = 120.0, **decoding: Any) -> ChatHuggingFace:
+def tgi_chat_model(
+    base_url: str,
+    *,
+    timeout: float = 120.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    api_key: SecretStr | str | None = None,
+    **decoding: Any,
+) -> ChatHuggingFace:
     """A `ChatHuggingFace` over `HuggingFaceEndpoint` for the TGI server at `base_url`.
 
     Talks to the server only (its `/v1/chat/completions` route, through huggingface_hub's
@@ -19,16 +27,21 @@ def tgi_chat_model(base_url: str, *, timeout: float = 120.0, **decoding: Any) ->
 
     Args:
         base_url: the server, e.g. `http://127.0.0.1:8080` or a TGI serving LLaMA-2-70B-chat.
-        timeout: seconds to wait for a response.
+        timeout: seconds to wait for each read of the response (a long generation needs more).
+        connect_timeout: seconds to establish the connection; a server that is down fails fast.
+        api_key: the server's key (TGI's `--api-key`), sent as a bearer token; kept out of
+            reprs. Without one, a placeholder is sent, never your Hugging Face token.
         **decoding: fields of `s2a.Decoding`: `max_new_tokens`, `temperature`, `top_p`,
             `seed`, `stop`.
 
     Raises:
         S2AConfigError: `base_url` is not an http(s) URL.
         pydantic.ValidationError: an unknown or invalid decoding setting.
+        ValueError: a timeout is not positive, or `api_key` is empty.
 
     """
     settings = Decoding(**decoding)
+    limits, token = timeouts(timeout, connect_timeout), bearer(api_key)
     no_hub_traffic()
     # `model` is filled from `endpoint_url` by a validator; passing `model` instead would send
     # HF_TOKEN to this server.
@@ -44,6 +57,11 @@ def tgi_chat_model(base_url: str, *, timeout: float = 120.0, **decoding: Any) ->
         stop_sequences=list(settings.stop),
         timeout=math.ceil(timeout),
     )
+    # langchain-huggingface gives a non-Hub URL no token, and huggingface_hub then sends the
+    # locally saved Hub token; set ours (and the split timeouts) on its two clients instead.
+    for client in (endpoint.client, endpoint.async_client):
+        client.token = token
+        client.timeout = limits
     chat_only = {"seed": settings.seed, "top_p": settings.top_p}
     return ChatHuggingFace(
         llm=endpoint,

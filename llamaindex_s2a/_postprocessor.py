@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
@@ -18,8 +20,26 @@ from llama_index.core.tools import FunctionTool
 from llama_index.llms.huggingface_api import HuggingFaceInferenceAPI
 
 from llamaindex_s2a._events import S2ASelectionEndEvent, S2ASelectionStartEvent
-from s2a import DEFAULT_PROMPTS, FallbackPolicy, Focus, S2AConfig, S2APrompts
-from s2a.selection import Granularity, Selected, SelectionPlan, Window, finish_selection, plan_selection
+from s2a import (
+    DEFAULT_PROMPTS,
+    DEFAULT_RETRY,
+    FallbackPolicy,
+    Focus,
+    RetryPolicy,
+    S2ACallError,
+    S2AConfig,
+    S2APrompts,
+)
+from s2a.selection import (
+    Granularity,
+    Selected,
+    SelectionPlan,
+    Window,
+    acall_window,
+    call_window,
+    finish_selection,
+    plan_selection,
+)
 
 dispatcher = get_dispatcher(__name__)
 
@@ -62,7 +82,11 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
         default="document", description="Keep whole nodes, or sentences in them."
     )
     fallback: FallbackPolicy = Field(
-        default="original", description="On unusable output: keep all, or raise."
+        default="original",
+        description="On unusable output or a failed call: keep the window's nodes, or raise.",
+    )
+    retry: RetryPolicy = Field(
+        default=DEFAULT_RETRY, description="How a failed call is retried before the fallback applies."
     )
     window_tokens: int | None = Field(
         default=None,
@@ -134,7 +158,7 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
         return (await llm.acomplete(messages[-1].content or "", **kwargs)).text
 
     def _finish(
-        self, nodes: list[NodeWithScore], plan: SelectionPlan, outputs: list[str]
+        self, nodes: list[NodeWithScore], plan: SelectionPlan, outputs: Sequence[str | S2ACallError]
     ) -> list[NodeWithScore]:
         selected = finish_selection(plan, outputs)
         dispatcher.event(
@@ -149,15 +173,18 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         plan = self._plan(nodes, query_bundle)
         llm = self._llm()
-        return self._finish(nodes, plan, [self._call(llm, w) for w in plan.windows])
+        outputs = [call_window(partial(self._call, llm, w), self.retry) for w in plan.windows]
+        return self._finish(nodes, plan, outputs)
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         plan = self._plan(nodes, query_bundle)
         llm = self._llm()
-        outputs = await asyncio.gather(*(self._acall(llm, w) for w in plan.windows))
-        return self._finish(nodes, plan, list(outputs))
+        outputs = await asyncio.gather(
+            *(acall_window(partial(self._acall, llm, w), self.retry) for w in plan.windows)
+        )
+        return self._finish(nodes, plan, outputs)
 
     def as_tool(self, name: str = "s2a_filter", description: str | None = None) -> FunctionTool:
         """A tool that filters a text (e.g. another tool's output) for a question, sentence by sentence."""

@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
-from llama_index.llms.huggingface_api import HuggingFaceInferenceAPI
+import logging
 
-from s2a.tgi import check_base_url, no_hub_traffic
+from llama_index.llms.huggingface_api import HuggingFaceInferenceAPI
+from pydantic import SecretStr
+
+from s2a.tgi import CONNECT_TIMEOUT, NO_API_KEY, bearer, check_base_url, no_hub_traffic, timeouts
+
+logger = logging.getLogger(__name__)
 
 
 def tgi_llm(
-    base_url: str, *, max_new_tokens: int = 512, temperature: float = 0.1, timeout: float = 120.0
+    base_url: str,
+    *,
+    max_new_tokens: int = 512,
+    temperature: float = 0.1,
+    timeout: float = 120.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    api_key: SecretStr | str | None = None,
 ) -> HuggingFaceInferenceAPI:
     """llama-index's `HuggingFaceInferenceAPI` for the TGI server at `base_url`.
 
-    It asks the server's `/info` for the context window (llama-index does this on creation)
-    and sends nothing to the Hugging Face Hub. llama-index requires
-    `temperature > 0`; the S2A postprocessor's own calls are greedy regardless.
+    It asks the server's `/info` for the context window and sends nothing to the Hugging
+    Face Hub. `timeout` bounds each read, `connect_timeout` the connection; `api_key` (TGI's
+    `--api-key`) is sent as a bearer token and kept out of the LLM's repr. llama-index
+    requires `temperature > 0`; the S2A postprocessor's own calls are greedy regardless.
+
+    Raises:
+        S2AConfigError: `base_url` is not an http(s) URL.
+        ValueError: a timeout is not positive, or `api_key` is empty.
+
     """
+    limits, token = timeouts(timeout, connect_timeout), bearer(api_key)
     no_hub_traffic()
-    return HuggingFaceInferenceAPI(
+    llm = HuggingFaceInferenceAPI(
         model=check_base_url(base_url),
         provider="hf-inference",  # a URL model; "auto" would stop llama-index reading /info
         temperature=temperature,
         num_output=max_new_tokens,
         timeout=timeout,
+        token=NO_API_KEY,  # creation reads /info: never with the locally saved Hub token
     )
+    # The key goes on the clients, not in the `token` field, which the repr would show.
+    for client in (llm._sync_client, llm._async_client):  # llama-index keeps no setter
+        client.token = token
+        client.timeout = limits
+    if api_key is not None:  # /info was read without the key; a server that wants one refused
+        try:
+            info = llm._sync_client.get_endpoint_info()
+            llm.context_window = int(info.get("max_input_tokens", llm.context_window))
+        except Exception as exc:  # llama-index's default window then stands
+            logger.warning(
+                "could not read %s/info (%s); context window %d", base_url, exc, llm.context_window
+            )
+    return llm

@@ -6,7 +6,15 @@ the answer is then produced from that. Adapters: `langchain_s2a`, `llamaindex_s2
 
 from __future__ import annotations
 
-from s2a._errors import S2AConfigError, S2AError, S2AParseError
+from s2a._errors import (
+    S2ACallError,
+    S2AConfigError,
+    S2AError,
+    S2AParseError,
+    S2ATimeoutError,
+    S2AUnavailableError,
+)
+from s2a._faults import DEFAULT_RETRY, NO_RETRY, RetryPolicy
 from s2a._sentences import split_sentences
 from s2a._types import (
     ChatMessage,
@@ -23,11 +31,15 @@ from s2a.variants import VARIANTS, S2AConfig, S2ARequest, Variant, finish, histo
 
 __all__ = [
     "DEFAULT_PROMPTS",
+    "DEFAULT_RETRY",
+    "NO_RETRY",
     "VARIANTS",
     "ChatMessage",
     "Decoding",
     "FallbackPolicy",
     "Focus",
+    "RetryPolicy",
+    "S2ACallError",
     "S2AConfig",
     "S2AConfigError",
     "S2AError",
@@ -36,6 +48,8 @@ __all__ = [
     "S2APrompts",
     "S2ARequest",
     "S2AResult",
+    "S2ATimeoutError",
+    "S2AUnavailableError",
     "TokenUsage",
     "Variant",
     "VariantName",

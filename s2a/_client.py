@@ -6,9 +6,11 @@ from typing import Any
 
 from huggingface_hub import InferenceClient
 
+from s2a._faults import DEFAULT_RETRY, RetryPolicy, call_with_retries
+from s2a._steps import run_step
 from s2a._types import ChatMessage, S2AInput, S2AResult, TokenUsage
 from s2a.tgi import Decoding
-from s2a.variants import S2AConfig, finish, prepare
+from s2a.variants import S2AConfig, prepare
 
 
 def chat(
@@ -40,15 +42,33 @@ def chat(
     )
 
 
-def run_s2a(client: InferenceClient, inp: S2AInput, config: S2AConfig, decoding: Decoding) -> S2AResult:
-    """The S2A step through a TGI server's chat route (JSON-constrained when extractive)."""
-    request = prepare(inp, config)
-    if not request.needs_llm:
-        return finish(request)
-    text, usage = chat(client, list(request.messages), decoding, request.json_schema)
-    return finish(request, text, usage)
+def run_s2a(
+    client: InferenceClient,
+    inp: S2AInput,
+    config: S2AConfig,
+    decoding: Decoding,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> S2AResult:
+    """The S2A step through a TGI server's chat route (JSON-constrained when extractive).
+
+    A failed call is retried per `retry`, then falls back to the original input, flagged
+    (or raises `S2ACallError` with `fallback="raise"`).
+    """
+    return run_step(
+        prepare(inp, config),
+        lambda request: chat(client, list(request.messages), decoding, request.json_schema),
+        retry,
+    )
 
 
-def answer(client: InferenceClient, prompt: str, decoding: Decoding) -> str:
-    """The answer step: the model's reply to the regenerated prompt."""
-    return chat(client, [{"role": "user", "content": prompt}], decoding)[0]
+def answer(
+    client: InferenceClient, prompt: str, decoding: Decoding, retry: RetryPolicy = DEFAULT_RETRY
+) -> str:
+    """The answer step: the model's reply to the regenerated prompt.
+
+    Raises:
+        S2ACallError: the call failed, retries included.
+
+    """
+    messages: list[ChatMessage] = [{"role": "user", "content": prompt}]
+    return call_with_retries(lambda: chat(client, messages, decoding), retry)[0]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (
@@ -24,7 +25,8 @@ from rich.progress import (
 from rich.text import Text
 
 from s2a._client import answer, run_s2a
-from s2a._errors import S2AError
+from s2a._errors import S2ACallError, S2AError
+from s2a._faults import RetryPolicy
 from s2a._types import S2AInput, S2AResult
 from s2a.tgi import Decoding, inference_client
 from s2a.variants import S2AConfig
@@ -69,11 +71,21 @@ def _read_text(text: str | None, file: Path | None) -> str:
     return text
 
 
-def _ask(url: str, prompt: str, config: S2AConfig, decoding: Decoding) -> tuple[S2AResult, str]:
-    client = inference_client(url)
+def _ask(
+    url: str,
+    prompt: str,
+    config: S2AConfig,
+    decoding: Decoding,
+    *,
+    api_key: SecretStr | None,
+    retry: RetryPolicy,
+) -> tuple[S2AResult, str]:
+    client = inference_client(url, api_key=api_key)
     try:
-        result = run_s2a(client, S2AInput(context=prompt), config, decoding)
-        return result, answer(client, result.prompt, decoding)
+        result = run_s2a(client, S2AInput(context=prompt), config, decoding, retry)
+        return result, answer(client, result.prompt, decoding, retry)
+    except S2ACallError as exc:
+        _fail(f"the model server at {url}: {exc}")
     except S2AError as exc:
         _fail(str(exc))
     except httpx.HTTPError as exc:
@@ -117,6 +129,17 @@ TgiUrl = Annotated[
 ]
 
 
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="S2A_API_KEY",
+        show_default=False,
+        help="The TGI server's API key (its --api-key); prefer the environment variable.",
+    ),
+]
+
+
 @app.command()
 def run(
     text: Annotated[str | None, typer.Argument(help="The whole user prompt (question and context).")] = None,
@@ -132,6 +155,11 @@ def run(
     tgi_url: TgiUrl = None,
     model_path: ModelPath = None,
     max_new_tokens: Annotated[int, typer.Option(help="Token budget of each model call.", min=1)] = 512,
+    api_key: ApiKey = None,
+    attempts: Annotated[
+        int,
+        typer.Option(help="Calls per step before giving up (timeouts, connection errors, 429, 503).", min=1),
+    ] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Run S2A on a prompt: print the regenerated context, then the answer."""
@@ -142,7 +170,8 @@ def run(
         raise typer.BadParameter(str(exc)) from exc
     decoding = Decoding(max_new_tokens=max_new_tokens)
     with _server(tgi_url, model_path) as url:
-        result, reply = _ask(url, prompt, config, decoding)
+        key = SecretStr(api_key) if api_key and tgi_url else None  # the embedded server needs none
+        result, reply = _ask(url, prompt, config, decoding, api_key=key, retry=RetryPolicy(attempts=attempts))
     if as_json:
         typer.echo(json.dumps({**result.model_dump(mode="json"), "answer": reply}, ensure_ascii=False))
         return

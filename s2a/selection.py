@@ -15,11 +15,12 @@ windows that fit, each its own call; the kept sets are merged in the original or
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from s2a._errors import S2AParseError
+from s2a._errors import S2ACallError, S2AParseError
+from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
 from s2a._parsing import Unusable, parse_selection
 from s2a._sentences import Span, join_sentences, sentence_spans
 from s2a._types import ChatMessage
@@ -67,13 +68,14 @@ class Selected:
 
     keep: list[int]
     texts: dict[int, str]
-    raw: list[str] = field(default_factory=list)
+    raw: list[str | None] = field(default_factory=list)
+    """Each window's reply; `None` for a window whose call failed."""
     fallback: str | None = None
     """`None`, or why some window's output was not used (its documents were all kept)."""
 
     @property
     def calls(self) -> int:
-        """LLM calls made."""
+        """Windows sent to the LLM (retries not counted)."""
         return len(self.raw)
 
 
@@ -197,11 +199,15 @@ def plan_selection(
     )
 
 
-def finish_selection(plan: SelectionPlan, outputs: Sequence[str]) -> Selected:
+def finish_selection(plan: SelectionPlan, outputs: Sequence[str | S2ACallError]) -> Selected:
     """Merge the windows' replies into what is kept, applying the fallback policy per window.
+
+    A window's output is the model's reply, or the `S2ACallError` its call ended with; either
+    way an unusable window keeps its items, flagged, unless the policy is `fallback="raise"`.
 
     Raises:
         S2AParseError: a reply is unusable and the policy is `fallback="raise"`.
+        S2ACallError: a window's call failed and the policy is `fallback="raise"`.
         ValueError: the number of outputs is not the number of windows.
 
     """
@@ -211,12 +217,19 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str]) -> Selected:
     kept_units: set[tuple[int, int | None]] = set()
     reasons: list[str] = []
     for number, (window, raw) in enumerate(zip(plan.windows, outputs, strict=True), start=1):
+        where = f" (window {number} of {len(plan.windows)})" if len(plan.windows) > 1 else ""
+        if isinstance(raw, S2ACallError):
+            if plan.config.fallback == "raise":
+                raise raw
+            reasons.append(f"the S2A call failed: {raw}{where}")
+            logger.warning("S2A selection call failed (%s%s); keeping its items", raw, where)
+            kept_units.update(window.units)
+            continue
         try:
             selection = parse_selection(raw, len(window.units))
         except Unusable as exc:
             if plan.config.fallback == "raise":
                 raise S2AParseError(exc.reason, raw) from None
-            where = f" (window {number} of {len(plan.windows)})" if len(plan.windows) > 1 else ""
             reasons.append(exc.reason + where)
             logger.warning("S2A selection unusable (%s%s); keeping its items", exc.reason, where)
             kept_units.update(window.units)
@@ -235,4 +248,21 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str]) -> Selected:
             )
             for doc in keep
         }
-    return Selected(keep=keep, texts=texts, raw=list(outputs), fallback="; ".join(reasons) or None)
+    replies = [o if isinstance(o, str) else None for o in outputs]
+    return Selected(keep=keep, texts=texts, raw=replies, fallback="; ".join(reasons) or None)
+
+
+def call_window(call: Callable[[], str], retry: RetryPolicy) -> str | S2ACallError:
+    """One window's call, retried; its failure is returned for `finish_selection` to judge."""
+    try:
+        return call_with_retries(call, retry)
+    except S2ACallError as error:
+        return error
+
+
+async def acall_window(call: Callable[[], Awaitable[str]], retry: RetryPolicy) -> str | S2ACallError:
+    """`call_window`, awaited; cancellation propagates."""
+    try:
+        return await acall_with_retries(call, retry)
+    except S2ACallError as error:
+        return error

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+import httpx
 from huggingface_hub import AsyncInferenceClient, InferenceClient, constants
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from s2a._errors import S2AConfigError
 
@@ -72,13 +73,67 @@ def check_base_url(base_url: str) -> str:
     return base_url.strip().rstrip("/")
 
 
-def inference_client(base_url: str, *, timeout: float = 120.0) -> InferenceClient:
-    """A huggingface_hub `InferenceClient` bound to the TGI server at `base_url`."""
+NO_API_KEY = "no-api-key"
+"""Sent as the bearer token when no key is given, so that huggingface_hub does not fall back
+to the locally saved Hugging Face token (or `HF_TOKEN`) and send it to a non-Hub server.
+A TGI server started without `--api-key` ignores it."""
+
+CONNECT_TIMEOUT = 10.0
+"""Default seconds to establish a connection; a server that is down fails fast."""
+
+
+def timeouts(timeout: float, connect_timeout: float = CONNECT_TIMEOUT) -> httpx.Timeout:
+    """Timeouts for httpx: `connect_timeout` to connect, `timeout` for each read, write and pool wait.
+
+    Raises:
+        ValueError: a timeout is not positive.
+
+    """
+    for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+        if not value > 0:
+            msg = f"{name} must be a positive number of seconds, got {value!r}"
+            raise ValueError(msg)
+    return httpx.Timeout(timeout, connect=connect_timeout)
+
+
+def bearer(api_key: SecretStr | str | None) -> str:
+    """The token to send: the API key, or `NO_API_KEY`; never the user's Hub token."""
+    if api_key is None:
+        return NO_API_KEY
+    value = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+    if not isinstance(value, str) or not value.strip():
+        msg = "api_key is empty; pass the server's key (TGI's --api-key) or None"
+        raise ValueError(msg)
+    return value
+
+
+def inference_client(
+    base_url: str,
+    *,
+    timeout: float = 120.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    api_key: SecretStr | str | None = None,
+) -> InferenceClient:
+    """A huggingface_hub `InferenceClient` bound to the TGI server at `base_url`.
+
+    `api_key` is sent as `Authorization: Bearer ...` (TGI's `--api-key`); it is kept out of
+    the client's repr.
+    """
     no_hub_traffic()
-    return InferenceClient(model=check_base_url(base_url), timeout=timeout)
+    client = InferenceClient(model=check_base_url(base_url), api_key=bearer(api_key))
+    client.timeout = timeouts(timeout, connect_timeout)  # type: ignore[assignment] # httpx takes either
+    return client
 
 
-def async_inference_client(base_url: str, *, timeout: float = 120.0) -> AsyncInferenceClient:
+def async_inference_client(
+    base_url: str,
+    *,
+    timeout: float = 120.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    api_key: SecretStr | str | None = None,
+) -> AsyncInferenceClient:
     """A huggingface_hub `AsyncInferenceClient` bound to the TGI server at `base_url`."""
     no_hub_traffic()
-    return AsyncInferenceClient(model=check_base_url(base_url), timeout=timeout)
+    client = AsyncInferenceClient(model=check_base_url(base_url), api_key=bearer(api_key))
+    client.timeout = timeouts(timeout, connect_timeout)  # type: ignore[assignment]
+    return client

@@ -20,6 +20,20 @@ from huggingface_hub.utils._http import default_async_client_factory, default_cl
 Reply = Callable[[dict[str, Any]], str]
 
 
+@dataclass(frozen=True)
+class Fault:
+    """A failure for the next request: an HTTP status, or a transport error as httpx raises it.
+
+    kinds: `status` (with `headers`, e.g. Retry-After), `connect` (refused), `timeout` (read
+    timeout), `drop` (the server closed the connection without answering: it died mid-request),
+    `stream_error` (a stream that starts, then carries TGI's error event).
+    """
+
+    kind: str
+    status: int = 503
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 def _last_user_text(body: dict[str, Any]) -> str:
     if "messages" in body:
         return str(body["messages"][-1]["content"])
@@ -48,6 +62,30 @@ class FakeTGI:
     max_input_tokens: int = 4096
     refuse: bool = False
     """Fail every request as a server that is down would."""
+    faults: list[Fault] = field(default_factory=list)
+    """Failures for the next requests, one each, in order; then requests succeed."""
+    headers: list[httpx.Headers] = field(default_factory=list)
+    """The headers of every request, in order."""
+
+    def _fault(self, fault: Fault, request: httpx.Request) -> httpx.Response:
+        if fault.kind == "connect":
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        if fault.kind == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        if fault.kind == "drop":
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        if fault.kind == "stream_error":
+            first = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Con"}}]}
+            error = {"error": "CUDA out of memory", "error_type": "generation"}
+            payload = f"data: {json.dumps(first)}\n\ndata: {json.dumps(error)}\n\n"
+            return httpx.Response(
+                200, content=payload.encode(), headers={"content-type": "text/event-stream"}
+            )
+        error_type = {429: "overloaded", 503: "unhealthy", 422: "validation", 401: "authentication"}
+        body = {"error": f"injected {fault.status}", "error_type": error_type.get(fault.status, "http")}
+        return httpx.Response(fault.status, json=body, headers=fault.headers)
 
     def _chat(self, body: dict[str, Any]) -> httpx.Response:
         text = self.reply(body)
@@ -109,8 +147,12 @@ class FakeTGI:
         return httpx.Response(200, json=[{"generated_text": text}])
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        self.headers.append(request.headers)
         if self.refuse:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        if self.faults and request.url.path != "/info":
+            self.requests.append((request.url.path, json.loads(request.content or b"{}")))
+            return self._fault(self.faults.pop(0), request)
         if request.method == "GET" and request.url.path == "/info":
             self.hosts.add(request.url.host)
             return httpx.Response(200, json={"model_id": "fake", "max_input_tokens": self.max_input_tokens})

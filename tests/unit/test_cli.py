@@ -94,7 +94,10 @@ def test_parse_error_with_raise_is_reported(fake_tgi: FakeTGI) -> None:
 
 def test_unreachable_server_is_reported(fake_tgi: FakeTGI) -> None:
     fake_tgi.refuse = True
-    result = runner.invoke(app, ["run", PROMPT, "--tgi-url", "http://tgi.test:9"])
+    result = runner.invoke(app, ["run", PROMPT, "--tgi-url", "http://tgi.test:9", "--attempts", "2"])
     assert result.exit_code == 1
-    assert "the model server at http://tgi.test:9 failed: [Errno 111] Connection refused" in result.output
+    assert "the model server at http://tgi.test:9: could not reach the model server after 2 attempts" in (
+        result.output
+    )
+    assert "[Errno 111] Connection refused" in result.output
     assert "Traceback" not in result.output

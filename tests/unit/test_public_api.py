@@ -19,9 +19,10 @@ EXAMPLES = [Path(__file__).resolve().parents[2] / "examples" / "opinionated_ques
 def test_core_exports() -> None:
     assert sorted(s2a.__all__) == sorted(
         [
-            "DEFAULT_PROMPTS", "VARIANTS", "ChatMessage", "Decoding", "FallbackPolicy", "Focus",
-            "S2AConfig", "S2AConfigError", "S2AError", "S2AInput", "S2AParseError", "S2APrompts",
-            "S2ARequest", "S2AResult", "TokenUsage", "Variant", "VariantName", "finish",
+            "DEFAULT_PROMPTS", "DEFAULT_RETRY", "NO_RETRY", "VARIANTS", "ChatMessage", "Decoding",
+            "FallbackPolicy", "Focus", "RetryPolicy", "S2ACallError", "S2AConfig", "S2AConfigError",
+            "S2AError", "S2AInput", "S2AParseError", "S2APrompts", "S2ARequest", "S2AResult",
+            "S2ATimeoutError", "S2AUnavailableError", "TokenUsage", "Variant", "VariantName", "finish",
             "history_input", "prepare", "split_sentences",
         ]
     )  # fmt: skip

@@ -1,0 +1,63 @@
+"""Driving one S2A step: prepare, call (with retries), finish, falling back on a failed call.
+
+The adapters hand in the model call; sync and async differ only in how it is awaited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from s2a._errors import S2ACallError
+from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
+from s2a._types import S2AResult, TokenUsage
+from s2a.variants import S2ARequest, finish
+
+logger = logging.getLogger(__name__)
+
+Reply = tuple[str, TokenUsage | None]
+"""The model's text and, when the backend reports it, its token usage."""
+
+
+def call_failed(request: S2ARequest, error: S2ACallError) -> S2AResult:
+    """The result when the model call failed: the original input, flagged, or the error raised.
+
+    Raises:
+        S2ACallError: `error`, when the policy is `fallback="raise"`.
+
+    """
+    if request.config.fallback == "raise":
+        raise error
+    logger.warning("S2A call failed (%s); keeping the original context", error)
+    inp = request.input
+    return S2AResult(
+        context=inp.context,
+        question=inp.question or "",
+        prompt=inp.original_prompt,
+        variant=request.config.variant,
+        fallback=f"the S2A call failed: {error}",
+    )
+
+
+def run_step(request: S2ARequest, call: Callable[[S2ARequest], Reply], retry: RetryPolicy) -> S2AResult:
+    """Run `request` through `call` (retried per `retry`) and read the reply."""
+    if not request.needs_llm:
+        return finish(request)
+    try:
+        text, usage = call_with_retries(lambda: call(request), retry)
+    except S2ACallError as error:
+        return call_failed(request, error)
+    return finish(request, text, usage)
+
+
+async def arun_step(
+    request: S2ARequest, call: Callable[[S2ARequest], Awaitable[Reply]], retry: RetryPolicy
+) -> S2AResult:
+    """`run_step`, awaiting `call`; cancelling it cancels the call in flight."""
+    if not request.needs_llm:
+        return finish(request)
+    try:
+        text, usage = await acall_with_retries(lambda: call(request), retry)
+    except S2ACallError as error:
+        return call_failed(request, error)
+    return finish(request, text, usage)
