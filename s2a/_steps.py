@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from s2a._errors import S2ACallError
 from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
 from s2a._types import S2AResult, TokenUsage
-from s2a.variants import S2ARequest, finish
+from s2a.variants import S2ARequest, finish, original_result
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +29,7 @@ def call_failed(request: S2ARequest, error: S2ACallError) -> S2AResult:
     if request.config.fallback == "raise":
         raise error
     logger.warning("S2A call failed (%s); keeping the original context", error)
-    inp = request.input
-    return S2AResult(
-        context=inp.context,
-        question=inp.question or "",
-        prompt=inp.original_prompt,
-        variant=request.config.variant,
-        fallback=f"the S2A call failed: {error}",
-    )
+    return original_result(request, f"the S2A call failed: {error}")
 
 
 def run_step(request: S2ARequest, call: Callable[[S2ARequest], Reply], retry: RetryPolicy) -> S2AResult:

@@ -308,16 +308,24 @@ def finish(request: S2ARequest, output: str | None = None, usage: TokenUsage | N
         if request.config.fallback == "raise":
             raise S2AParseError(exc.reason, output) from None
         logger.warning("S2A output unusable (%s); keeping the original context", exc.reason)
-        return S2AResult(
-            context=inp.context,
-            question=inp.question or "",
-            prompt=inp.original_prompt,
-            variant=variant.name,
-            raw=output,
-            fallback=exc.reason,
-            usage=usage,
-        )
+        return original_result(request, exc.reason, raw=output, usage=usage)
     return _result(request, outcome, raw=output, usage=usage)
+
+
+def original_result(
+    request: S2ARequest, reason: str, *, raw: str | None = None, usage: TokenUsage | None = None
+) -> S2AResult:
+    """The fallback: the input as given, unchanged, with `reason` in `fallback`."""
+    inp = request.input
+    return S2AResult(
+        context=inp.context,
+        question=inp.question or "",
+        prompt=inp.original_prompt,
+        variant=request.config.variant,
+        raw=raw,
+        fallback=reason,
+        usage=usage,
+    )
 
 
 def history_input(turns: list[tuple[str, str]]) -> S2AInput:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from langchain_core.documents import Document
 
 from langchain_s2a import S2ADocumentCompressor, S2ARunnable, tgi_chat_model
 from s2a import RetryPolicy, S2ACallError, S2ATimeoutError, S2AUnavailableError
@@ -158,8 +159,6 @@ def test_an_error_inside_a_stream_is_a_call_failure(fake_tgi: FakeTGI) -> None:
 
 
 def test_compressor_keeps_a_failed_windows_documents(fake_tgi: FakeTGI) -> None:
-    from langchain_core.documents import Document  # noqa: PLC0415
-
     fake_tgi.faults = [Fault("status", 429)] * 3
     docs = [Document("Paris is in France.", id="a"), Document("Bananas are yellow.", id="b")]
     compressor = S2ADocumentCompressor(llm=tgi_chat_model("http://tgi.test"), retry=FAST)
