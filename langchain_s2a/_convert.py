@@ -116,6 +116,18 @@ def output_usage(output: Any) -> TokenUsage | None:
     return None
 
 
+_CUT_OFF = {"length", "max_tokens", "MAX_TOKENS"}
+"""How backends say a reply hit its token limit: TGI and OpenAI, Anthropic, Google."""
+
+
+def output_truncated(output: Any) -> bool:
+    """Whether a chat model's message says its reply was cut off at the token limit."""
+    if not isinstance(output, AIMessage):
+        return False
+    metadata = output.response_metadata
+    return any(metadata.get(key) in _CUT_OFF for key in ("finish_reason", "stop_reason"))
+
+
 def constrained(llm: Runnable[Any, Any], schema: dict[str, Any] | None) -> Runnable[Any, Any]:
     """Bind a JSON-schema grammar to TGI-backed models; other models rely on the prompt.
 

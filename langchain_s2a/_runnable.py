@@ -15,6 +15,7 @@ from langchain_s2a._convert import (
     S2ARunnableInput,
     constrained,
     output_text,
+    output_truncated,
     output_usage,
     to_messages,
     to_s2a_input,
@@ -30,9 +31,9 @@ from s2a import (
     S2ARequest,
     S2AResult,
     VariantName,
-    prepare,
 )
-from s2a._steps import Reply, arun_step, run_step
+from s2a._steps import Reply, arun_plan, run_plan
+from s2a._windows import StepPlan, plan_step
 
 _TOOL_DESCRIPTION = (
     "Filter text with System 2 Attention before reasoning on it: give the text as `context` "
@@ -65,6 +66,8 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         fallback: on unusable output or a failed call keep the original (`original`) or raise.
         retry: how a failed call is retried (`s2a.RetryPolicy`; timeouts, connection
             errors, 429 and 503, with backoff and `Retry-After`).
+        window_tokens: the S2A call's prompt budget; a longer context is split into parts
+            that fit, each filtered, then merged (never cut).
 
     Instantiate:
         ```python
@@ -116,6 +119,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     """Prompt templates (see `s2a.prompts`)."""
     constrain: bool = True
     """Constrain the extractive reply to its JSON schema on TGI-backed models."""
+    window_tokens: int | None = Field(default=None, gt=0)
+    """Prompt budget of one S2A call, in tokens (estimated); a longer context is split into
+    parts that fit, one call each, and merged. `None`: always one call."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
@@ -129,11 +135,11 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         """The output type."""
         return S2AResult
 
-    def _request(self, value: Any) -> S2ARequest:
+    def _plan(self, value: Any) -> StepPlan:
         config = S2AConfig(
             variant=self.variant, focus=self.focus, fallback=self.fallback, prompts=self.prompts
         )
-        return prepare(to_s2a_input(value), config)
+        return plan_step(to_s2a_input(value), config, window_tokens=self.window_tokens)
 
     def _model(self, request: S2ARequest) -> Runnable[Any, Any]:
         return constrained(self.llm, request.json_schema) if self.constrain else self.llm
@@ -145,9 +151,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
         def call(request: S2ARequest) -> Reply:
             output = self._model(request).invoke(to_messages(request.messages), child)
-            return output_text(output), output_usage(output)
+            return Reply(output_text(output), output_usage(output), output_truncated(output))
 
-        return run_step(self._request(value), call, self.retry)
+        return run_plan(self._plan(value), call, self.retry)
 
     async def _ainvoke(
         self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
@@ -156,9 +162,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
         async def call(request: S2ARequest) -> Reply:
             output = await self._model(request).ainvoke(to_messages(request.messages), child)
-            return output_text(output), output_usage(output)
+            return Reply(output_text(output), output_usage(output), output_truncated(output))
 
-        return await arun_step(self._request(value), call, self.retry)
+        return await arun_plan(self._plan(value), call, self.retry)
 
     def invoke(
         self,

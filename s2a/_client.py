@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from huggingface_hub import InferenceClient
+from huggingface_hub import InferenceClient, get_session
 
 from s2a._faults import DEFAULT_RETRY, RetryPolicy, call_with_retries
-from s2a._steps import run_step
+from s2a._steps import Reply, run_plan
 from s2a._types import ChatMessage, S2AInput, S2AResult, TokenUsage
+from s2a._windows import plan_step
 from s2a.tgi import Decoding
-from s2a.variants import S2AConfig, prepare
+from s2a.variants import S2AConfig
 
 
 def chat(
@@ -18,7 +19,7 @@ def chat(
     messages: list[ChatMessage],
     decoding: Decoding,
     schema: dict[str, Any] | None = None,
-) -> tuple[str, TokenUsage | None]:
+) -> Reply:
     """One chat completion on TGI's chat route; `schema` constrains the reply to JSON."""
     # TGI's own grammar form (openapi GrammarType); huggingface_hub types only OpenAI's forms.
     grammar: Any = {"type": "json", "value": schema} if schema is not None else None
@@ -31,15 +32,18 @@ def chat(
         stop=list(decoding.stop) or None,
         response_format=grammar,
     )
-    text = response.choices[0].message.content or ""
-    usage = response.usage
-    if usage is None:
-        return text, None
-    return text, TokenUsage(
-        input_tokens=usage.prompt_tokens,
-        output_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens,
+    choice = response.choices[0]
+    text, usage = choice.message.content or "", response.usage
+    tokens = (
+        TokenUsage(
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+        )
+        if usage is not None
+        else None
     )
+    return Reply(text, tokens, truncated=choice.finish_reason == "length")
 
 
 def run_s2a(
@@ -48,17 +52,41 @@ def run_s2a(
     config: S2AConfig,
     decoding: Decoding,
     retry: RetryPolicy = DEFAULT_RETRY,
+    *,
+    window_tokens: int | None = None,
 ) -> S2AResult:
     """The S2A step through a TGI server's chat route (JSON-constrained when extractive).
 
     A failed call is retried per `retry`, then falls back to the original input, flagged
-    (or raises `S2ACallError` with `fallback="raise"`).
+    (or raises `S2ACallError` with `fallback="raise"`). A context whose prompt exceeds
+    `window_tokens` is split into parts that fit, filtered part by part and merged.
     """
-    return run_step(
-        prepare(inp, config),
+    return run_plan(
+        plan_step(inp, config, window_tokens=window_tokens),
         lambda request: chat(client, list(request.messages), decoding, request.json_schema),
         retry,
     )
+
+
+TEMPLATE_MARGIN = 64
+"""Tokens left for the chat template around the messages and the estimate's error."""
+
+
+def server_window(client: InferenceClient, max_new_tokens: int) -> int | None:
+    """The prompt budget a TGI server allows with `max_new_tokens` to generate, from its `/info`.
+
+    `None` when the server does not say (the S2A step then makes one call, whatever the size).
+    """
+    # huggingface_hub's own HTTP session, with the client's key and timeouts: one transport.
+    response = get_session().get(
+        f"{client.model}/info", headers={"Authorization": f"Bearer {client.token}"}, timeout=client.timeout
+    )
+    response.raise_for_status()
+    info = response.json()
+    max_input, max_total = info.get("max_input_tokens"), info.get("max_total_tokens")
+    if not isinstance(max_input, int) or not isinstance(max_total, int):
+        return None
+    return max(1, min(max_input, max_total - max_new_tokens) - TEMPLATE_MARGIN)
 
 
 def answer(

@@ -1,22 +1,32 @@
 """Driving one S2A step: prepare, call (with retries), finish, falling back on a failed call.
 
-The adapters hand in the model call; sync and async differ only in how it is awaited.
+The adapters hand in the model call; sync and async differ only in how it is awaited. A
+context too long for one window is run part by part (`s2a._windows`): `run_plan`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from s2a._errors import S2ACallError
 from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
 from s2a._types import S2AResult, TokenUsage
+from s2a._windows import StepPlan
 from s2a.variants import S2ARequest, finish, original_result
 
 logger = logging.getLogger(__name__)
 
-Reply = tuple[str, TokenUsage | None]
-"""The model's text and, when the backend reports it, its token usage."""
+
+class Reply(NamedTuple):
+    """The model's text and, when the backend reports them, its token usage and a cut-off."""
+
+    text: str
+    usage: TokenUsage | None = None
+    truncated: bool = False
+    """The backend stopped at its token limit (`finish_reason` `length`)."""
 
 
 def call_failed(request: S2ARequest, error: S2ACallError) -> S2AResult:
@@ -37,10 +47,10 @@ def run_step(request: S2ARequest, call: Callable[[S2ARequest], Reply], retry: Re
     if not request.needs_llm:
         return finish(request)
     try:
-        text, usage = call_with_retries(lambda: call(request), retry)
+        reply = call_with_retries(lambda: call(request), retry)
     except S2ACallError as error:
         return call_failed(request, error)
-    return finish(request, text, usage)
+    return finish(request, reply.text, reply.usage, truncated=reply.truncated)
 
 
 async def arun_step(
@@ -50,7 +60,23 @@ async def arun_step(
     if not request.needs_llm:
         return finish(request)
     try:
-        text, usage = await acall_with_retries(lambda: call(request), retry)
+        reply = await acall_with_retries(lambda: call(request), retry)
     except S2ACallError as error:
         return call_failed(request, error)
-    return finish(request, text, usage)
+    return finish(request, reply.text, reply.usage, truncated=reply.truncated)
+
+
+def run_plan(plan: StepPlan, call: Callable[[S2ARequest], Reply], retry: RetryPolicy) -> S2AResult:
+    """Run every part of `plan` (one request when the context fits) and merge the results."""
+    first = [run_step(request, call, retry) for request in plan.first]
+    rest = [run_step(request, call, retry) for request in plan.rest(first)]
+    return plan.merge(first, rest)
+
+
+async def arun_plan(
+    plan: StepPlan, call: Callable[[S2ARequest], Awaitable[Reply]], retry: RetryPolicy
+) -> S2AResult:
+    """`run_plan`, with the parts of each stage called concurrently."""
+    first = await asyncio.gather(*(arun_step(request, call, retry) for request in plan.first))
+    rest = await asyncio.gather(*(arun_step(request, call, retry) for request in plan.rest(first)))
+    return plan.merge(first, rest)

@@ -92,7 +92,9 @@ class S2AResult(BaseModel):
     fallback: str | None = None
     """`None` when the S2A output was used, else why the original context was kept."""
     usage: TokenUsage | None = Field(default=None)
-    """Token usage of the S2A call, when the backend reports it."""
+    """Token usage of the S2A call (summed over parts), when the backend reports it."""
+    parts: int = 1
+    """Parts the context was split into to fit the model's window, one S2A call each."""
 
     def __str__(self) -> str:
         return self.prompt

@@ -24,14 +24,16 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from s2a._client import answer, run_s2a
+from s2a._client import answer, run_s2a, server_window
 from s2a._errors import S2ACallError, S2AError
-from s2a._faults import RetryPolicy
+from s2a._faults import RetryPolicy, call_with_retries
 from s2a._types import S2AInput, S2AResult
 from s2a.tgi import Decoding, inference_client
 from s2a.variants import S2AConfig
 
 if TYPE_CHECKING:
+    from huggingface_hub import InferenceClient
+
     from s2a.evaluation.methods import Peer
     from s2a.evaluation.runner import ExampleResult
     from s2a.evaluation.tasks import Task
@@ -71,6 +73,16 @@ def _read_text(text: str | None, file: Path | None) -> str:
     return text
 
 
+def _window(client: InferenceClient, max_new_tokens: int, retry: RetryPolicy) -> int | None:
+    """The server's prompt budget for one S2A call; `None` if it has no TGI `/info`."""
+    try:
+        return call_with_retries(lambda: server_window(client, max_new_tokens), retry)
+    except S2ACallError as exc:
+        if exc.failure.status == 404:
+            return None
+        raise
+
+
 def _ask(
     url: str,
     prompt: str,
@@ -82,7 +94,8 @@ def _ask(
 ) -> tuple[S2AResult, str]:
     client = inference_client(url, api_key=api_key)
     try:
-        result = run_s2a(client, S2AInput(context=prompt), config, decoding, retry)
+        window = _window(client, decoding.max_new_tokens, retry)
+        result = run_s2a(client, S2AInput(context=prompt), config, decoding, retry, window_tokens=window)
         return result, answer(client, result.prompt, decoding, retry)
     except S2ACallError as exc:
         _fail(f"the model server at {url}: {exc}")
@@ -195,10 +208,29 @@ def serve(
         int, typer.Option(help="Prompt + generated tokens per request (the model context).", min=2)
     ] = 8192,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="S2A_API_KEY",
+            show_default=False,
+            help="Require `Authorization: Bearer KEY` on every route but GET /health (TGI's --api-key). "
+            "Prefer the environment variable: a command line shows in `ps`.",
+        ),
+    ] = None,
+    payload_limit: Annotated[
+        int, typer.Option(help="Largest request body in bytes; larger ones get 413 (TGI's default).", min=1)
+    ] = 2_000_000,
 ) -> None:
     """Serve the local model over text-generation-inference's HTTP API (TGI 3.3.6)."""
     if max_input_tokens >= max_total_tokens:
         msg = f"--max-input-tokens ({max_input_tokens}) must be below --max-total-tokens ({max_total_tokens})"
+        raise typer.BadParameter(msg)
+    if api_key is not None and (not api_key or api_key != api_key.strip()):
+        msg = (
+            "the API key (--api-key or S2A_API_KEY) is empty or starts or ends with whitespace, "
+            "which no Authorization header can carry; give the key alone, or unset it to serve without one"
+        )
         raise typer.BadParameter(msg)
     local = _local()
     options = local.LocalOptions(
@@ -207,6 +239,8 @@ def serve(
         max_input_tokens=max_input_tokens,
         max_total_tokens=max_total_tokens,
         threads=threads,
+        api_key=api_key,
+        payload_limit=payload_limit,
     )
     try:
         local.serve(options, host, port, Console(stderr=True))

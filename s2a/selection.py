@@ -24,6 +24,7 @@ from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
 from s2a._parsing import Unusable, parse_selection
 from s2a._sentences import Span, join_sentences, sentence_spans
 from s2a._types import ChatMessage
+from s2a._windows import approx_tokens
 from s2a.variants import S2AConfig, _extractive_schema, _focus_text, _messages
 
 logger = logging.getLogger(__name__)
@@ -33,11 +34,6 @@ Granularity = Literal["document", "sentence"]
 
 REPLY_TOKENS_PER_ITEM = 4
 """Room left in a window for the reply: about this many tokens per number."""
-
-
-def approx_tokens(text: str) -> int:
-    """A conservative token estimate (about 3 characters a token) when no tokenizer is given."""
-    return len(text) // 3 + 1
 
 
 @dataclass(frozen=True)

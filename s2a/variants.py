@@ -287,8 +287,17 @@ def _result(request: S2ARequest, outcome: _Outcome, **extra: Any) -> S2AResult:
     )
 
 
-def finish(request: S2ARequest, output: str | None = None, usage: TokenUsage | None = None) -> S2AResult:
+def finish(
+    request: S2ARequest,
+    output: str | None = None,
+    usage: TokenUsage | None = None,
+    *,
+    truncated: bool = False,
+) -> S2AResult:
     """Read the model's `output` for `request` and build the result, applying the fallback policy.
+
+    `truncated` says the backend stopped the reply at its token limit (TGI's `finish_reason`
+    `length`): such a reply is not used, since the part cut off may be what had to be kept.
 
     Raises:
         S2AParseError: the output is unusable and the policy is `fallback="raise"`.
@@ -303,13 +312,22 @@ def finish(request: S2ARequest, output: str | None = None, usage: TokenUsage | N
         msg = f"the {variant.name!r} S2A step needs the model's output, got none"
         raise ValueError(msg)
     try:
-        outcome = variant.parse(request, output)
+        outcome = _read(variant.parse, request, output, truncated=truncated)
     except Unusable as exc:
         if request.config.fallback == "raise":
             raise S2AParseError(exc.reason, output) from None
         logger.warning("S2A output unusable (%s); keeping the original context", exc.reason)
         return original_result(request, exc.reason, raw=output, usage=usage)
     return _result(request, outcome, raw=output, usage=usage)
+
+
+def _read(
+    parse: Callable[[S2ARequest, str], _Outcome], request: S2ARequest, output: str, *, truncated: bool
+) -> _Outcome:
+    if truncated:
+        msg = "the reply was cut off at the token limit (raise max_new_tokens, or set a smaller window)"
+        raise Unusable(msg)
+    return parse(request, output)
 
 
 def original_result(

@@ -60,12 +60,16 @@ class FakeTGI:
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     hosts: set[str] = field(default_factory=set)
     max_input_tokens: int = 4096
+    max_total_tokens: int | None = None
+    """Sent in `/info` when set (TGI always sends it; its absence is tested too)."""
     refuse: bool = False
     """Fail every request as a server that is down would."""
     faults: list[Fault] = field(default_factory=list)
     """Failures for the next requests, one each, in order; then requests succeed."""
     headers: list[httpx.Headers] = field(default_factory=list)
     """The headers of every request, in order."""
+    finish_reason: str = "stop"
+    """What every chat reply says about why it ended (`length`: cut off at max_tokens)."""
 
     def _fault(self, fault: Fault, request: httpx.Request) -> httpx.Response:
         if fault.kind == "connect":
@@ -122,7 +126,7 @@ class FakeTGI:
                         "index": 0,
                         "message": {"role": "assistant", "content": text},
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": self.finish_reason,
                     }
                 ],
                 "usage": usage,
@@ -155,7 +159,10 @@ class FakeTGI:
             return self._fault(self.faults.pop(0), request)
         if request.method == "GET" and request.url.path == "/info":
             self.hosts.add(request.url.host)
-            return httpx.Response(200, json={"model_id": "fake", "max_input_tokens": self.max_input_tokens})
+            info: dict[str, Any] = {"model_id": "fake", "max_input_tokens": self.max_input_tokens}
+            if self.max_total_tokens is not None:
+                info["max_total_tokens"] = self.max_total_tokens
+            return httpx.Response(200, json=info)
         body = json.loads(request.content or b"{}")
         path = request.url.path
         self.hosts.add(request.url.host)

@@ -77,8 +77,8 @@ class TGIChat:
         """One chat completion; `schema` becomes TGI's `{"type": "json", "value": schema}` grammar."""
         decoding = self.decoding.model_copy(update={"max_new_tokens": max_new_tokens})
         started = time.perf_counter()
-        text, usage = chat(self.client, list(messages), decoding, schema)
-        return Reply(text, time.perf_counter() - started, usage)
+        reply = chat(self.client, list(messages), decoding, schema)
+        return Reply(reply.text, time.perf_counter() - started, reply.usage)
 
     def model_id(self) -> str:
         """What the server says it serves: TGI's `/info` `model_id`, and `model_sha` if any."""

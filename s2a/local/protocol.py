@@ -2,7 +2,8 @@
 
 Every rejection is a `RequestError` carrying TGI's message; the server turns it into
 `{"error": ..., "error_type": "validation"}` with status 422. Parameters this server cannot
-honour are rejected too, never silently ignored.
+honour are rejected too, never silently ignored. Types are strict, as TGI's serde is: `false`
+is not a seed and `2.0` is not a token count.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from s2a.local.engine import Sampling
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1  # the document's `format: int32` / `int64`; TGI's parser refuses larger numbers
 
 MAX_STOP_SEQUENCES = 4
 MAX_TOP_N_TOKENS = 5
@@ -31,34 +35,49 @@ class RequestError(ValueError):
 class Grammar(BaseModel):
     """TGI's `GrammarType`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     type: Literal["json", "regex", "json_schema"]
     value: Any
+
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> Grammar:
+        """The shape the document gives each type's value (checked on every route, /tokenize too)."""
+        if self.type == "regex" and not isinstance(self.value, str):
+            msg = "a `regex` grammar's value must be a string"
+            raise ValueError(msg)
+        if self.type == "json_schema" and not (
+            isinstance(self.value, dict)
+            and "schema" in self.value
+            and isinstance(self.value.get("name"), str | None)
+        ):
+            msg = "a `json_schema` grammar's value must be an object with a `schema` (and a string `name`)"
+            raise ValueError(msg)
+        return self
 
 
 class Parameters(BaseModel):
     """TGI's `GenerateParameters`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     adapter_id: str | None = None
-    best_of: int | None = None
+    best_of: int | None = Field(default=None, ge=0)
     decoder_input_details: bool = False
     details: bool = True
     do_sample: bool = False
     frequency_penalty: float | None = None
     grammar: Grammar | None = None
-    max_new_tokens: int | None = None
+    max_new_tokens: int | None = Field(default=None, ge=0, le=INT32_MAX)
     repetition_penalty: float | None = None
     return_full_text: bool | None = None
-    seed: int | None = Field(default=None, ge=0)
+    seed: int | None = Field(default=None, ge=0, le=INT64_MAX)  # TGI's is unsigned
     stop: list[str] = Field(default_factory=list)
     temperature: float | None = None
-    top_k: int | None = None
-    top_n_tokens: int | None = None
+    top_k: int | None = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
+    top_n_tokens: int | None = Field(default=None, ge=0, le=INT32_MAX)
     top_p: float | None = None
-    truncate: int | None = None
+    truncate: int | None = Field(default=None, ge=0)
     typical_p: float | None = None
     watermark: bool = False
 
@@ -66,7 +85,7 @@ class Parameters(BaseModel):
 class GenerateRequest(BaseModel):
     """TGI's `GenerateRequest` (and `CompatGenerateRequest` with `stream`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     inputs: str
     parameters: Parameters = Field(default_factory=Parameters)
@@ -76,12 +95,16 @@ class GenerateRequest(BaseModel):
 class TextChunk(BaseModel):
     """A text part of a message's content."""
 
+    model_config = ConfigDict(strict=True)
+
     type: Literal["text"]
     text: str
 
 
 class ImageChunk(BaseModel):
     """An image part of a message's content (not supported by a text model)."""
+
+    model_config = ConfigDict(strict=True)
 
     type: Literal["image_url"]
     image_url: dict[str, Any]
@@ -90,7 +113,7 @@ class ImageChunk(BaseModel):
 class Message(BaseModel):
     """TGI's chat `Message`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: str
     content: str | list[TextChunk | ImageChunk] | None = None
@@ -100,7 +123,10 @@ class Message(BaseModel):
 
     def text(self) -> str:
         """The message as plain text, or a rejection if it holds something else."""
-        if self.tool_calls:
+        if self.tool_calls is not None and self.content is not None:
+            msg = f"a `{self.role}` message has either `content` or `tool_calls`, not both"
+            raise RequestError(msg)
+        if self.tool_calls is not None:
             msg = "messages with `tool_calls` are not supported by this server"
             raise RequestError(msg)
         if self.content is None:
@@ -117,13 +143,15 @@ class Message(BaseModel):
 class StreamOptions(BaseModel):
     """TGI's `StreamOptions`."""
 
+    model_config = ConfigDict(strict=True)
+
     include_usage: bool = False
 
 
 class ChatRequest(BaseModel):
     """TGI's `ChatRequest`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     messages: list[Message]
     model: str | None = None
@@ -131,11 +159,11 @@ class ChatRequest(BaseModel):
     presence_penalty: float | None = None
     logit_bias: list[float] | dict[str, float] | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = Field(default=None, ge=0)
-    max_tokens: int | None = Field(default=None, ge=0)
-    n: int | None = Field(default=None, ge=0)
+    top_logprobs: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    max_tokens: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    n: int | None = Field(default=None, ge=0, le=INT32_MAX)
     response_format: Grammar | None = None
-    seed: int | None = Field(default=None, ge=0)
+    seed: int | None = Field(default=None, ge=0, le=INT64_MAX)  # TGI's is unsigned
     stop: list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None

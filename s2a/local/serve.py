@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from s2a.local.engine import Engine
+from s2a.local.guard import DEFAULT_PAYLOAD_LIMIT
 from s2a.local.model import DEFAULT_MODEL_ID, MODEL_SHA256, cache_dir, resolve_model_path
 from s2a.local.server import ServerSettings, create_app
 
 
-@dataclass(frozen=True)
-class LocalOptions:
+class LocalOptions(BaseModel):
     """How to run the local model (the `s2a serve` flags)."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     model_path: Path | None = None
-    max_concurrent_requests: int = 128
-    max_input_tokens: int = 7168
-    max_total_tokens: int = 8192
-    threads: int | None = None
+    """A GGUF file instead of the embedded default model."""
+    max_concurrent_requests: int = Field(default=128, ge=1)
+    """Requests in flight (running and queued) beyond this get 429."""
+    max_input_tokens: int = Field(default=7168, ge=1)
+    """Longest accepted prompt, in tokens."""
+    max_total_tokens: int = Field(default=8192, ge=2)
+    """Prompt plus generated tokens per request; the model context."""
+    threads: int | None = Field(default=None, ge=1)
+    """CPU threads for llama.cpp; None uses all cores."""
+    api_key: SecretStr | None = None
+    """Bearer key every route but `GET /health` requires (TGI's `--api-key`); None: no key."""
+    payload_limit: int = Field(default=DEFAULT_PAYLOAD_LIMIT, ge=1)
+    """Largest accepted request body in bytes (TGI's `--payload-limit`); 413 beyond."""
 
 
 def _resolve_with_progress(model_path: Path | None, console: Console) -> Path:
@@ -61,16 +73,32 @@ def build_app(options: LocalOptions, console: Console) -> FastAPI:
         max_concurrent_requests=options.max_concurrent_requests,
         max_input_tokens=options.max_input_tokens,
         max_total_tokens=options.max_total_tokens,
+        api_key=options.api_key,
+        payload_limit=options.payload_limit,
     )
     return create_app(
         settings, lambda: Engine(path, n_ctx=options.max_total_tokens, n_threads=options.threads)
     )
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def serve(options: LocalOptions, host: str, port: int, console: Console) -> None:
     """Run the server in the foreground until interrupted."""
     app = build_app(options, console)
     console.print(f"Serving TGI's API on http://{host}:{port} (the model loads now; /health says when ready)")
+    if options.api_key is not None:
+        console.print("Every route but GET /health needs `Authorization: Bearer <the API key>`.")
+    elif not _is_loopback(host):
+        console.print(
+            f"[bold yellow]Warning:[/] {host} is not loopback and there is no API key: anyone who can "
+            "reach this port can use the model. Set S2A_API_KEY."
+        )
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -3,6 +3,7 @@
 Routes: `POST /`, `/generate`, `/generate_stream`, `/v1/chat/completions`, `/tokenize`;
 `GET /info`, `/health`, `/metrics`. Streams are framed as TGI frames them (`data:{json}` per
 event; the chat stream ends with `data:[DONE]`). Errors are `{"error", "error_type"}`.
+With an API key, every route but `GET /health` needs `Authorization: Bearer <key>` (guard.py).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 
 from s2a.local.chat import add_chat_route
 from s2a.local.engine import GrammarError
 from s2a.local.generate import add_generate_routes
+from s2a.local.guard import DEFAULT_PAYLOAD_LIMIT, RequestGuard
 from s2a.local.protocol import GenerateRequest, RequestError
 from s2a.local.runtime import EngineLike, Runtime
 from s2a.local.sse import event
@@ -42,6 +45,10 @@ class ServerSettings:
     max_concurrent_requests: int = 128
     max_input_tokens: int = 7168
     max_total_tokens: int = 8192
+    api_key: SecretStr | None = None
+    """Bearer key every route but `GET /health` requires; None serves without one."""
+    payload_limit: int = DEFAULT_PAYLOAD_LIMIT
+    """Largest accepted request body, in bytes (413 beyond)."""
 
 
 def error_response(message: str, error_type: str, *, stream: bool = False) -> Response:
@@ -78,6 +85,7 @@ def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> Fast
         title="s2a local TGI-compatible server", version=API_VERSION, lifespan=lifespan, docs_url=None
     )
     app.state.runtime = runtime
+    app.add_middleware(RequestGuard, api_key=settings.api_key, payload_limit=settings.payload_limit)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -94,7 +102,10 @@ def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> Fast
         return error_response(str(exc), "validation", stream=request.url.path == "/generate_stream")
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": not UTF-8, so not JSON
+            message = "Input validation error: the request body is not valid UTF-8 JSON"
+            return error_response(message, "validation", stream=request.url.path == "/generate_stream")
         return JSONResponse({"error": str(exc.detail), "error_type": "http"}, status_code=exc.status_code)
 
     add_generate_routes(app, runtime, settings)

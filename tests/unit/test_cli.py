@@ -101,3 +101,27 @@ def test_unreachable_server_is_reported(fake_tgi: FakeTGI) -> None:
     )
     assert "[Errno 111] Connection refused" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_prompt_longer_than_the_servers_window_is_split_not_cut(fake_tgi: FakeTGI) -> None:
+    """`s2a run` reads the window from the server's /info and filters a long prompt part by part."""
+    fake_tgi.max_input_tokens, fake_tgi.max_total_tokens = 1024, 2048
+    facts = " ".join(f"On day {i} Mary picks {i} apples from the old orchard." for i in range(400))
+    question = "How many apples does Mary pick on day 7?"
+
+    def reply(body: dict[str, object]) -> str:
+        messages = body["messages"]
+        assert isinstance(messages, list)
+        if messages[0]["role"] != "system":
+            return "7."
+        return f"Context: kept.\nQuestion: {question}"
+
+    fake_tgi.reply = reply
+    result = runner.invoke(app, ["run", f"{facts} {question}", "--json", "--tgi-url", "http://tgi.test"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    calls = fake_tgi.bodies("/v1/chat/completions")
+    assert out["parts"] == len(calls) - 1 > 1  # every part one S2A call, then the answer
+    assert out["question"] == question
+    assert out["fallback"] is None
+    assert all(len(c["messages"][1]["content"]) < 3 * 1024 for c in calls[:-1])

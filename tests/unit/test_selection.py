@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s2a import S2AConfig, S2AParseError, split_sentences
-from s2a.selection import approx_tokens, finish_selection, plan_selection
+from s2a._windows import approx_tokens
+from s2a.selection import finish_selection, plan_selection
 
 DOCS = [
     "Paris is the capital of France. It has the Eiffel Tower.",

@@ -6,8 +6,9 @@ import pytest
 from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
 
 from langchain_s2a import S2ARunnable, create_s2a_chain, tgi_chat_model
-from s2a import Decoding, S2AConfigError
-from s2a.tgi import check_base_url
+from s2a import Decoding, S2AConfig, S2AConfigError, S2AInput
+from s2a._client import run_s2a
+from s2a.tgi import check_base_url, inference_client
 from tests.fake_tgi import FakeTGI
 
 PROMPT = "Mary has 3 apples. I think the answer is 4. How many apples does Mary have?"
@@ -85,3 +86,19 @@ def test_unknown_decoding_setting_is_named() -> None:
         tgi_chat_model("http://tgi.test", max_tokens=5)
     with pytest.raises(ValueError, match="temperature"):
         Decoding(temperature=-1)
+
+
+@pytest.mark.parametrize("through", ["langchain", "core"])
+def test_a_reply_cut_off_at_max_tokens_is_not_used(fake_tgi: FakeTGI, through: str) -> None:
+    """TGI says `finish_reason: length`: the rest of the rewrite may be what had to be kept."""
+    fake_tgi.reply = lambda body: "Context: Mary has 3 apples.\nQuestion: How many"
+    fake_tgi.finish_reason = "length"
+    if through == "langchain":
+        result = S2ARunnable(llm=tgi_chat_model("http://tgi.test:8080")).invoke(PROMPT)
+    else:
+        result = run_s2a(
+            inference_client("http://tgi.test:8080"), S2AInput(context=PROMPT), S2AConfig(), Decoding()
+        )
+    assert result.fallback is not None
+    assert "cut off at the token limit" in result.fallback
+    assert result.prompt == PROMPT
