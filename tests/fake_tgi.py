@@ -17,6 +17,8 @@ import httpx
 from huggingface_hub import close_session, set_async_client_factory, set_client_factory
 from huggingface_hub.utils._http import default_async_client_factory, default_client_factory
 
+from tests.ledger import record
+
 Reply = Callable[[dict[str, Any]], str]
 
 
@@ -72,6 +74,7 @@ class FakeTGI:
     """What every chat reply says about why it ended (`length`: cut off at max_tokens)."""
 
     def _fault(self, fault: Fault, request: httpx.Request) -> httpx.Response:
+        record("faults injected (in-memory TGI)")
         if fault.kind == "connect":
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         if fault.kind == "timeout":

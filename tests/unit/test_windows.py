@@ -19,6 +19,7 @@ from langchain_s2a._convert import ContextQuestion
 from s2a import NO_RETRY, S2AConfig, S2AInput, S2AParseError, S2ARequest, TokenUsage, prepare, split_sentences
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._windows import approx_tokens, plan_step, request_tokens
+from tests.ledger import question_kept, record
 
 QUESTION = "How many apples does Mary have in the end?"
 OPINION = "I think the answer is 7."
@@ -60,8 +61,9 @@ def test_a_long_context_is_split_into_parts_that_fit_and_merged_in_order() -> No
     assert parts == split_sentences(inp.context)
 
     result = run_plan(plan, rewrite, NO_RETRY)
+    record("long contexts split into parts")
     assert result.parts == len(plan.first)
-    assert result.question == QUESTION
+    question_kept(result, QUESTION)
     assert result.fallback is None
     assert split_sentences(result.context) == [s for s in split_sentences(inp.context) if s != OPINION]
     assert result.usage == TokenUsage(input_tokens=10 * result.parts, total_tokens=12 * result.parts)
@@ -84,7 +86,7 @@ def test_with_the_question_inside_the_context_the_last_part_finds_it_for_the_oth
     assert seen[0] is None
     assert len(seen) == result.parts > 2
     assert set(seen[1:]) == {QUESTION}
-    assert result.question == QUESTION
+    question_kept(result, QUESTION)
     assert result.fallback is None
     assert OPINION not in result.context
     assert split_sentences(result.context) == [
@@ -98,6 +100,7 @@ def test_if_the_last_part_yields_no_question_the_whole_input_is_kept_flagged() -
         plan_step(inp, window_tokens=400), lambda _r: Reply("I cannot help with that."), NO_RETRY
     )
     assert result.prompt == inp.context
+    question_kept(result, QUESTION)
     assert result.fallback is not None
     assert "question was not found in the last part" in result.fallback
 
@@ -116,7 +119,7 @@ def test_a_failed_part_keeps_its_own_text_and_says_which_it_was() -> None:
     assert result.fallback is not None
     assert result.fallback.startswith(f"part 2 of {len(plan.first)}: the S2A call failed")
     assert second in result.context  # verbatim, opinion and all when it is there
-    assert result.question == QUESTION
+    question_kept(result, QUESTION)
 
 
 def test_raise_policy_raises_for_a_part() -> None:
@@ -153,7 +156,7 @@ def test_extractive_with_the_question_inside_finds_it_in_the_last_part() -> None
         return Reply(f'{{"keep": {keep}}}')
 
     result = run_plan(plan, pick, NO_RETRY)
-    assert result.question == QUESTION
+    question_kept(result, QUESTION)
     assert result.fallback is None
     assert OPINION not in result.context
     assert QUESTION not in result.context
