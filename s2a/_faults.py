@@ -187,8 +187,8 @@ def call_error(failure: Failure, attempts: int) -> S2ACallError:
     if failure.kind == "status":
         return S2ACallError(
             f"the model server refused the call (HTTP {failure.status}: {failure.summary}); not "
-            "retried. Check the request: the prompt's length against the model's window, "
-            "max_new_tokens, the API key",
+            "retried. Check the request: the prompt's length against the model's window "
+            "(window_tokens= splits a long context into parts that fit), max_new_tokens, the API key",
             failure,
             attempts,
         )
