@@ -148,6 +148,22 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class FunctionName(BaseModel):
+    """TGI's `FunctionName`."""
+
+    model_config = ConfigDict(strict=True)
+
+    name: str
+
+
+class ToolChoiceFunction(BaseModel):
+    """The object form of TGI's `ToolChoice`: call this function."""
+
+    model_config = ConfigDict(strict=True)
+
+    function: FunctionName
+
+
 class ChatRequest(BaseModel):
     """TGI's `ChatRequest`."""
 
@@ -170,7 +186,7 @@ class ChatRequest(BaseModel):
     temperature: float | None = None
     top_p: float | None = None
     tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
+    tool_choice: Literal["auto", "none", "required"] | ToolChoiceFunction | None = None
     tool_prompt: str | None = None
 
 
@@ -291,6 +307,9 @@ def chat_parameters(request: ChatRequest) -> Parameters:
     """The generation parameters a chat request stands for (TGI's mapping)."""
     if request.tools:
         msg = "`tools` are not supported by this server"
+        raise RequestError(msg)
+    if request.tool_choice not in (None, "auto", "none"):  # a tool must be called: there are none
+        msg = "`tool_choice` that requires a tool is not supported by this server (it has no tools)"
         raise RequestError(msg)
     if request.n not in (None, 1):
         msg = f"`n` must be 1 on this server. Given: {request.n}"

@@ -374,3 +374,24 @@ def test_failure_mid_stream_is_an_error_event(path: str, body: dict[str, Any]) -
         validate(plain.json(), "/generate", "post", 424)
         assert plain.json() == last
         assert client.get("/health").status_code == 200  # and the server goes on
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "status"),
+    [
+        ("auto", 200),
+        ("none", 200),
+        (None, 200),
+        ("required", 422),
+        ({"function": {"name": "f"}}, 422),
+        ({"function": {}}, 422),
+        ("sometimes", 422),
+    ],
+)
+def test_tool_choice_is_read_as_tgi_types_it(client: TestClient, tool_choice: object, status: int) -> None:
+    """Found by the fuzz: `{"function": {}}` (no name) was accepted."""
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "tool_choice": tool_choice}
+    response = post(client, "/v1/chat/completions", body)
+    assert response.status_code == status, response.text
+    if status == 422:
+        validate(response.json(), "/v1/chat/completions", "post", 422)
