@@ -44,12 +44,16 @@ def _history(messages: Any) -> S2AInput:
     if isinstance(messages, str) or not isinstance(messages, Sequence):
         msg = f"`messages` must be a list of messages, got {type(messages).__name__}"
         raise TypeError(msg)
-    converted = convert_to_messages(messages)
+    try:
+        converted = convert_to_messages(messages)
+    except NotImplementedError as exc:  # LangChain's "Unsupported message type"
+        msg = f"`messages` holds something that is not a message: {exc}"
+        raise TypeError(msg) from None
     return history_input([(_ROLES.get(m.type, m.type), m.text) for m in converted])
 
 
 def _context_question(value: Mapping[str, Any]) -> S2AInput:
-    unknown = sorted(set(value) - {"context", "question"})
+    unknown = sorted(set(value) - {"context", "question"}, key=str)  # keys need not all be str
     if unknown:
         msg = f"unknown input keys {unknown}: pass 'context' and 'question', or 'messages'"
         raise ValueError(msg)
@@ -77,7 +81,7 @@ def to_s2a_input(value: Any) -> S2AInput:
     if isinstance(value, Mapping):
         if "messages" in value:
             if len(value) > 1:
-                msg = f"'messages' input takes no other keys, got {sorted(value)}"
+                msg = f"'messages' input takes no other keys, got {sorted(map(str, value))}"
                 raise ValueError(msg)
             return _history(value["messages"])
         return _context_question(value)

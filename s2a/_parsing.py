@@ -111,15 +111,37 @@ def parse_rewrite(raw: str) -> str:
 
 
 def _find_json(text: str) -> Any:
+    """The reply's JSON: an object (the first with a `keep` field), or a lone bare list.
+
+    A bare list of numbers counts only when the reply holds exactly one and no object at all.
+    A list inside prose or inside a broken object is not taken for the answer: in
+    `Sentence [3] is an opinion: {"keep": [1]}` the answer is the object, and in a reply cut
+    off mid-object (`{"question": [4], "keep": [1,`) there is no answer.
+    """
     decoder = json.JSONDecoder()
+    objects: list[dict[Any, Any]] = []
+    lists: list[list[Any]] = []
+    end = 0
     for match in re.finditer(r"[\[{]", text):
+        if match.start() < end:  # inside a value already read
+            continue
         try:
-            value, _ = decoder.raw_decode(text, match.start())
+            value, end = decoder.raw_decode(text, match.start())
         except ValueError:
             continue
-        if isinstance(value, dict | list):
-            return value
-    msg = "the output contains no JSON object or list"
+        if isinstance(value, dict):
+            objects.append(value)
+        elif isinstance(value, list):
+            lists.append(value)
+    with_keep = [o for o in objects if any(str(key).strip().lower() == "keep" for key in o)]
+    if with_keep or objects:
+        return (with_keep or objects)[0]
+    if "{" in text:
+        msg = "the output has no complete JSON object (it may have been cut off)"
+        raise Unusable(msg)
+    if len(lists) == 1:
+        return lists[0]
+    msg = "the output contains no JSON object or list" if not lists else "the output holds several lists"
     raise Unusable(msg)
 
 

@@ -61,8 +61,13 @@ def split_sentences(text: str) -> list[str]:
 
 
 def number_sentences(sentences: Iterable[str]) -> str:
-    """Render sentences as `[1] ...` lines, the form the extractive prompt shows the model."""
-    return "\n".join(f"[{i}] {sentence}" for i, sentence in enumerate(sentences, start=1))
+    """Render sentences as `[1] ...` lines, the form the extractive prompt shows the model.
+
+    Inside a sentence, any run of whitespace is shown as one space: a line separator the
+    sentence splitter did not break on (\\r, U+2028, a form feed) cannot start a line of its
+    own in the prompt, with a fake `[n]`. Only the prompt changes; kept text stays verbatim.
+    """
+    return "\n".join(f"[{i}] {' '.join(sentence.split())}" for i, sentence in enumerate(sentences, start=1))
 
 
 def join_sentences(text: str, spans: list[Span], numbers: Iterable[int]) -> str:

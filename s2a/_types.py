@@ -34,14 +34,17 @@ class S2AInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    context: str = ""
+    context: str = Field(default="", strict=True)
     """The text to filter: the whole user prompt, retrieved text, or earlier chat turns."""
-    question: str | None = None
+    question: str | None = Field(default=None, strict=True)
     """The question, when the caller knows it; `None` when it is inside `context`."""
 
     @model_validator(mode="after")
     def _not_empty(self) -> S2AInput:
-        if not self.context.strip() and not (self.question or "").strip():
+        if self.question is not None and not self.question.strip():
+            msg = "S2A input `question` is blank: pass the question, or None when it is inside `context`."
+            raise ValueError(msg)
+        if not self.context.strip() and self.question is None:
             msg = "S2A input is empty: give a non-empty `context` or `question`."
             raise ValueError(msg)
         return self

@@ -56,23 +56,28 @@ def _trimmed(text: str, span: Span) -> Span:
 
 
 def _pieces(text: str, span: Span, budget: int, count_tokens: Callable[[str], int]) -> list[Span]:
-    """`span` whole, or cut at word boundaries into pieces that fit (a word too long, anywhere)."""
+    """`span` whole, or cut at word boundaries into pieces that fit (a word too long, anywhere).
+
+    A piece's cost is the sum of its words' (an overestimate), so the cut is linear in the text.
+    """
     if count_tokens(text[span.start : span.end]) <= budget:
         return [span]
     pieces: list[Span] = []
-    start = end = span.start  # the piece being built: text[start:end]
+    start = end = span.start  # the piece being built: text[start:end], costing `used`
+    used = 0
     for word in _WORD.finditer(text, span.start, span.end):
-        if count_tokens(text[start : word.end()]) <= budget:
-            end = word.end()
-            continue
-        if end > start:
+        price = count_tokens(word.group())
+        if end > start and used + price > budget:
             pieces.append(Span(start, end))
-            start = word.start()
-        while count_tokens(text[start : word.end()]) > budget:  # one word longer than a window
-            cut = start + max(1, budget // 2)
-            pieces.append(Span(start, cut))
-            start = cut
+            start, used = word.start(), 0
+        if price > budget:  # one word longer than a window: cut it at characters
+            step = max(1, budget // 2)
+            while word.end() - start > step and count_tokens(text[start : word.end()]) > budget:
+                pieces.append(Span(start, start + step))
+                start += step
+            price = count_tokens(text[start : word.end()])
         end = word.end()
+        used += price
     if end > start:
         pieces.append(Span(start, end))
     return [_trimmed(text, piece) for piece in pieces]
@@ -162,7 +167,11 @@ class StepPlan:
 
 
 def _separator(text: str, before: Span, after: Span) -> str:
-    return "\n" if "\n" in text[before.end : after.start] else " "
+    """What joins two parts: nothing inside a word cut to fit, else a line break or a space."""
+    gap = text[before.end : after.start]
+    if not gap:
+        return ""
+    return "\n" if "\n" in gap else " "
 
 
 def _without_question(context: str, question: str) -> str:

@@ -88,7 +88,7 @@ def _render(
             lines.append(f"Document {doc + 1}:")
             current = doc
         span = spans[doc][sentence]
-        lines.append(f"[{number}] {plan_texts[doc][span.start : span.end]}")
+        lines.append(f"[{number}] {' '.join(plan_texts[doc][span.start : span.end].split())}")
     return "\n".join(lines)
 
 

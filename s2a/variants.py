@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from s2a._errors import S2AParseError
 from s2a._parsing import Unusable, parse_labelled, parse_rewrite, parse_selection
-from s2a._sentences import Span, join_sentences, number_sentences, sentence_spans
+from s2a._sentences import Span, join_sentences, number_sentences, sentence_spans, split_sentences
 from s2a._types import ChatMessage, FallbackPolicy, Focus, S2AInput, S2AResult, TokenUsage, VariantName
 from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
 
@@ -133,12 +133,26 @@ def _parse_separated(request: S2ARequest, raw: str) -> _Outcome:
     return _Outcome(context=recovered[0], question=recovered[1])
 
 
+def _asks(text: str) -> str | None:
+    """The last sentence of `text` that is a question, if any."""
+    return next((s for s in reversed(split_sentences(text)) if s.rstrip(_CLOSERS).endswith("?")), None)
+
+
+_CLOSERS = "\"'”’)*_` "  # noqa: RUF001 - curly quotes are what models emit
+
+
 def _parse_unseparated(request: S2ARequest, raw: str) -> _Outcome:
     text = parse_rewrite(raw)
     question = request.input.question
     if question is None:
-        recovered = _question_from_tail(text)
-        question = recovered[1] if recovered else ""
+        found = _asks(text)
+        if found is None and _asks(request.input.context) is not None:
+            # The prompt asked something and the rewrite asks nothing: the question was lost
+            # (an answer, or JSON, instead of a rewrite). A prompt that is a request, with no
+            # question mark, cannot be checked this way, and its rewrite is used as it is.
+            msg = "the rewrite has no question, and the prompt had one"
+            raise Unusable(msg)
+        question = found or ""
     return _Outcome(context=text, question=question)
 
 
@@ -268,6 +282,12 @@ VARIANTS: Mapping[VariantName, Variant] = MappingProxyType(
 
 def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
     """Build the S2A call for `inp` (no I/O). Check `request.needs_llm` before calling a model."""
+    if not isinstance(inp, S2AInput):
+        msg = f"prepare() takes an S2AInput as `inp`, got {type(inp).__name__}: wrap text in S2AInput(...)"
+        raise TypeError(msg)
+    if config is not None and not isinstance(config, S2AConfig):
+        msg = f"prepare() takes an S2AConfig as `config`, got {type(config).__name__}"
+        raise TypeError(msg)
     config = config or S2AConfig()
     variant = VARIANTS[config.variant]
     if variant.build is None or not inp.context.strip():
@@ -304,6 +324,12 @@ def finish(
         ValueError: `output` is missing although the request needed a model call.
 
     """
+    if not isinstance(request, S2ARequest):
+        msg = f"finish() takes the S2ARequest from prepare() as `request`, got {type(request).__name__}"
+        raise TypeError(msg)
+    if output is not None and not isinstance(output, str):
+        msg = f"finish() takes the model's reply text as `output`, got {type(output).__name__}"
+        raise TypeError(msg)
     inp = request.input
     variant = VARIANTS[request.config.variant]
     if not request.needs_llm:
@@ -359,6 +385,9 @@ def history_input(turns: list[tuple[str, str]]) -> S2AInput:
     last_user = next((i for i in range(len(turns) - 1, -1, -1) if turns[i][0] == "user"), None)
     if last_user is None:
         msg = "`messages` has no user message: the last user message is the question S2A needs"
+        raise ValueError(msg)
+    if not turns[last_user][1].strip():
+        msg = "the last user message is blank: it is the question S2A needs"
         raise ValueError(msg)
     others = turns[:last_user] + turns[last_user + 1 :]
     context = "\n".join(f"{role.capitalize()}: {text}" for role, text in others if text.strip())

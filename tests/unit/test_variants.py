@@ -175,6 +175,8 @@ def test_finish_without_output_is_an_error() -> None:
 
 def test_empty_input_is_rejected() -> None:
     with pytest.raises(ValueError, match="S2A input is empty"):
+        S2AInput(context="  ")
+    with pytest.raises(ValueError, match="`question` is blank"):
         S2AInput(context="  ", question="")
 
 

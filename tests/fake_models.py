@@ -1,0 +1,82 @@
+"""Scripted fakes on the frameworks' own test models, recording what the S2A step was sent.
+
+`PromptRecorder` is a LangChain callback: attach it to any fake chat model (FakeListChatModel
+does not record its prompts) to read the S2A call's user message. `ScriptedLLM` is LlamaIndex's
+MockLLM answering each prompt with a function of it, and keeping the prompts.
+`selection_ends` collects the S2A postprocessor's end events (they carry the fallback reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from llama_index.core.base.llms.types import CompletionResponse
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.llms import MockLLM
+
+from llamaindex_s2a import S2ASelectionEndEvent
+
+
+class PromptRecorder(BaseCallbackHandler):
+    """Records the last (user) message of every chat model call it sees."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        self.prompts.extend(batch[-1].text for batch in messages)
+
+
+class ScriptedLLM(MockLLM):
+    """LlamaIndex's MockLLM, answering each prompt with `reply(prompt)` and recording it."""
+
+    _reply: Callable[[str], str] = PrivateAttr()
+    _prompts: list[str] = PrivateAttr(default_factory=list)
+
+    def __init__(self, reply: Callable[[str], str]) -> None:
+        super().__init__()
+        self._reply = reply
+
+    @property
+    def prompts(self) -> list[str]:
+        """Every prompt received, in order."""
+        return self._prompts
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        self._prompts.append(prompt)
+        return CompletionResponse(text=self._reply(prompt))
+
+
+class _Collect(BaseEventHandler):
+    seen: list[BaseEvent]
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "Collect"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        self.seen.append(event)
+
+
+@contextmanager
+def selection_ends() -> Iterator[list[S2ASelectionEndEvent]]:
+    """The `S2ASelectionEndEvent`s emitted inside the block (they carry the fallback reason)."""
+    handler = _Collect(seen=[])
+    root = get_dispatcher()
+    root.add_event_handler(handler)
+    ends: list[S2ASelectionEndEvent] = []
+    try:
+        yield ends
+    finally:
+        root.event_handlers.remove(handler)
+        ends.extend(e for e in handler.seen if isinstance(e, S2ASelectionEndEvent))
