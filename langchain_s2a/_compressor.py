@@ -14,7 +14,7 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict
 
-from langchain_s2a._convert import constrained, output_text, to_messages
+from langchain_s2a._convert import check_complete, constrained, output_text, to_messages
 from s2a import DEFAULT_PROMPTS, DEFAULT_RETRY, FallbackPolicy, Focus, RetryPolicy, S2AConfig, S2APrompts
 from s2a.selection import (
     Granularity,
@@ -89,7 +89,9 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         config: RunnableConfig = {"callbacks": callbacks}
 
         def call(window: Window) -> str:
-            return output_text(self._model(window).invoke(to_messages(window.messages), config))
+            output = self._model(window).invoke(to_messages(window.messages), config)
+            check_complete(self.llm, output)
+            return output_text(output)
 
         return finish_selection(plan, [call_window(partial(call, w), self.retry) for w in plan.windows])
 
@@ -101,7 +103,9 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         config: RunnableConfig = {"callbacks": callbacks}
 
         async def call(window: Window) -> str:
-            return output_text(await self._model(window).ainvoke(to_messages(window.messages), config))
+            output = await self._model(window).ainvoke(to_messages(window.messages), config)
+            check_complete(self.llm, output)
+            return output_text(output)
 
         outputs = await asyncio.gather(*(acall_window(partial(call, w), self.retry) for w in plan.windows))
         return finish_selection(plan, outputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypeAlias
 
+import httpx
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -130,6 +131,25 @@ def output_truncated(output: Any) -> bool:
         return False
     metadata = output.response_metadata
     return any(metadata.get(key) in _CUT_OFF for key in ("finish_reason", "stop_reason"))
+
+
+def check_complete(llm: Runnable[Any, Any], output: Any) -> None:
+    """A TGI chat reply always says why it ended; one that does not was cut off on the way.
+
+    A stream the server (or a proxy) closed early, without chunked framing, reads like a
+    short reply; only the missing `finish_reason` shows it.
+
+    Raises:
+        httpx.RemoteProtocolError: the reply has no finish reason (retried as a dropped connection).
+
+    """
+    if (
+        isinstance(llm, ChatHuggingFace)
+        and isinstance(output, AIMessage)
+        and not output.response_metadata.get("finish_reason")
+    ):
+        msg = "the reply ended without a finish_reason: the stream was cut off"
+        raise httpx.RemoteProtocolError(msg)
 
 
 def constrained(llm: Runnable[Any, Any], schema: dict[str, Any] | None) -> Runnable[Any, Any]:

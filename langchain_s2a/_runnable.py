@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_s2a._convert import (
     S2ARunnableInput,
+    check_complete,
     constrained,
     output_text,
     output_truncated,
@@ -151,6 +152,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
         def call(request: S2ARequest) -> Reply:
             output = self._model(request).invoke(to_messages(request.messages), child)
+            check_complete(self.llm, output)
             return Reply(output_text(output), output_usage(output), output_truncated(output))
 
         return run_plan(self._plan(value), call, self.retry)
@@ -162,6 +164,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
         async def call(request: S2ARequest) -> Reply:
             output = await self._model(request).ainvoke(to_messages(request.messages), child)
+            check_complete(self.llm, output)
             return Reply(output_text(output), output_usage(output), output_truncated(output))
 
         return await arun_plan(self._plan(value), call, self.retry)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 from llama_index.llms.huggingface_api import HuggingFaceInferenceAPI
 from pydantic import SecretStr
 
-from s2a.tgi import CONNECT_TIMEOUT, NO_API_KEY, bearer, check_base_url, no_hub_traffic, timeouts
+from s2a._faults import redact
+from s2a.tgi import CONNECT_TIMEOUT, NO_API_KEY, bearer, check_base_url, no_hub_traffic, read_info, timeouts
 
 logger = logging.getLogger(__name__)
 
@@ -35,24 +37,26 @@ def tgi_llm(
     """
     limits, token = timeouts(timeout, connect_timeout), bearer(api_key)
     no_hub_traffic()
+    url = check_base_url(base_url)
     llm = HuggingFaceInferenceAPI(
-        model=check_base_url(base_url),
-        provider="hf-inference",  # a URL model; "auto" would stop llama-index reading /info
+        model=url,
+        # Not "hf-inference": llama-index would then read /info in its constructor with no
+        # timeout and without the key. A URL model ignores the provider for its calls.
+        provider="auto",
         temperature=temperature,
         num_output=max_new_tokens,
         timeout=timeout,
-        token=NO_API_KEY,  # creation reads /info: never with the locally saved Hub token
+        token=NO_API_KEY,  # never the locally saved Hub token
     )
     # The key goes on the clients, not in the `token` field, which the repr would show.
     for client in (llm._sync_client, llm._async_client):  # llama-index keeps no setter
         client.token = token
         client.timeout = limits
-    if api_key is not None:  # /info was read without the key; a server that wants one refused
-        try:
-            info = llm._sync_client.get_endpoint_info()
-            llm.context_window = int(info.get("max_input_tokens", llm.context_window))
-        except Exception as exc:  # llama-index's default window then stands
-            logger.warning(
-                "could not read %s/info (%s); context window %d", base_url, exc, llm.context_window
-            )
+    try:
+        info = read_info(url, token, limits)
+        llm.context_window = int(info.get("max_input_tokens", llm.context_window))
+    except (httpx.HTTPError, ValueError) as exc:  # llama-index's default window then stands
+        logger.warning(
+            "could not read %s/info (%s); context window %d", url, redact(str(exc)), llm.context_window
+        )
     return llm

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from huggingface_hub import InferenceClient, get_session
+import httpx
+from huggingface_hub import InferenceClient
 
 from s2a._faults import DEFAULT_RETRY, RetryPolicy, call_with_retries
 from s2a._steps import Reply, run_plan
 from s2a._types import ChatMessage, S2AInput, S2AResult, TokenUsage
 from s2a._windows import plan_step
-from s2a.tgi import Decoding
+from s2a.tgi import Decoding, read_info
 from s2a.variants import S2AConfig
 
 
@@ -77,12 +78,7 @@ def server_window(client: InferenceClient, max_new_tokens: int) -> int | None:
 
     `None` when the server does not say (the S2A step then makes one call, whatever the size).
     """
-    # huggingface_hub's own HTTP session, with the client's key and timeouts: one transport.
-    response = get_session().get(
-        f"{client.model}/info", headers={"Authorization": f"Bearer {client.token}"}, timeout=client.timeout
-    )
-    response.raise_for_status()
-    info = response.json()
+    info = read_info(str(client.model), str(client.token), httpx.Timeout(client.timeout))
     max_input, max_total = info.get("max_input_tokens"), info.get("max_total_tokens")
     if not isinstance(max_input, int) or not isinstance(max_total, int):
         return None

@@ -38,6 +38,12 @@ _TIMEOUT_NAMES = re.compile(r"Timeout|TimedOut", re.IGNORECASE)
 _CONNECTION_NAMES = re.compile(
     r"Connect|RemoteProtocol|ReadError|WriteError|NetworkError|ServerDisconnected|ProtocolError"
 )
+_GENERATION_NAMES = re.compile(r"Generation")
+
+UNAVAILABLE = frozenset({429, 502, 503, 504})
+"""Overloaded (429), or unavailable for now: a gateway without a replica (502, 504), 503."""
+GENERATION_FAILED = frozenset({424, 500})
+"""TGI's statuses for a generation that failed on the server (not retried by default)."""
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _BEARER = re.compile(r"(Bearer\s+)[^\s'\"]+", re.IGNORECASE)
 
@@ -46,7 +52,7 @@ class RetryPolicy(BaseModel):
     """How a failed model call is retried: exponential backoff with full jitter, capped.
 
     Retried: timeouts, connection errors (refused, reset, the server gone mid-request) and
-    the HTTP statuses in `statuses` (429 overloaded and 503 unavailable by default). A
+    the HTTP statuses in `statuses` (429 overloaded; 502, 503, 504 unavailable by default). A
     `Retry-After` header is honoured, up to `max_retry_after` seconds. Anything else (a 422
     for a bad request, a parse error) is not retried: trying again would fail the same way.
     """
@@ -61,7 +67,7 @@ class RetryPolicy(BaseModel):
     """Seconds: the most one backoff can be."""
     max_retry_after: float = Field(default=30.0, ge=0.0)
     """Seconds: a server's longer `Retry-After` is cut to this."""
-    statuses: frozenset[int] = frozenset({429, 503})
+    statuses: frozenset[int] = UNAVAILABLE
     """HTTP statuses worth retrying."""
 
     def delay(self, attempt: int, failure: Failure, rng: random.Random | None = None) -> float | None:
@@ -162,37 +168,54 @@ def classify(exc: BaseException) -> Failure:
 def call_error(failure: Failure, attempts: int) -> S2ACallError:
     """The typed error for a call that failed `attempts` times, saying what to try next."""
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    kind: type[S2ACallError] = S2ACallError
     if failure.kind == "timeout":
-        return S2ATimeoutError(
-            f"the model call timed out {tries} ({failure.summary}). Raise the client's timeout "
-            "(e.g. tgi_chat_model(url, timeout=...)), lower max_new_tokens, or check the server's load",
-            failure,
-            attempts,
+        kind, message = (
+            S2ATimeoutError,
+            (
+                f"the model call timed out {tries} ({failure.summary}). Raise the client's timeout "
+                "(e.g. tgi_chat_model(url, timeout=...)), lower max_new_tokens, or check the server's load"
+            ),
         )
-    if failure.kind == "connection":
-        return S2AUnavailableError(
-            f"could not reach the model server {tries} ({failure.summary}). Check the URL and that "
-            "the server is running",
-            failure,
-            attempts,
+    elif failure.kind == "connection":
+        kind, message = (
+            S2AUnavailableError,
+            (
+                f"could not reach the model server {tries} ({failure.summary}). Check the URL and that "
+                "the server is running"
+            ),
         )
-    if failure.kind == "status" and failure.status in (429, 503):
+    elif failure.kind == "status" and failure.status in UNAVAILABLE:
         word = "overloaded" if failure.status == 429 else "unavailable"
-        return S2AUnavailableError(
-            f"the model server is {word} (HTTP {failure.status}) {tries}. Retry later, allow more "
-            "attempts (retry=RetryPolicy(attempts=...)), or add capacity",
-            failure,
-            attempts,
+        kind, message = (
+            S2AUnavailableError,
+            (
+                f"the model server is {word} (HTTP {failure.status}) {tries}. Retry later, allow more "
+                "attempts (retry=RetryPolicy(attempts=...)), or add capacity"
+            ),
         )
-    if failure.kind == "status":
-        return S2ACallError(
+    elif failure.kind == "status" and failure.status in (401, 403):
+        message = (
+            f"the model server refused the API key (HTTP {failure.status}) {tries}. Pass the "
+            "server's key (TGI's --api-key): tgi_chat_model(url, api_key=...), s2a run --api-key"
+        )
+    elif failure.status in GENERATION_FAILED or _GENERATION_NAMES.search(type(failure.error).__name__):
+        message = (
+            f"the model server failed while generating ({failure.summary}) {tries}. Check the "
+            "server's log; to retry such failures too, add the status to RetryPolicy(statuses=...)"
+        )
+    elif failure.kind == "status":
+        message = (
             f"the model server refused the call (HTTP {failure.status}: {failure.summary}); not "
             "retried. Check the request: the prompt's length against the model's window "
-            "(window_tokens= splits a long context into parts that fit), max_new_tokens, the API key",
-            failure,
-            attempts,
+            "(window_tokens= splits a long context into parts that fit), max_new_tokens"
         )
-    return S2ACallError(f"the model call failed ({failure.summary})", failure, attempts)
+    else:
+        message = (
+            f"the model call failed ({failure.summary}); not retried: it was not a timeout, a "
+            "connection error or an HTTP error. Check the model object and its settings"
+        )
+    return kind(message, failure, attempts)
 
 
 def _after_failure(policy: RetryPolicy, attempt: int, exc: Exception, rng: random.Random | None) -> float:

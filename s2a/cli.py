@@ -171,7 +171,9 @@ def run(
     api_key: ApiKey = None,
     attempts: Annotated[
         int,
-        typer.Option(help="Calls per step before giving up (timeouts, connection errors, 429, 503).", min=1),
+        typer.Option(
+            help="Calls per step before giving up (timeouts, connection errors, 429, 502-504).", min=1
+        ),
     ] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:

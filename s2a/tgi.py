@@ -8,10 +8,11 @@ huggingface_hub talk to that server directly.
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from huggingface_hub import AsyncInferenceClient, InferenceClient, constants
+from huggingface_hub import AsyncInferenceClient, InferenceClient, constants, get_session
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from s2a._errors import S2AConfigError
@@ -105,6 +106,25 @@ def bearer(api_key: SecretStr | str | None) -> str:
         msg = "api_key is empty; pass the server's key (TGI's --api-key) or None"
         raise ValueError(msg)
     return value
+
+
+def read_info(base_url: str, token: str, limits: httpx.Timeout) -> dict[str, Any]:
+    """TGI's `GET /info`, within `limits`, with `token` as the bearer.
+
+    huggingface_hub's own session, so it is the transport every model call uses; its
+    `get_endpoint_info` sets no timeout, and a server that accepts but never answers would
+    block it for ever.
+
+    Raises:
+        httpx.HTTPError: the server could not be reached, timed out, or answered an error.
+
+    """
+    response = get_session().get(
+        f"{check_base_url(base_url)}/info", headers={"Authorization": f"Bearer {token}"}, timeout=limits
+    )
+    response.raise_for_status()
+    info: dict[str, Any] = response.json()
+    return info
 
 
 def inference_client(

@@ -8,6 +8,7 @@ and counts the one outcome that must never happen: a question lost.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from s2a import S2AResult
 
@@ -29,6 +30,12 @@ def question_kept(result: S2AResult, question: str) -> None:
         record(LOST)
         msg = f"the question {question!r} was lost: prompt {result.prompt!r}"
         raise AssertionError(msg)
+
+
+def record_load(report: Any, where: str) -> None:
+    """Count a load round (benchmarks/load_local_server.py's `RoundReport`) by outcome."""
+    for kind in ("ok", "overloaded", "other", "mismatched", "lost"):
+        record(f"load requests ({where}): {kind}", report.count(kind))
 
 
 def summary() -> list[str]:

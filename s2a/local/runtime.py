@@ -188,10 +188,15 @@ class Runtime:
                 for _ in engine.generate(prompt, sampling, outcome, cancel):
                     pass
 
+            worker = asyncio.ensure_future(asyncio.to_thread(run))
             try:
-                await asyncio.to_thread(run)
+                await asyncio.shield(worker)
             except asyncio.CancelledError:
+                # Hold the model until the thread has stopped: the next request must not run
+                # beside a generation that is still going.
                 cancel.set()
+                with contextlib.suppress(Exception):
+                    await worker
                 raise
             except Exception as exc:
                 raise RequestError(self._generation_failed(exc), "generation") from exc

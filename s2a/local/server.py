@@ -1,8 +1,8 @@
 """A server that speaks text-generation-inference's HTTP API (TGI 3.3.6) over a local model.
 
 Routes: `POST /`, `/generate`, `/generate_stream`, `/v1/chat/completions`, `/tokenize`;
-`GET /info`, `/health`, `/metrics`. Streams are framed as TGI frames them (`data:{json}` per
-event; the chat stream ends with `data:[DONE]`). Errors are `{"error", "error_type"}`.
+`GET /info`, `/health`, `/metrics`. Streams are framed as TGI's clients read them (`data: {json}`
+per event; the chat stream ends with `data: [DONE]`; see sse.py). Errors are `{"error", "error_type"}`.
 With an API key, every route but `GET /health` needs `Authorization: Bearer <key>` (guard.py).
 """
 

@@ -58,6 +58,7 @@ class Case:
 _UNREACHABLE = "could not reach the model server after 3 attempts"
 _CHECK_SERVER = "Check the URL and that the server is running"
 _CHECK_REQUEST = "not retried. Check the request"
+_CHECK_LOG = "Check the server's log"
 
 CASES = [
     Case(
@@ -99,20 +100,44 @@ CASES = [
         "allow more attempts",
     ),
     Case(
+        "502",
+        Fault("status", 502),
+        S2AUnavailableError,
+        3,
+        "the model server is unavailable (HTTP 502) after 3 attempts",
+        "allow more attempts",
+    ),
+    Case(
+        "504",
+        Fault("status", 504),
+        S2AUnavailableError,
+        3,
+        "the model server is unavailable (HTTP 504) after 3 attempts",
+        "allow more attempts",
+    ),
+    Case(
+        "401",
+        Fault("status", 401),
+        S2ACallError,
+        1,
+        "the model server refused the API key (HTTP 401) after 1 attempt",
+        "api_key=",
+    ),
+    Case(
         "500",
         Fault("status", 500),
         S2ACallError,
         1,
-        "the model server refused the call (HTTP 500",
-        _CHECK_REQUEST,
+        "the model server failed while generating (HfHubHTTPError",
+        _CHECK_LOG,
     ),
     Case(
         "424",
         Fault("status", 424),
         S2ACallError,
         1,
-        "the model server refused the call (HTTP 424",
-        _CHECK_REQUEST,
+        "the model server failed while generating (HfHubHTTPError",
+        _CHECK_LOG,
     ),
     Case(
         "400",
@@ -140,8 +165,8 @@ STREAM_CASES = [
         Fault("stream_error", error_type="generation"),
         S2ACallError,
         1,
-        "the model call failed (GenerationError: injected)",
-        "",  # nothing: for a failure it cannot classify, s2a suggests nothing to try
+        "the model server failed while generating (GenerationError: injected)",
+        _CHECK_LOG,
     ),
 ]
 """Every fault of a streamed call."""

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, Self
 
+from tests.ledger import record
+
 FaultKind = Literal[
     "hang", "close_mid_request", "close_mid_body", "partial_stream", "stream_error", "status", "garbage"
 ]
@@ -318,6 +320,7 @@ class MisbehavingTGI:
         with self._lock:
             fault = self.info_fault if is_info else (self.faults.pop(0) if self.faults else None)
         if fault is not None and fault.kind == "close_mid_request" and not fault.read_body:
+            record("faults injected (misbehaving TGI, real sockets): reset")
             self._record(method, path, None, conn)
             # SO_LINGER 0: close() resets the connection instead of the orderly FIN.
             conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -350,6 +353,7 @@ class MisbehavingTGI:
         return _STREAM_HEAD + b"".join(_chunk(e) for e in events) + _chunk(b"")
 
     def _fail(self, conn: _Connection, fault: Fault) -> bool:
+        record(f"faults injected (misbehaving TGI, real sockets): {fault.kind}")
         sock = conn.sock
         if fault.kind == "hang":
             self.hanging.set()

@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks.load_local_server import MIB, LoadPlan, LoadReport, RoundReport, load_test
 from tests.integration.conftest import start_server, stop
+from tests.ledger import record_load
 
 CAPACITY = 8
 PLAN = LoadPlan(
@@ -66,6 +67,7 @@ def load(tmp_path_factory: pytest.TempPathFactory) -> LoadReport:
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_every_request_is_answered_by_its_own_200_or_a_429(load: LoadReport, round_: int) -> None:
     report = load.rounds[round_]
+    record_load(report, "real model, 127.0.0.1")
     assert report.count("lost") == 0, describe(report)
     assert len(report.results) == PLAN.total, describe(report)
     assert report.count("mismatched") == 0, describe(report)

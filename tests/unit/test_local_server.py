@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from s2a.local.engine import Outcome, Sampling, TokenInfo
 from s2a.local.server import ServerSettings, create_app
 from tests.fake_engine import FakeEngine
 from tests.openapi import sse_events, validate, validate_named
@@ -395,3 +397,46 @@ def test_tool_choice_is_read_as_tgi_types_it(client: TestClient, tool_choice: ob
     assert response.status_code == status, response.text
     if status == 422:
         validate(response.json(), "/v1/chat/completions", "post", 422)
+
+
+class CountingEngine(FakeEngine):
+    """A fake engine that counts the generations running at once."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0.05)
+        self.running = 0
+        self.most = 0
+        self.guard = threading.Lock()
+        self.started = threading.Event()
+
+    def generate(
+        self, prompt: list[int], sampling: Sampling, outcome: Outcome, cancel: threading.Event
+    ) -> Iterator[TokenInfo]:
+        with self.guard:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.started.set()
+        try:
+            yield from super().generate(prompt, sampling, outcome, cancel)
+        finally:
+            with self.guard:
+                self.running -= 1
+
+
+async def test_a_cancelled_generation_holds_the_model_until_its_thread_stops() -> None:
+    """Found by the load work: a cancelled /generate let the next one run beside it."""
+    engine = CountingEngine()
+    engine.tokenize("echo <eos> a b c d e f g h")  # the vocabulary, before any thread reads it
+    app = make_app(engine)
+    app.state.runtime.engine = engine
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        body = {"inputs": "a b c d e f g h", "parameters": {"max_new_tokens": 9}}
+        first = asyncio.create_task(client.post("/generate", json=body))
+        assert await asyncio.to_thread(engine.started.wait, 5)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        second = await client.post("/generate", json=body)
+    assert second.status_code == 200
+    assert engine.most == 1
+    assert app.state.runtime.in_flight == 0

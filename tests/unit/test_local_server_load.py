@@ -26,6 +26,7 @@ from benchmarks.load_local_server import (
 )
 from s2a.local.server import ServerSettings, create_app
 from tests.fake_engine import FakeEngine
+from tests.ledger import record_load
 
 CAPACITY = 8
 SETTINGS = ServerSettings(
@@ -77,6 +78,7 @@ async def test_64_clients_get_their_own_answers_or_429_and_nothing_stays_in_flig
     except TimeoutError:
         pytest.fail("the load test did not end within 60 s: some request hangs")
     (load,) = report.rounds
+    record_load(load, "fake engine, in process")
     assert load.problems() == []  # none lost, every 200 its own request's, every 429 TGI's overloaded error
     assert len(load.results) == PLAN.total
     assert load.count("overloaded") >= 1, "64 clients against room for 8: some must be refused"
