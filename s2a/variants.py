@@ -133,12 +133,12 @@ def _parse_separated(request: S2ARequest, raw: str) -> _Outcome:
     return _Outcome(context=recovered[0], question=recovered[1])
 
 
+_CLOSERS = "\"'”’)*_` "  # noqa: RUF001 - curly quotes are what models emit
+
+
 def _asks(text: str) -> str | None:
     """The last sentence of `text` that is a question, if any."""
     return next((s for s in reversed(split_sentences(text)) if s.rstrip(_CLOSERS).endswith("?")), None)
-
-
-_CLOSERS = "\"'”’)*_` "  # noqa: RUF001 - curly quotes are what models emit
 
 
 def _parse_unseparated(request: S2ARequest, raw: str) -> _Outcome:
@@ -281,7 +281,12 @@ VARIANTS: Mapping[VariantName, Variant] = MappingProxyType(
 
 
 def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
-    """Build the S2A call for `inp` (no I/O). Check `request.needs_llm` before calling a model."""
+    """Build the S2A call for `inp` (no I/O). Check `request.needs_llm` before calling a model.
+
+    Raises:
+        TypeError: `inp` is not an `S2AInput`, or `config` not an `S2AConfig`.
+
+    """
     if not isinstance(inp, S2AInput):
         msg = f"prepare() takes an S2AInput as `inp`, got {type(inp).__name__}: wrap text in S2AInput(...)"
         raise TypeError(msg)
@@ -322,6 +327,7 @@ def finish(
     Raises:
         S2AParseError: the output is unusable and the policy is `fallback="raise"`.
         ValueError: `output` is missing although the request needed a model call.
+        TypeError: `request` is not an `S2ARequest`, or `output` is not a str.
 
     """
     if not isinstance(request, S2ARequest):
