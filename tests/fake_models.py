@@ -69,14 +69,23 @@ class _Collect(BaseEventHandler):
 
 
 @contextmanager
-def selection_ends() -> Iterator[list[S2ASelectionEndEvent]]:
-    """The `S2ASelectionEndEvent`s emitted inside the block (they carry the fallback reason)."""
+def recorded_events() -> Iterator[list[BaseEvent]]:
+    """Every instrumentation event emitted inside the block, in order."""
     handler = _Collect(seen=[])
     root = get_dispatcher()
     root.add_event_handler(handler)
-    ends: list[S2ASelectionEndEvent] = []
     try:
-        yield ends
+        yield handler.seen
     finally:
         root.event_handlers.remove(handler)
-        ends.extend(e for e in handler.seen if isinstance(e, S2ASelectionEndEvent))
+
+
+@contextmanager
+def selection_ends() -> Iterator[list[S2ASelectionEndEvent]]:
+    """The `S2ASelectionEndEvent`s emitted inside the block (they carry the fallback reason)."""
+    ends: list[S2ASelectionEndEvent] = []
+    with recorded_events() as seen:
+        try:
+            yield ends
+        finally:
+            ends.extend(e for e in seen if isinstance(e, S2ASelectionEndEvent))

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from llama_index.core import Settings
-from llama_index.core.base.llms.types import CompletionResponse
-from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from llama_index.core.instrumentation.events import BaseEvent
-from llama_index.core.llms import MockLLM
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.retrievers import BaseRetriever
@@ -22,32 +14,14 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from llamaindex_s2a import S2ANodePostprocessor, S2ASelectionEndEvent, S2ASelectionStartEvent, tgi_llm
 from s2a import S2AParseError
+from tests.fake_models import ScriptedLLM, recorded_events
 from tests.fake_tgi import FakeTGI
 
 QUERY = "Where is Paris?"
 
 
-class Scripted(MockLLM):
-    """LlamaIndex's MockLLM, answering each prompt with `reply(prompt)` and recording it."""
-
-    _reply: Callable[[str], str] = PrivateAttr()
-    _prompts: list[str] = PrivateAttr(default_factory=list)
-
-    def __init__(self, reply: Callable[[str], str]) -> None:
-        super().__init__()
-        self._reply = reply
-
-    @property
-    def prompts(self) -> list[str]:
-        return self._prompts
-
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        self._prompts.append(prompt)
-        return CompletionResponse(text=self._reply(prompt))
-
-
-def keep(*numbers: int) -> Scripted:
-    return Scripted(lambda _prompt: json.dumps({"keep": list(numbers)}))
+def keep(*numbers: int) -> ScriptedLLM:
+    return ScriptedLLM(lambda _prompt: json.dumps({"keep": list(numbers)}))
 
 
 def nodes() -> list[NodeWithScore]:
@@ -128,7 +102,7 @@ async def test_sync_and_async_agree() -> None:
 
 
 def test_fallback_keeps_all_and_raise_raises() -> None:
-    unusable = Scripted(lambda _prompt: "Sorry, I cannot.")
+    unusable = ScriptedLLM(lambda _prompt: "Sorry, I cannot.")
     given = nodes()
     assert S2ANodePostprocessor(llm=unusable).postprocess_nodes(given, query_str=QUERY) == given
     with pytest.raises(S2AParseError):
@@ -160,27 +134,11 @@ def test_prompts_are_swappable() -> None:
         postprocessor.update_prompts({"selection_prompt": PromptTemplate("only {query}")})
 
 
-class Events(BaseEventHandler):
-    seen: list[BaseEvent] = []  # noqa: RUF012
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "Events"
-
-    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        self.seen.append(event)
-
-
 def test_instrumentation_events() -> None:
-    handler = Events()
-    root = get_dispatcher()
-    root.add_event_handler(handler)
-    try:
+    with recorded_events() as seen:
         S2ANodePostprocessor(llm=keep(1)).postprocess_nodes(nodes(), query_str=QUERY)
-    finally:
-        root.event_handlers.remove(handler)
-    start = next(e for e in handler.seen if isinstance(e, S2ASelectionStartEvent))
-    end = next(e for e in handler.seen if isinstance(e, S2ASelectionEndEvent))
+    start = next(e for e in seen if isinstance(e, S2ASelectionStartEvent))
+    end = next(e for e in seen if isinstance(e, S2ASelectionEndEvent))
     assert (start.query, start.nodes, start.windows) == (QUERY, 4, 1)
     assert (end.kept, end.nodes, end.calls, end.fallback) == (1, 4, 1, None)
 
@@ -191,7 +149,7 @@ class FixedRetriever(BaseRetriever):
 
 
 def test_in_a_query_engine() -> None:
-    answers = Scripted(lambda p: '{"keep": [1]}' if "numbered documents" in p else "ANSWER: " + p)
+    answers = ScriptedLLM(lambda p: '{"keep": [1]}' if "numbered documents" in p else "ANSWER: " + p)
     engine = RetrieverQueryEngine.from_args(
         FixedRetriever(), llm=answers, node_postprocessors=[S2ANodePostprocessor(llm=answers)]
     )
