@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from s2a._sentences import Span, sentence_spans
 from s2a._types import S2AInput, S2AResult, TokenUsage
-from s2a.variants import VARIANTS, S2AConfig, S2ARequest, original_result, prepare
+from s2a.variants import VARIANTS, S2AConfig, S2ARequest, original_result, prepare, prepare_part
 
 logger = logging.getLogger(__name__)
 
@@ -83,21 +83,49 @@ def _pieces(text: str, span: Span, budget: int, count_tokens: Callable[[str], in
     return [_trimmed(text, piece) for piece in pieces]
 
 
-def _chunks(text: str, budget: int, count_tokens: Callable[[str], int]) -> list[Span]:
-    """Consecutive stretches of `text`, each as many whole sentences as fit `budget`."""
-    chunks: list[Span] = []
+@dataclass(frozen=True)
+class Part:
+    """A stretch of the context sent in one call, and the sentences (or pieces) it shows."""
+
+    span: Span
+    """Where the part lies in the whole context."""
+    units: tuple[Span, ...]
+    """Its sentences, or pieces of a sentence too long for a window, relative to the part."""
+    sentences: tuple[int, ...]
+    """For each unit, the number (1-based) of the whole context's sentence it comes from."""
+
+
+def _chunks(text: str, spans: Sequence[Span], budget: int, count_tokens: Callable[[str], int]) -> list[Part]:
+    """Consecutive stretches of `text`, each as many whole sentences (`spans`) as fit `budget`."""
+    groups: list[list[tuple[Span, int]]] = []
     used = 0
-    for span in sentence_spans(text):
+    for number, span in enumerate(spans, start=1):
         for unit in _pieces(text, span, budget, count_tokens):
             # A sentence also costs its separator and, in the extractive form, its "[n] ".
             price = count_tokens(text[unit.start : unit.end]) + 2
-            if chunks and used + price <= budget:
-                chunks[-1] = Span(chunks[-1].start, unit.end)
+            if groups and used + price <= budget:
+                groups[-1].append((unit, number))
                 used += price
             else:
-                chunks.append(unit)
+                groups.append([(unit, number)])
                 used = price
-    return chunks
+    parts = []
+    for group in groups:
+        start = group[0][0].start
+        units: list[tuple[Span, int]] = []
+        for unit, number in group:  # the pieces of one sentence in one part show as one unit
+            if units and units[-1][1] == number:
+                units[-1] = (Span(units[-1][0].start, unit.end), number)
+            else:
+                units.append((unit, number))
+        parts.append(
+            Part(
+                span=Span(start, group[-1][0].end),
+                units=tuple(Span(unit.start - start, unit.end - start) for unit, _ in units),
+                sentences=tuple(number for _, number in units),
+            )
+        )
+    return parts
 
 
 def _budget(inp: S2AInput, config: S2AConfig, window_tokens: int, count_tokens: Callable[[str], int]) -> int:
@@ -123,8 +151,8 @@ class StepPlan:
 
     input: S2AInput
     config: S2AConfig
-    parts: tuple[Span, ...]
-    """Where each part lies in `input.context`; one part when no split was needed."""
+    parts: tuple[Part, ...]
+    """The parts of `input.context`, in order; none when no split was needed."""
     first: tuple[S2ARequest, ...]
     """The requests to run first: every part's, or (question unknown) the last part's."""
 
@@ -132,10 +160,6 @@ class StepPlan:
     def split(self) -> bool:
         """Whether the context was split into several parts."""
         return len(self.parts) > 1
-
-    def _part(self, index: int, question: str | None) -> S2AInput:
-        span = self.parts[index]
-        return S2AInput(context=self.input.context[span.start : span.end], question=question)
 
     def _question(self, first: Sequence[S2AResult]) -> str | None:
         if self.input.question is not None:
@@ -150,7 +174,7 @@ class StepPlan:
         question = self._question(first)
         if question is None and self.config.variant != "unseparated":
             return ()
-        return tuple(prepare(self._part(i, question), self.config) for i in range(len(self.parts) - 1))
+        return tuple(_request(self.input, part, question, self.config) for part in self.parts[:-1])
 
     def merge(self, first: Sequence[S2AResult], rest: Sequence[S2AResult] = ()) -> S2AResult:
         """The whole input's result from its parts' results, in the order of the parts."""
@@ -164,6 +188,11 @@ class StepPlan:
             reason = first[-1].fallback or "the rewrite has no question"
             return original_result(whole, f"the question was not found in the last part: {reason}")
         return _merged(whole, self.parts, results, question or "")
+
+
+def _request(inp: S2AInput, part: Part, question: str | None, config: S2AConfig) -> S2ARequest:
+    text = inp.context[part.span.start : part.span.end]
+    return prepare_part(S2AInput(context=text, question=question), config, part.units)
 
 
 def _separator(text: str, before: Span, after: Span) -> str:
@@ -183,22 +212,17 @@ def _without_question(context: str, question: str) -> str:
     return stripped
 
 
-def _kept(inp: S2AInput, parts: Sequence[Span], results: Sequence[S2AResult]) -> list[int]:
+def _kept(parts: Sequence[Part], results: Sequence[S2AResult]) -> list[int]:
     """The whole context's sentence numbers that a part kept (all of a part that fell back)."""
-    spans = sentence_spans(inp.context)
     kept: set[int] = set()
     for part, result in zip(parts, results, strict=True):
-        text = inp.context[part.start : part.end]
-        local = sentence_spans(text)
-        numbers = result.kept if result.kept is not None else range(1, len(local) + 1)
-        for number in numbers:
-            start, end = part.start + local[number - 1].start, part.start + local[number - 1].end
-            kept.update(i for i, s in enumerate(spans, start=1) if s.start < end and start < s.end)
+        numbers = result.kept if result.kept is not None else range(1, len(part.units) + 1)
+        kept.update(part.sentences[number - 1] for number in numbers)
     return sorted(kept)
 
 
 def _merged(
-    whole: S2ARequest, parts: Sequence[Span], results: Sequence[S2AResult], question: str
+    whole: S2ARequest, parts: Sequence[Part], results: Sequence[S2AResult], question: str
 ) -> S2AResult:
     inp, config = whole.input, whole.config
     variant = VARIANTS[config.variant]
@@ -209,7 +233,7 @@ def _merged(
             context = _without_question(context, question)
         if context.strip():
             if pieces:
-                pieces.append(_separator(inp.context, parts[index - 1], parts[index]))
+                pieces.append(_separator(inp.context, parts[index - 1].span, parts[index].span))
             pieces.append(context.strip())
     context = "".join(pieces)
     reasons = [
@@ -233,7 +257,7 @@ def _merged(
         question=question,
         prompt=variant.answer(config.prompts, inp, context, question),
         variant=variant.name,
-        kept=_kept(inp, parts, results) if config.variant == "extractive" else None,
+        kept=_kept(parts, results) if config.variant == "extractive" else None,
         raw="\n\n".join(raws) if raws else None,
         fallback="; ".join(reasons) or None,
         usage=usage,
@@ -256,16 +280,16 @@ def plan_step(
     """
     config = config or S2AConfig()
     whole = prepare(inp, config)
-    everything = (Span(0, len(inp.context)),)
     if window_tokens is None or not whole.needs_llm or request_tokens(whole, count_tokens) <= window_tokens:
-        return StepPlan(input=inp, config=config, parts=everything, first=(whole,))
-    parts = tuple(_chunks(inp.context, _budget(inp, config, window_tokens, count_tokens), count_tokens))
+        return StepPlan(input=inp, config=config, parts=(), first=(whole,))
+    spans = whole.spans or tuple(sentence_spans(inp.context))  # extractive has split it already
+    budget = _budget(inp, config, window_tokens, count_tokens)
+    parts = tuple(_chunks(inp.context, spans, budget, count_tokens))
     if len(parts) <= 1:
-        return StepPlan(input=inp, config=config, parts=everything, first=(whole,))
+        return StepPlan(input=inp, config=config, parts=(), first=(whole,))
     logger.info("S2A: the context is split into %d parts to fit %d tokens", len(parts), window_tokens)
-    plan = StepPlan(input=inp, config=config, parts=parts, first=())
     if inp.question is not None:
-        first = tuple(prepare(plan._part(i, inp.question), config) for i in range(len(parts)))
+        first = tuple(_request(inp, part, inp.question, config) for part in parts)
     else:
-        first = (prepare(plan._part(len(parts) - 1, None), config),)
+        first = (_request(inp, parts[-1], None, config),)
     return StepPlan(input=inp, config=config, parts=parts, first=first)

@@ -173,8 +173,8 @@ def _extractive_schema(count: int, *, with_question: bool) -> dict[str, Any]:
     }
 
 
-def _build_extractive(inp: S2AInput, config: S2AConfig) -> S2ARequest:
-    spans = tuple(sentence_spans(inp.context))
+def _build_extractive(inp: S2AInput, config: S2AConfig, spans: tuple[Span, ...] | None = None) -> S2ARequest:
+    spans = spans if spans is not None else tuple(sentence_spans(inp.context))
     sentences = number_sentences(inp.context[s.start : s.end] for s in spans)
     if inp.question is None:
         # "or request": an instruction ("Please comment on ...") is the question too.
@@ -298,6 +298,17 @@ def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
     if variant.build is None or not inp.context.strip():
         return S2ARequest(input=inp, config=config)
     return variant.build(inp, config)
+
+
+def prepare_part(inp: S2AInput, config: S2AConfig, spans: tuple[Span, ...]) -> S2ARequest:
+    """`prepare` for a part of a split context whose sentences (`spans`, in `inp.context`) are known.
+
+    The extractive variant numbers exactly these, so a part's numbers map back to the whole
+    context's sentences without splitting anything again.
+    """
+    if config.variant == "extractive" and inp.context.strip():
+        return _build_extractive(inp, config, spans)
+    return prepare(inp, config)
 
 
 def _result(request: S2ARequest, outcome: _Outcome, **extra: Any) -> S2AResult:
