@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import typer
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (
@@ -228,22 +228,21 @@ def serve(
     if max_input_tokens >= max_total_tokens:
         msg = f"--max-input-tokens ({max_input_tokens}) must be below --max-total-tokens ({max_total_tokens})"
         raise typer.BadParameter(msg)
-    if api_key is not None and (not api_key or api_key != api_key.strip()):
-        msg = (
-            "the API key (--api-key or S2A_API_KEY) is empty or starts or ends with whitespace, "
-            "which no Authorization header can carry; give the key alone, or unset it to serve without one"
-        )
-        raise typer.BadParameter(msg)
     local = _local()
-    options = local.LocalOptions(
-        model_path=model_path,
-        max_concurrent_requests=max_concurrent_requests,
-        max_input_tokens=max_input_tokens,
-        max_total_tokens=max_total_tokens,
-        threads=threads,
-        api_key=api_key,
-        payload_limit=payload_limit,
-    )
+    try:
+        options = local.LocalOptions(
+            model_path=model_path,
+            max_concurrent_requests=max_concurrent_requests,
+            max_input_tokens=max_input_tokens,
+            max_total_tokens=max_total_tokens,
+            threads=threads,
+            api_key=api_key,
+            payload_limit=payload_limit,
+        )
+    except ValidationError as exc:  # the API key: typer checked the rest
+        raise typer.BadParameter(
+            "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        ) from None
     try:
         local.serve(options, host, port, Console(stderr=True))
     except S2AError as exc:

@@ -26,6 +26,22 @@ OPEN_ROUTES = frozenset({("GET", "/health")})
 """Routes that answer without the API key: liveness probes carry no credentials."""
 
 
+def check_api_key(key: str) -> str:
+    """`key`, if an Authorization header can carry it.
+
+    Raises:
+        ValueError: the key is empty, or starts or ends with whitespace.
+
+    """
+    if not key or key != key.strip():
+        msg = (
+            "the API key (--api-key or S2A_API_KEY) is empty or starts or ends with whitespace, "
+            "which no Authorization header can carry; give the key alone, or unset it to serve without one"
+        )
+        raise ValueError(msg)
+    return key
+
+
 class _Unread(enum.Enum):
     TOO_LARGE = enum.auto()
     CLIENT_GONE = enum.auto()
@@ -52,10 +68,7 @@ class RequestGuard:
     """ASGI middleware: refuse requests without the API key (401) or with too large a body (413)."""
 
     def __init__(self, app: ASGIApp, *, api_key: SecretStr | None, payload_limit: int) -> None:
-        key = api_key.get_secret_value() if api_key is not None else None
-        if key is not None and (not key or key != key.strip()):
-            msg = "the API key is empty or has surrounding whitespace, which no header can carry"
-            raise ValueError(msg)
+        key = check_api_key(api_key.get_secret_value()) if api_key is not None else None
         if payload_limit < 1:
             msg = f"the payload limit must be at least 1 byte, not {payload_limit}"
             raise ValueError(msg)

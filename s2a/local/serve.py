@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from s2a.local.engine import Engine
-from s2a.local.guard import DEFAULT_PAYLOAD_LIMIT
+from s2a.local.guard import DEFAULT_PAYLOAD_LIMIT, check_api_key
 from s2a.local.model import DEFAULT_MODEL_ID, MODEL_SHA256, cache_dir, resolve_model_path
 from s2a.local.server import ServerSettings, create_app
 
@@ -40,6 +40,14 @@ class LocalOptions(BaseModel):
     """CPU threads for llama.cpp; None uses all cores."""
     api_key: SecretStr | None = None
     """Bearer key every route but `GET /health` requires (TGI's `--api-key`); None: no key."""
+
+    @field_validator("api_key")
+    @classmethod
+    def _carriable(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            check_api_key(key.get_secret_value())
+        return key
+
     payload_limit: int = Field(default=DEFAULT_PAYLOAD_LIMIT, ge=1)
     """Largest accepted request body in bytes (TGI's `--payload-limit`); 413 beyond."""
 
