@@ -60,6 +60,11 @@ def split_sentences(text: str) -> list[str]:
     return [text[span.start : span.end] for span in sentence_spans(text)]
 
 
+def numbered(number: int, text: str) -> str:
+    """One `[n] ...` line of a numbered prompt; any run of whitespace in `text` shows as one space."""
+    return f"[{number}] {' '.join(text.split())}"
+
+
 def number_sentences(sentences: Iterable[str]) -> str:
     """Render sentences as `[1] ...` lines, the form the extractive prompt shows the model.
 
@@ -67,7 +72,7 @@ def number_sentences(sentences: Iterable[str]) -> str:
     sentence splitter did not break on (\\r, U+2028, a form feed) cannot start a line of its
     own in the prompt, with a fake `[n]`. Only the prompt changes; kept text stays verbatim.
     """
-    return "\n".join(f"[{i}] {' '.join(sentence.split())}" for i, sentence in enumerate(sentences, start=1))
+    return "\n".join(numbered(i, sentence) for i, sentence in enumerate(sentences, start=1))
 
 
 def join_sentences(text: str, spans: list[Span], numbers: Iterable[int]) -> str:

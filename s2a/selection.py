@@ -22,7 +22,7 @@ from typing import Any, Literal
 from s2a._errors import S2ACallError, S2AParseError
 from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
 from s2a._parsing import Unusable, parse_selection
-from s2a._sentences import Span, join_sentences, sentence_spans
+from s2a._sentences import Span, join_sentences, numbered, sentence_spans
 from s2a._types import ChatMessage
 from s2a._windows import approx_tokens
 from s2a.variants import S2AConfig, _extractive_schema, _focus_text, _messages
@@ -82,13 +82,13 @@ def _render(
     current = -1
     for number, (doc, sentence) in enumerate(units, start=1):
         if sentence is None:
-            lines.append(f"[{number}] {' '.join(plan_texts[doc].split())}")
+            lines.append(numbered(number, plan_texts[doc]))
             continue
         if doc != current:
             lines.append(f"Document {doc + 1}:")
             current = doc
         span = spans[doc][sentence]
-        lines.append(f"[{number}] {' '.join(plan_texts[doc][span.start : span.end].split())}")
+        lines.append(numbered(number, plan_texts[doc][span.start : span.end]))
     return "\n".join(lines)
 
 
