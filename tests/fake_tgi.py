@@ -64,6 +64,8 @@ class FakeTGI:
     max_input_tokens: int = 4096
     max_total_tokens: int | None = None
     """Sent in `/info` when set (TGI always sends it; its absence is tested too)."""
+    max_batch_size: int | None = None
+    """Sent in `/info` when set, as the local server does (TGI does not)."""
     refuse: bool = False
     """Fail every request as a server that is down would."""
     faults: list[Fault] = field(default_factory=list)
@@ -165,6 +167,8 @@ class FakeTGI:
             info: dict[str, Any] = {"model_id": "fake", "max_input_tokens": self.max_input_tokens}
             if self.max_total_tokens is not None:
                 info["max_total_tokens"] = self.max_total_tokens
+            if self.max_batch_size is not None:
+                info["max_batch_size"] = self.max_batch_size
             return httpx.Response(200, json=info)
         body = json.loads(request.content or b"{}")
         path = request.url.path

@@ -80,12 +80,21 @@ class TGIChat:
         reply = chat(self.client, list(messages), decoding, schema)
         return Reply(reply.text, time.perf_counter() - started, reply.usage)
 
+    def info(self) -> dict[str, Any]:
+        """The server's TGI `/info`."""
+        # huggingface_hub's own HTTP session: the same transport as every model call.
+        url = f"{check_base_url(self.base_url)}/info"
+        info: dict[str, Any] = get_session().get(url, timeout=30).raise_for_status().json()
+        return info
+
+    def batch_size(self) -> int | None:
+        """Requests the server decodes together, if it says (the local server's `max_batch_size`)."""
+        size = self.info().get("max_batch_size")
+        return size if isinstance(size, int) and size > 0 else None
+
     def model_id(self) -> str:
         """What the server says it serves: TGI's `/info` `model_id`, and `model_sha` if any."""
-        # huggingface_hub's own HTTP session: the same transport as every model call.
-        info = (
-            get_session().get(f"{check_base_url(self.base_url)}/info", timeout=30).raise_for_status().json()
-        )
+        info = self.info()
         sha = info.get("model_sha")
         return f"{info.get('model_id', 'unknown')}" + (f"@{sha}" if sha else "")
 

@@ -54,6 +54,14 @@ class RunInfo(BaseModel):
     judge_model: str | None
     temperature: float
     seed: int | None
+    batch_size: int | None = None
+    """Requests the server decoded together (its `/info` `max_batch_size`; None if it does not say).
+    Recorded, not compared on resume: batching changes only the last bits of a reply."""
+    concurrency: int = 1
+    """Examples in flight at once (recorded, not compared)."""
+
+
+_RECORDED_ONLY = {"batch_size", "concurrency"}
 
 
 def _write_info(path: Path, info: RunInfo) -> None:
@@ -63,11 +71,10 @@ def _write_info(path: Path, info: RunInfo) -> None:
         except ValidationError as exc:
             msg = f"{path} is not an s2a eval run record ({exc.errors()[0]['msg']}); use another --out"
             raise S2AConfigError(msg) from exc
-        if before != info:
-            changed = {
-                k: (v, getattr(info, k)) for k, v in before.model_dump().items() if v != getattr(info, k)
-            }
-            detail = ", ".join(f"{k}: {old!r} before, {new!r} now" for k, (old, new) in changed.items())
+        old, new = before.model_dump(exclude=_RECORDED_ONLY), info.model_dump(exclude=_RECORDED_ONLY)
+        if old != new:
+            changed = {k: (v, new[k]) for k, v in old.items() if v != new[k]}
+            detail = ", ".join(f"{k}: {was!r} before, {now!r} now" for k, (was, now) in changed.items())
             msg = f"{path.parent} holds results of another run ({detail}); use another --out"
             raise S2AConfigError(msg)
     path.write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from s2a.local.engine import Outcome, Sampling, TokenInfo
 from s2a.local.protocol import ChatRequest, RequestError, chat_parameters, check_length, sampling
@@ -37,8 +38,11 @@ def _usage(n_prompt: int, outcome: Outcome) -> dict[str, int]:
     return {"prompt_tokens": n_prompt, "completion_tokens": generated, "total_tokens": n_prompt + generated}
 
 
-def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> None:
-    """Register the chat route on `app`."""
+ChatHandler = Callable[[ChatRequest], Awaitable[Any]]
+
+
+def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> ChatHandler:
+    """Register the chat routes on `app`; return the chat handler (`/invocations` reuses it)."""
 
     def envelope(kind: str) -> dict[str, Any]:
         return {
@@ -49,13 +53,16 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
             "system_fingerprint": f"{settings.model_id}-s2a",
         }
 
-    def prepare(body: ChatRequest) -> tuple[list[int], Sampling]:
+    def template(body: ChatRequest) -> tuple[str, list[int]]:
         engine = runtime.ready_engine()
         if not body.messages:
             msg = "`messages` cannot be empty"
             raise RequestError(msg)
-        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-        _, prompt = engine.chat_prompt(messages)
+        return engine.chat_prompt([{"role": m.role, "content": m.text()} for m in body.messages])
+
+    def prepare(body: ChatRequest) -> tuple[list[int], Sampling]:
+        engine = runtime.ready_engine()
+        _, prompt = template(body)
         params = chat_parameters(body)
         budget = check_length(
             len(prompt), params.max_new_tokens, settings.max_input_tokens, settings.max_total_tokens
@@ -107,7 +114,26 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatRequest) -> Any:
-        prompt, settings_ = prepare(body)
+        prompt, settings_ = await run_in_threadpool(prepare, body)  # templating and tokenizing call llama.cpp
         if body.stream:
             return stream(body, prompt, settings_)
         return await complete(body, prompt, settings_)
+
+    @app.post("/chat_tokenize")
+    async def chat_tokenize(body: ChatRequest) -> dict[str, Any]:
+        """The templated prompt and its tokens, as the chat route would send them to the model."""
+
+        def tokens() -> tuple[str, list[tuple[int, str, int, int]]]:
+            text, _ = template(body)
+            return text, runtime.ready_engine().offsets(text)
+
+        text, offsets = await run_in_threadpool(tokens)
+        return {
+            "templated_text": text,
+            "tokenize_response": [
+                {"id": token, "text": piece, "start": start, "stop": stop}
+                for token, piece, start, stop in offsets
+            ],
+        }
+
+    return chat_completions

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from s2a.local.engine import Outcome, Sampling, TokenInfo
 from s2a.local.protocol import GenerateRequest, check_length, sampling
@@ -35,8 +36,15 @@ async def _numbered(items: AsyncIterator[TokenInfo]) -> AsyncIterator[tuple[int,
         yield index, item
 
 
-def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> None:
-    """Register the generate routes on `app`."""
+GenerateHandler = Callable[[GenerateRequest], Awaitable[Any]]
+
+
+def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> GenerateHandler:
+    """Register the generate routes on `app`; return the handler `/invocations` uses.
+
+    That handler answers as `/generate` and `/generate_stream` do: one object, not the compat
+    route's one-element list (TGI's document gives `GenerateResponse` for `/invocations`).
+    """
 
     def prepare(body: GenerateRequest) -> tuple[list[int], Sampling]:
         engine = runtime.ready_engine()
@@ -52,7 +60,7 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
         return prompt, settings_
 
     async def generate_json(body: GenerateRequest) -> dict[str, Any]:
-        prompt, settings_ = prepare(body)
+        prompt, settings_ = await run_in_threadpool(prepare, body)  # tokenizing is a call to llama.cpp
         with runtime.admitted():
             outcome = await runtime.complete(prompt, settings_)
         text = (body.inputs if body.parameters.return_full_text else "") + outcome.generated_text
@@ -70,8 +78,8 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
             response["details"] = details
         return response
 
-    def generate_sse(body: GenerateRequest) -> Response:
-        prompt, settings_ = prepare(body)
+    async def generate_sse(body: GenerateRequest) -> Response:
+        prompt, settings_ = await run_in_threadpool(prepare, body)
 
         async def events() -> AsyncIterator[bytes]:
             outcome = Outcome()
@@ -108,10 +116,17 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
 
     @app.post("/generate_stream")
     async def generate_stream(body: GenerateRequest) -> Response:
-        return generate_sse(body)
+        return await generate_sse(body)
 
     @app.post("/")
     async def compat_generate(body: GenerateRequest) -> Any:
         if body.stream:
-            return generate_sse(body)
+            return await generate_sse(body)
         return [await generate_json(body)]
+
+    async def invocation(body: GenerateRequest) -> Any:
+        if body.stream:
+            return await generate_sse(body)
+        return await generate_json(body)
+
+    return invocation

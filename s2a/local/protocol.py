@@ -191,12 +191,9 @@ class ChatRequest(BaseModel):
 
 
 def json_schema(grammar: Grammar | None) -> dict[str, Any] | None:
-    """The JSON schema a grammar asks for; other grammar types are rejected."""
-    if grammar is None:
+    """The JSON schema a `json` or `json_schema` grammar asks for (None for none, or a regex)."""
+    if grammar is None or grammar.type == "regex":
         return None
-    if grammar.type == "regex":
-        msg = "grammar type `regex` is not supported by this server; use `json` with a JSON schema"
-        raise RequestError(msg)
     value = grammar.value
     if grammar.type == "json_schema":
         value = value.get("schema") if isinstance(value, dict) else None
@@ -210,6 +207,11 @@ def json_schema(grammar: Grammar | None) -> dict[str, Any] | None:
         msg = "grammar value must be a JSON schema object"
         raise RequestError(msg)
     return value
+
+
+def regex(grammar: Grammar | None) -> str | None:
+    """The regular expression a `regex` grammar asks for."""
+    return grammar.value if grammar is not None and grammar.type == "regex" else None
 
 
 def _check_unsupported(p: Parameters) -> None:
@@ -299,6 +301,7 @@ def sampling(p: Parameters, max_new_tokens: int) -> Sampling:
         seed=p.seed,
         stop=tuple(p.stop),
         json_schema=json_schema(p.grammar),
+        regex=regex(p.grammar),
         top_n_tokens=p.top_n_tokens or 0,
     )
 

@@ -1,4 +1,9 @@
-"""Admission, fair queueing and the thread bridge between the event loop and the engine."""
+"""Admission, metrics and the thread bridge between the event loop and the engine.
+
+The engine batches and queues by itself (llama.cpp decodes `slots` requests together and
+queues the rest in arrival order); the runtime only refuses what is beyond
+`--max-concurrent-requests` and runs each generation on a thread of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,39 +13,18 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from s2a.local.engine import Outcome, Sampling, TokenInfo
+from s2a.local.engine import EngineLike, OnToken, Outcome, Sampling, TokenInfo
 from s2a.local.protocol import RequestError
 from s2a.local.sse import event
 
 logger = logging.getLogger(__name__)
-
-
-class EngineLike(Protocol):
-    """What the server needs from an engine (the real one wraps llama.cpp)."""
-
-    n_ctx: int
-
-    @property
-    def has_chat_template(self) -> bool: ...
-
-    def tokenize(self, text: str) -> list[int]: ...
-
-    def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]: ...
-
-    def offsets(self, text: str) -> list[tuple[int, str, int, int]]: ...
-
-    def check(self, sampling: Sampling) -> None: ...
-
-    def generate(
-        self, prompt: list[int], sampling: Sampling, outcome: Outcome, cancel: threading.Event
-    ) -> Iterator[TokenInfo]: ...
 
 
 class OverloadedError(RequestError):
@@ -75,8 +59,13 @@ class Metrics:
         self.generated = Histogram(
             "tgi_request_generated_tokens", "Generated tokens", buckets=(1, 8, 32, 128, 512, 2048), registry=r
         )
-        self.queue = Gauge("tgi_queue_size", "Requests waiting for the model", registry=r)
+        self.prompt_tokens = Counter("s2a_prompt_tokens", "Prompt tokens of answered requests", registry=r)
+        self.cached_tokens = Counter(
+            "s2a_prompt_cached_tokens", "Prompt tokens taken from the prefix cache, not prefilled", registry=r
+        )
+        self.queue = Gauge("tgi_queue_size", "Requests waiting for a slot", registry=r)
         self.batch = Gauge("tgi_batch_current_size", "Requests being generated", registry=r)
+        self.batch_max = Gauge("tgi_batch_max_size", "Requests decoded together at most", registry=r)
 
 
 class _AdmittedStream(StreamingResponse):
@@ -92,7 +81,7 @@ class _AdmittedStream(StreamingResponse):
 
 
 class Runtime:
-    """Holds the engine once loaded; admits, queues (FIFO) and runs requests one at a time."""
+    """Holds the engine once loaded; admits requests and runs each generation on its own thread."""
 
     def __init__(self, max_concurrent_requests: int) -> None:
         self.max_concurrent_requests = max_concurrent_requests
@@ -100,7 +89,20 @@ class Runtime:
         self.load_error: str | None = None
         self.metrics = Metrics()
         self._in_flight = 0
-        self._turn = asyncio.Lock()  # asyncio.Lock wakes waiters in arrival order
+        self._generating = 0
+        # One thread per admitted generation: each blocks in the engine until its reply is done.
+        self._threads = ThreadPoolExecutor(max_concurrent_requests, thread_name_prefix="s2a-generate")
+
+    def set_engine(self, engine: EngineLike) -> None:
+        """The engine is loaded: serve with it."""
+        self.metrics.batch_max.set(engine.slots)
+        self.engine = engine
+
+    def close(self) -> None:
+        """Stop the engine; requests after this get 503. The owner of the app calls it when done."""
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()
 
     @property
     def in_flight(self) -> int:
@@ -157,77 +159,95 @@ class Runtime:
         """
         return _AdmittedStream(events, self.admit())
 
-    @contextlib.asynccontextmanager
-    async def turn(self, n_input: int) -> AsyncIterator[None]:
-        """Wait for the model, in arrival order, and hold it."""
-        self.metrics.queue.inc()
-        try:
-            await self._turn.acquire()
-        finally:
-            self.metrics.queue.dec()
-        self.metrics.batch.inc()
+    def _started(self, n_input: int) -> None:
+        self._generating += 1
         self.metrics.input_length.observe(n_input)
-        try:
-            yield
-        finally:
-            self.metrics.batch.dec()
-            self._turn.release()
+        self._count_slots()
 
-    def _finished(self, outcome: Outcome, started: float) -> None:
+    def _ended(self) -> None:
+        self._generating -= 1
+        self._count_slots()
+
+    def _count_slots(self) -> None:
+        slots = self.engine.slots if self.engine is not None else 1
+        self.metrics.batch.set(min(self._generating, slots))
+        self.metrics.queue.set(max(0, self._generating - slots))
+
+    def _finished(self, prompt: list[int], outcome: Outcome, started: float) -> None:
         self.metrics.successes.inc()
+        self.metrics.prompt_tokens.inc(len(prompt))
+        self.metrics.cached_tokens.inc(outcome.cached_tokens)
         self.metrics.generated.observe(len(outcome.tokens))
         self.metrics.duration.observe(time.perf_counter() - started)
 
+    async def _run(self, prompt: list[int], sampling: Sampling, on_token: OnToken) -> Outcome:
+        """Generate on a thread of its own; if the caller is cancelled, stop at the next token.
+
+        The cancelled caller waits for the thread to stop, so what the runtime counts as in
+        flight is what the engine still runs.
+        """
+        engine, loop = self.ready_engine(), asyncio.get_running_loop()
+        cancel = threading.Event()
+
+        def until_cancelled(info: TokenInfo) -> bool:
+            return on_token(info) or cancel.is_set()
+
+        def run() -> Outcome:
+            if cancel.is_set():  # cancelled while waiting for a thread
+                return Outcome()
+            return engine.generate(prompt, sampling, until_cancelled)
+
+        self._started(len(prompt))
+        worker = loop.run_in_executor(self._threads, run)
+        try:
+            return await asyncio.shield(worker)
+        except asyncio.CancelledError:
+            cancel.set()
+            with contextlib.suppress(Exception):
+                await worker
+            raise
+        finally:
+            self._ended()
+
     async def complete(self, prompt: list[int], sampling: Sampling) -> Outcome:
-        """Generate to the end in a worker thread."""
-        engine, outcome, started = self.ready_engine(), Outcome(), time.perf_counter()
-        async with self.turn(len(prompt)):
-            cancel = threading.Event()
-
-            def run() -> None:
-                for _ in engine.generate(prompt, sampling, outcome, cancel):
-                    pass
-
-            worker = asyncio.ensure_future(asyncio.to_thread(run))
-            try:
-                await asyncio.shield(worker)
-            except asyncio.CancelledError:
-                # Hold the model until the thread has stopped: the next request must not run
-                # beside a generation that is still going.
-                cancel.set()
-                with contextlib.suppress(Exception):
-                    await worker
-                raise
-            except Exception as exc:
-                raise RequestError(self._generation_failed(exc), "generation") from exc
-        self._finished(outcome, started)
+        """Generate to the end."""
+        started = time.perf_counter()
+        try:
+            outcome = await self._run(prompt, sampling, lambda _info: False)
+        except (asyncio.CancelledError, RequestError):
+            raise
+        except Exception as exc:
+            raise RequestError(self._generation_failed(exc), "generation") from exc
+        self._finished(prompt, outcome, started)
         return outcome
 
     async def stream(
         self, prompt: list[int], sampling: Sampling, outcome: Outcome
     ) -> AsyncIterator[TokenInfo]:
-        """Yield tokens as the worker thread produces them; stop it if the consumer goes away."""
-        engine, started = self.ready_engine(), time.perf_counter()
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[TokenInfo | BaseException | None] = asyncio.Queue()
-        cancel = threading.Event()
+        """Yield tokens as the engine produces them; stop it if the consumer goes away.
 
-        def run() -> None:
-            try:
-                for token in engine.generate(prompt, sampling, outcome, cancel):
-                    loop.call_soon_threadsafe(queue.put_nowait, token)
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-            except Exception as exc:
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
+        `outcome` is filled in once the stream is exhausted.
+        """
+        started, loop = time.perf_counter(), asyncio.get_running_loop()
+        queue: asyncio.Queue[TokenInfo | None] = asyncio.Queue()
+        gone = threading.Event()
 
-        async with self.turn(len(prompt)):
-            worker = loop.run_in_executor(None, run)
-            try:
-                while (item := await queue.get()) is not None:
-                    if isinstance(item, BaseException):
-                        raise item
-                    yield item
-            finally:
-                cancel.set()
-                await asyncio.shield(worker)
-        self._finished(outcome, started)
+        def on_token(info: TokenInfo) -> bool:
+            loop.call_soon_threadsafe(queue.put_nowait, info)
+            return gone.is_set()
+
+        task = asyncio.ensure_future(self._run(prompt, sampling, on_token))
+        task.add_done_callback(lambda _task: queue.put_nowait(None))
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+            result = await task
+        finally:
+            gone.set()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for name in ("finish_reason", "generated_text", "tokens", "seed", "cached_tokens"):
+            setattr(outcome, name, getattr(result, name))
+        self._finished(prompt, outcome, started)

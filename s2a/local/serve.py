@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from s2a.local.engine import Engine
+from s2a.local.cpu import check_cpu
 from s2a.local.guard import DEFAULT_PAYLOAD_LIMIT, check_api_key
+from s2a.local.llama import DEFAULT_SLOTS, LlamaEngine
 from s2a.local.model import DEFAULT_MODEL_ID, MODEL_SHA256, cache_dir, resolve_model_path
 from s2a.local.server import ServerSettings, create_app
 
@@ -38,6 +39,11 @@ class LocalOptions(BaseModel):
     """Prompt plus generated tokens per request; the model context."""
     threads: int | None = Field(default=None, ge=1)
     """CPU threads for llama.cpp; None uses all cores."""
+    max_batch_size: int = Field(default=DEFAULT_SLOTS, ge=1)
+    """Requests decoded together (llama.cpp's slots); more wait their turn (TGI's `--max-batch-size`)."""
+    prefix_cache: bool = True
+    """Reuse the KV cache of an earlier prompt that shares a prefix; off makes greedy replies
+    repeatable byte for byte (with `max_batch_size=1`)."""
     api_key: SecretStr | None = None
     """Bearer key every route but `GET /health` requires (TGI's `--api-key`); None: no key."""
 
@@ -72,7 +78,8 @@ def _resolve_with_progress(model_path: Path | None, console: Console) -> Path:
 
 
 def build_app(options: LocalOptions, console: Console) -> FastAPI:
-    """Resolve (assemble and verify) the model, then build the app that loads it in the background."""
+    """Check the CPU, resolve (assemble and verify) the model, then build the app that loads it."""
+    check_cpu()
     path = _resolve_with_progress(options.model_path, console)
     is_default = options.model_path is None and path.parent == cache_dir()
     settings = ServerSettings(
@@ -83,10 +90,19 @@ def build_app(options: LocalOptions, console: Console) -> FastAPI:
         max_total_tokens=options.max_total_tokens,
         api_key=options.api_key,
         payload_limit=options.payload_limit,
+        max_batch_size=options.max_batch_size,
     )
-    return create_app(
-        settings, lambda: Engine(path, n_ctx=options.max_total_tokens, n_threads=options.threads)
-    )
+
+    def load() -> LlamaEngine:
+        return LlamaEngine(
+            path,
+            n_ctx=options.max_total_tokens,
+            slots=options.max_batch_size,
+            n_threads=options.threads,
+            prefix_cache=options.prefix_cache,
+        )
+
+    return create_app(settings, load)
 
 
 def _is_loopback(host: str) -> bool:
@@ -107,7 +123,10 @@ def serve(options: LocalOptions, host: str, port: int, console: Console) -> None
             f"[bold yellow]Warning:[/] {host} is not loopback and there is no API key: anyone who can "
             "reach this port can use the model. Set S2A_API_KEY."
         )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        app.state.runtime.close()
 
 
 def _free_port() -> int:
@@ -155,3 +174,4 @@ def local_server(options: LocalOptions, console: Console, timeout: float = 600.0
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        app.state.runtime.close()

@@ -1,16 +1,19 @@
 """A server that speaks text-generation-inference's HTTP API (TGI 3.3.6) over a local model.
 
-Routes: `POST /`, `/generate`, `/generate_stream`, `/v1/chat/completions`, `/tokenize`;
-`GET /info`, `/health`, `/metrics`. Streams are framed as TGI's clients read them (`data: {json}`
-per event; the chat stream ends with `data: [DONE]`; see sse.py). Errors are `{"error", "error_type"}`.
+Routes: `POST /`, `/generate`, `/generate_stream`, `/v1/chat/completions`, `/v1/completions`,
+`/tokenize`, `/chat_tokenize`, `/invocations`; `GET /info`, `/health`, `/metrics`, `/v1/models`.
+Streams are framed as TGI's clients read them (`data: {json}` per event; the chat and completion
+streams end with `data: [DONE]`; see sse.py). Errors are `{"error", "error_type"}`.
 With an API key, every route but `GET /health` needs `Authorization: Bearer <key>` (guard.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +22,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from s2a.local.chat import add_chat_route
-from s2a.local.engine import GrammarError
+from s2a.local.completions import CompletionRequest, add_completions_route
+from s2a.local.engine import EngineLike, InputError
 from s2a.local.generate import add_generate_routes
 from s2a.local.guard import DEFAULT_PAYLOAD_LIMIT, RequestGuard
-from s2a.local.protocol import GenerateRequest, RequestError
-from s2a.local.runtime import EngineLike, Runtime
+from s2a.local.protocol import ChatRequest, GenerateRequest, RequestError
+from s2a.local.runtime import Runtime
 from s2a.local.sse import event
 
 logger = logging.getLogger(__name__)
@@ -49,6 +54,8 @@ class ServerSettings:
     """Bearer key every route but `GET /health` requires; None serves without one."""
     payload_limit: int = DEFAULT_PAYLOAD_LIMIT
     """Largest accepted request body, in bytes (413 beyond)."""
+    max_batch_size: int = 1
+    """Requests the engine decodes together (reported in /info as `max_batch_size`)."""
 
 
 def error_response(message: str, error_type: str, *, stream: bool = False) -> Response:
@@ -71,7 +78,7 @@ def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> Fast
 
     def load_in_background() -> None:
         try:
-            runtime.engine = load()
+            runtime.set_engine(load())
         except Exception as exc:
             logger.exception("model failed to load")
             runtime.load_error = f"model failed to load: {exc}"
@@ -97,8 +104,8 @@ def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> Fast
     async def rejected(request: Request, exc: RequestError) -> Response:
         return error_response(str(exc), exc.error_type, stream=request.url.path == "/generate_stream")
 
-    @app.exception_handler(GrammarError)
-    async def bad_grammar(request: Request, exc: GrammarError) -> Response:
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, exc: InputError) -> Response:
         return error_response(str(exc), "validation", stream=request.url.path == "/generate_stream")
 
     @app.exception_handler(HTTPException)
@@ -108,15 +115,46 @@ def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> Fast
             return error_response(message, "validation", stream=request.url.path == "/generate_stream")
         return JSONResponse({"error": str(exc.detail), "error_type": "http"}, status_code=exc.status_code)
 
-    add_generate_routes(app, runtime, settings)
-    add_chat_route(app, runtime, settings)
+    generate = add_generate_routes(app, runtime, settings)
+    chat = add_chat_route(app, runtime, settings)
+    complete = add_completions_route(app, runtime, settings)
+    started = int(time.time())
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Any:
+        """SageMaker's route: a chat, completion or generate request, told apart by its fields."""
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            message = "Input validation error: the request body is not valid UTF-8 JSON"
+            return error_response(message, "validation")
+        kind = "messages" if isinstance(body, dict) and "messages" in body else None
+        kind = kind or ("prompt" if isinstance(body, dict) and "prompt" in body else "inputs")
+        try:
+            if kind == "messages":
+                return await chat(ChatRequest.model_validate(body))
+            if kind == "prompt":
+                return await complete(CompletionRequest.model_validate(body))
+            return await generate(GenerateRequest.model_validate(body))
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        """The served model, in OpenAI's list shape with the model's own fields beside it.
+
+        TGI's document gives one `ModelInfo`; OpenAI clients (`client.models.list()`) read a
+        list under `data`. This answer is both.
+        """
+        model = {"id": settings.model_id, "object": "model", "created": started, "owned_by": "s2a"}
+        return {**model, "object": "list", "data": [model]}
 
     @app.post("/tokenize")
     async def tokenize(body: GenerateRequest) -> list[dict[str, Any]]:
         engine = runtime.ready_engine()
+        offsets = await run_in_threadpool(engine.offsets, body.inputs)
         return [
-            {"id": token, "text": text, "start": start, "stop": stop}
-            for token, text, start, stop in engine.offsets(body.inputs)
+            {"id": token, "text": text, "start": start, "stop": stop} for token, text, start, stop in offsets
         ]
 
     @app.get("/info")
@@ -132,7 +170,8 @@ def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> Fast
             "max_total_tokens": settings.max_total_tokens,
             "validation_workers": 1,
             "max_client_batch_size": 1,
-            "router": "s2a-local (llama.cpp)",
+            "max_batch_size": settings.max_batch_size,
+            "router": "s2a-local (llama.cpp server, xllamacpp)",
             "version": API_VERSION,
             "sha": None,
             "docker_label": None,

@@ -41,6 +41,7 @@ def free_port() -> int:
 
 
 def start_server(log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `s2a serve` with `extra` flags on a free loopback port; fail if it is not healthy."""
     port = free_port()
     command = [sys.executable, "-m", "s2a", "serve", "--port", str(port), *extra]
     env = {key: value for key, value in os.environ.items() if key != "HF_HUB_OFFLINE"}
@@ -74,6 +75,32 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of `s2a serve` running the default model."""
     no_hub_traffic()
     process, base_url = start_server(tmp_path_factory.mktemp("serve") / "serve.log")
+    yield base_url
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`s2a serve` with its defaults, and its process (for what the process listens on)."""
+    no_hub_traffic()
+    process, base_url = start_server(tmp_path_factory.mktemp("served") / "serve.log", "--api-key", API_KEY)
+    yield process, base_url
+    stop(process)
+
+
+API_KEY = "integration-key-0123456789"
+"""The key of the `served` server (the session's default server runs without one)."""
+
+
+@pytest.fixture(scope="session")
+def deterministic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`s2a serve` as TGI states determinism: one sequence at a time, no reused prompt cache.
+
+    Greedy replies from it repeat byte for byte; tests that compare two generations use it.
+    """
+    no_hub_traffic()
+    log = tmp_path_factory.mktemp("deterministic") / "serve.log"
+    process, base_url = start_server(log, "--max-batch-size", "1", "--no-prefix-cache")
     yield base_url
     stop(process)
 

@@ -31,6 +31,13 @@ def http(server_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def repeatable(deterministic_url: str) -> Iterator[httpx.Client]:
+    """A client of the one-slot, no-prompt-cache server, for tests that compare two replies."""
+    with httpx.Client(base_url=deterministic_url, timeout=120) as client:
+        yield client
+
+
 def test_info_and_health(http: httpx.Client) -> None:
     info = http.get("/info")
     validate(info.json(), "/info", "get", 200)
@@ -49,7 +56,8 @@ def test_generate(http: httpx.Client) -> None:
     assert all(len(top) == 2 for top in details["top_tokens"])
 
 
-def test_compat_route_plain_and_stream(http: httpx.Client) -> None:
+def test_compat_route_plain_and_stream(repeatable: httpx.Client) -> None:
+    http = repeatable
     plain = http.post("/", json={"inputs": "The sky is", "parameters": SHORT})
     validate(plain.json(), "/", "post", 200)
     streamed = http.post("/", json={"inputs": "The sky is", "parameters": SHORT, "stream": True})
@@ -70,7 +78,8 @@ def test_generate_stream(http: httpx.Client) -> None:
     )
 
 
-def test_chat_plain_and_stream(http: httpx.Client) -> None:
+def test_chat_plain_and_stream(repeatable: httpx.Client) -> None:
+    http = repeatable
     body: dict[str, Any] = {
         "messages": [{"role": "user", "content": "Say hi."}],
         "max_tokens": 6,
@@ -105,6 +114,51 @@ def test_grammar_constrained_json(http: httpx.Client) -> None:
     assert json.loads(reply)["colour"] in {"red", "blue"}
 
 
+def test_completions_plain_and_stream(repeatable: httpx.Client) -> None:
+    http = repeatable
+    body: dict[str, Any] = {"prompt": "The sky is", "max_tokens": 6, "temperature": 0}
+    plain = http.post("/v1/completions", json=body).json()
+    validate(plain, "/v1/completions", "post", 200)
+    assert plain["object"] == "text_completion"
+    assert 0 < plain["usage"]["completion_tokens"] <= 6
+    payloads = sse_events(http.post("/v1/completions", json={**body, "stream": True}).text)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    for chunk in chunks:
+        validate(chunk, "/v1/completions", "post", 200, "text/event-stream")
+    assert "".join(c["choices"][0]["text"] for c in chunks) == plain["choices"][0]["text"]
+
+
+def test_models(http: httpx.Client) -> None:
+    models = http.get("/v1/models").json()
+    validate(models, "/v1/models", "get", 200)
+    assert [m["id"] for m in models["data"]] == [http.get("/info").json()["model_id"]]
+
+
+def test_chat_tokenize(http: httpx.Client) -> None:
+    body = {"messages": [{"role": "user", "content": "Hello wörld"}]}
+    reply = http.post("/chat_tokenize", json=body).json()
+    validate(reply, "/chat_tokenize", "post", 200)
+    text = reply["templated_text"]
+    assert "Hello wörld" in text
+    assert "".join(text[t["start"] : t["stop"]] for t in reply["tokenize_response"]) == text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputs": "The sky is", "parameters": SHORT},
+        {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 6},
+        {"prompt": "The sky is", "max_tokens": 6},
+    ],
+    ids=["generate", "chat", "completion"],
+)
+def test_invocations(http: httpx.Client, body: dict[str, Any]) -> None:
+    reply = http.post("/invocations", json=body)
+    assert reply.status_code == 200
+    validate(reply.json(), "/invocations", "post", 200)
+
+
 def test_tokenize(http: httpx.Client) -> None:
     text = "Hello wörld"
     tokens = http.post("/tokenize", json={"inputs": text}).json()
@@ -123,7 +177,12 @@ def test_metrics_are_prometheus_text(http: httpx.Client) -> None:
     ("path", "body"),
     [
         ("/generate", {"inputs": "x", "parameters": {"temperature": 0}}),
-        ("/generate", {"inputs": "x", "parameters": {"grammar": {"type": "regex", "value": "a+"}}}),
+        ("/generate", {"inputs": "x", "parameters": {"grammar": {"type": "regex", "value": "(("}}}),
+        (
+            "/generate",
+            {"inputs": "x", "parameters": {"grammar": {"type": "json", "value": {"type": "nope"}}}},
+        ),
+        ("/v1/completions", {"prompt": ["one", "two"]}),
         ("/", {"inputs": "x", "parameters": {"top_k": 0}}),
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "n": 3}),
         ("/v1/chat/completions", {"messages": "not a list"}),

@@ -71,8 +71,8 @@ def test_extractive_through_the_generate_route(server_url: str) -> None:
     assert result.question == KNOWN["question"]
 
 
-def test_streaming_matches_invoke(server_url: str) -> None:
-    model = tgi_chat_model(server_url, max_new_tokens=24)
+def test_streaming_matches_invoke(deterministic_url: str) -> None:
+    model = tgi_chat_model(deterministic_url, max_new_tokens=24)
     chunks = [chunk.text for chunk in model.stream("Name three primary colours.")]
     assert len(chunks) > 3
     assert "".join(chunks) == model.invoke("Name three primary colours.").text  # greedy: same text
@@ -107,10 +107,17 @@ async def test_abatch_of_8_concurrent_requests_keeps_each_answer_with_its_reques
         assert not any(other in result.context for other in others)
 
 
-async def test_concurrent_greedy_answers_equal_sequential_ones(server_url: str) -> None:
-    """Eight requests at once get exactly what each gets alone: no crossed or lost answers."""
-    prompts = [f"Count from {n} to {n + 3}, separated by commas." for n in range(8)]
+async def test_concurrent_answers_each_belong_to_their_own_request(server_url: str) -> None:
+    """Eight requests at once over four slots: no crossed, mixed or lost answers.
+
+    Batched greedy replies may differ from solo ones in their last bits (TGI says the same), so
+    what is asserted is that each reply answers its own prompt.
+    """
+    words = ["walrus", "trumpet", "saffron", "glacier", "origami", "lantern", "meteor", "cactus"]
+    prompts = [f"Repeat this word twice, nothing else: {word}" for word in words]
     async with async_model(server_url, max_new_tokens=12) as model:
-        alone = [model.invoke(p).text for p in prompts]
         together = await asyncio.gather(*(model.ainvoke(p) for p in prompts))
-    assert [message.text for message in together] == alone
+    for word, message in zip(words, together, strict=True):
+        reply = message.text.lower()
+        assert word in reply
+        assert not any(other in reply for other in words if other != word)

@@ -536,6 +536,36 @@ def test_eval_command_writes_results_table_and_figure(fake_tgi: FakeTGI, tmp_pat
     assert "4 done, 2 to run" in again.output
 
 
+@pytest.mark.parametrize(("batch_size", "expected"), [(3, 3), (None, 4)])
+def test_eval_fills_the_servers_slots_and_records_them(
+    fake_tgi: FakeTGI, tmp_path: Path, batch_size: int | None, expected: int
+) -> None:
+    fake_tgi.reply = gsm_reply
+    fake_tgi.max_batch_size = batch_size
+    result = runner.invoke(app, [*gsm_eval_args(tmp_path), "--methods", "baseline", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "o" / "gsm_ic" / "run.json").read_text())
+    assert (recorded["batch_size"], recorded["concurrency"]) == (batch_size, expected)
+    # Another batch size is recorded, not a reason to refuse resuming.
+    fake_tgi.max_batch_size = 7
+    again = runner.invoke(app, [*gsm_eval_args(tmp_path), "--methods", "baseline", "--limit", "1"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "o" / "gsm_ic" / "run.json").read_text())["concurrency"] == 7
+
+
+def test_bench_levels_default_to_the_servers_batch_size(fake_tgi: FakeTGI, tmp_path: Path) -> None:
+    fake_tgi.reply = gsm_reply
+    fake_tgi.max_batch_size = 2
+    write_jsonl(tmp_path / "gsm_ic.jsonl", GSM)
+    out = tmp_path / "benchmarks.md"
+    args = ["bench", "--data", str(tmp_path), "--tgi-url", URL, "--limit", "1", "--repeats", "1"]
+    result = runner.invoke(app, [*args, "--methods", "separated", "--requests", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = out.read_text()
+    assert "--concurrency-levels 1,2,4" in report
+    assert "| 4 | 2 |" in report
+
+
 def test_eval_command_rejects_bad_options(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "gsm_ic.jsonl", GSM)
     (tmp_path / "bad.jsonl").write_text("{not json\n")

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from s2a.local.engine import Outcome, Sampling, TokenInfo
+from s2a.local.engine import OnToken, Outcome, Sampling
 from s2a.local.server import ServerSettings, create_app
 from tests.fake_engine import FakeEngine
 from tests.openapi import sse_events, validate, validate_named
@@ -153,7 +153,6 @@ def test_generate_stream_framing(client: TestClient) -> None:
         ({"best_of": 2}, "`best_of` must be > 0 and <= 1. Given: 2"),
         ({"watermark": True}, "`watermark` is not supported by this server"),
         ({"adapter_id": "lora"}, "`adapter_id` is not supported by this server"),
-        ({"grammar": {"type": "regex", "value": "a+"}}, "grammar type `regex` is not supported"),
         ({"grammar": {"type": "json", "value": "not json"}}, "grammar value is not valid JSON"),
         (
             {"max_new_tokens": 40},
@@ -244,7 +243,6 @@ def test_chat_stream_ends_with_done_and_usage(client: TestClient) -> None:
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "`tools` are not supported"),
         ({"n": 2}, "`n` must be 1"),
         ({"logit_bias": [1.0]}, "`logit_bias` is not supported"),
-        ({"response_format": {"type": "regex", "value": "x"}}, "grammar type `regex`"),
         ({"messages": []}, "`messages` cannot be empty"),
     ],
 )
@@ -262,6 +260,85 @@ def test_chat_rejects_images(client: TestClient) -> None:
     response = post(client, "/v1/chat/completions", {"messages": [{"role": "user", "content": content}]})
     assert response.status_code == 422
     assert "image inputs are not supported" in response.json()["error"]
+
+
+def test_completions_plain_and_stream(client: TestClient) -> None:
+    plain = post(client, "/v1/completions", {"prompt": "a b", "max_tokens": 8}).json()
+    validate(plain, "/v1/completions", "post", 200)
+    assert plain["choices"][0]["text"] == " echo a b"
+    assert plain["usage"] == {"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6}
+    assert post(client, "/v1/completions", {"prompt": ["a b"]}).json()["choices"][0]["text"] == " echo a b"
+    payloads = sse_events(post(client, "/v1/completions", {"prompt": "a b", "stream": True}).text)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    for chunk in chunks:
+        validate(chunk, "/v1/completions", "post", 200, "text/event-stream")
+    assert "".join(c["choices"][0]["text"] for c in chunks) == " echo a b"
+    assert [c["choices"][0]["finish_reason"] for c in chunks][-2:] == ["", "stop"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"prompt": ["a", "b"]}, "one prompt per request"),
+        ({"prompt": "a", "suffix": "z"}, "`suffix` is not supported"),
+        ({"prompt": "a", "temperature": -1.0}, "`temperature` must be strictly positive"),
+    ],
+)
+def test_completion_rejections(client: TestClient, body: dict[str, Any], message: str) -> None:
+    response = post(client, "/v1/completions", body)
+    assert response.status_code == 422
+    validate(response.json(), "/v1/completions", "post", 422)
+    assert message in response.json()["error"]
+
+
+def test_models_list_serves_openai_clients_and_the_document(client: TestClient) -> None:
+    models = client.get("/v1/models").json()
+    validate(models, "/v1/models", "get", 200)
+    assert models["object"] == "list"
+    assert [m["id"] for m in models["data"]] == ["fake/model"]
+
+
+def test_chat_tokenize(client: TestClient) -> None:
+    reply = post(client, "/chat_tokenize", {"messages": [{"role": "user", "content": "hi there"}]}).json()
+    validate(reply, "/chat_tokenize", "post", 200)
+    assert reply["templated_text"] == "user: hi there"
+    assert [t["text"] for t in reply["tokenize_response"]] == ["user:", "hi", "there"]
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({"inputs": "a b", "parameters": {"details": False}}, lambda r: r["generated_text"]),
+        ({"messages": [{"role": "user", "content": "a"}]}, lambda r: r["choices"][0]["message"]["content"]),
+        ({"prompt": "a b"}, lambda r: r["choices"][0]["text"]),
+    ],
+    ids=["generate", "chat", "completion"],
+)
+def test_invocations_tells_the_three_requests_apart(
+    client: TestClient, body: dict[str, Any], text: Callable[[dict[str, Any]], str]
+) -> None:
+    response = post(client, "/invocations", body)
+    assert response.status_code == 200
+    validate(response.json(), "/invocations", "post", 200)
+    assert text(response.json()).startswith(" echo")
+
+
+def test_invocations_rejects_what_no_request_type_accepts(client: TestClient) -> None:
+    response = post(client, "/invocations", {"messages": "not a list"})
+    assert response.status_code == 422
+    assert response.json()["error_type"] == "validation"
+    assert client.post("/invocations", content=b"\xff").status_code == 422
+
+
+def test_regex_grammar_reaches_the_engine(client: TestClient) -> None:
+    engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    grammar = {"type": "regex", "value": "[ab]+"}
+    assert post(client, "/generate", {"inputs": "a", "parameters": {"grammar": grammar}}).status_code == 200
+    assert (engine.samplings[-1].regex, engine.samplings[-1].json_schema) == ("[ab]+", None)
+    chat = {"messages": [{"role": "user", "content": "a"}], "response_format": grammar}
+    assert post(client, "/v1/chat/completions", chat).status_code == 200
+    assert engine.samplings[-1].regex == "[ab]+"
 
 
 def test_tokenize(client: TestClient) -> None:
@@ -285,11 +362,11 @@ def test_unknown_route_has_error_shape(client: TestClient) -> None:
     assert set(response.json()) == {"error", "error_type"}
 
 
-async def test_overload_answers_429_and_queue_is_fair() -> None:
-    """Requests beyond --max-concurrent-requests get 429; admitted ones finish in arrival order."""
+async def test_overload_answers_429_and_each_admitted_request_gets_its_own_answer() -> None:
+    """Requests beyond --max-concurrent-requests get 429; admitted ones are each answered once."""
     engine = FakeEngine(delay=0.02)
     app = make_app(engine)
-    app.state.runtime.engine = engine
+    app.state.runtime.set_engine(engine)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://local") as client:
 
@@ -308,7 +385,7 @@ async def test_overload_answers_429_and_queue_is_fair() -> None:
     answered = [i for i, r in enumerate(responses) if r.status_code == 200]
     for i in answered:  # every answer belongs to its own request
         assert responses[i].json()["generated_text"] == f" echo request {i}"
-    assert engine.calls == [f"request {i}" for i in answered]  # served in arrival order
+    assert sorted(engine.calls) == sorted(f"request {i}" for i in answered)
 
 
 def test_uncompilable_grammar_is_refused_before_streaming(client: TestClient) -> None:
@@ -324,7 +401,7 @@ async def test_stream_slot_is_released_when_the_client_is_gone() -> None:
     engine = FakeEngine()
     app = make_app(engine)
     runtime = app.state.runtime
-    runtime.engine = engine
+    runtime.set_engine(engine)
     messages = [{"type": "http.request", "body": json.dumps({"inputs": "a b"}).encode(), "more_body": False}]
 
     async def receive() -> MutableMapping[str, Any]:
@@ -400,35 +477,36 @@ def test_tool_choice_is_read_as_tgi_types_it(client: TestClient, tool_choice: ob
 
 
 class CountingEngine(FakeEngine):
-    """A fake engine that counts the generations running at once."""
+    """A fake engine that counts the generations running at once and the tokens each made."""
 
-    def __init__(self) -> None:
-        super().__init__(delay=0.05)
+    def __init__(self, slots: int = 4) -> None:
+        super().__init__(delay=0.05, slots=slots)
         self.running = 0
         self.most = 0
+        self.lengths: list[int] = []
         self.guard = threading.Lock()
         self.started = threading.Event()
 
-    def generate(
-        self, prompt: list[int], sampling: Sampling, outcome: Outcome, cancel: threading.Event
-    ) -> Iterator[TokenInfo]:
+    def _generate(self, prompt: list[int], sampling: Sampling, on_token: OnToken) -> Outcome:
         with self.guard:
             self.running += 1
             self.most = max(self.most, self.running)
         self.started.set()
         try:
-            yield from super().generate(prompt, sampling, outcome, cancel)
+            outcome = super()._generate(prompt, sampling, on_token)
         finally:
             with self.guard:
                 self.running -= 1
+        self.lengths.append(len(outcome.tokens))
+        return outcome
 
 
-async def test_a_cancelled_generation_holds_the_model_until_its_thread_stops() -> None:
-    """Found by the load work: a cancelled /generate let the next one run beside it."""
+async def test_a_cancelled_generation_stops_at_its_next_token_and_counts_until_then() -> None:
+    """A client that goes away stops its generation; the runtime counts it until it has stopped."""
     engine = CountingEngine()
     engine.tokenize("echo <eos> a b c d e f g h")  # the vocabulary, before any thread reads it
     app = make_app(engine)
-    app.state.runtime.engine = engine
+    app.state.runtime.set_engine(engine)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         body = {"inputs": "a b c d e f g h", "parameters": {"max_new_tokens": 9}}
@@ -436,7 +514,25 @@ async def test_a_cancelled_generation_holds_the_model_until_its_thread_stops() -
         assert await asyncio.to_thread(engine.started.wait, 5)
         first.cancel()
         await asyncio.gather(first, return_exceptions=True)
+        assert engine.running == 0  # the cancelled request returned only once its thread had stopped
         second = await client.post("/generate", json=body)
     assert second.status_code == 200
-    assert engine.most == 1
+    assert engine.lengths[0] < 9 <= engine.lengths[1]
     assert app.state.runtime.in_flight == 0
+
+
+async def test_requests_are_decoded_together_up_to_the_engine_slots() -> None:
+    """The runtime adds no queue of its own: the engine runs `slots` requests at once."""
+    engine = CountingEngine(slots=2)
+    engine.tokenize("echo <eos> a b c")
+    app = make_app(engine)
+    app.state.runtime.set_engine(engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        body = {"inputs": "a b c", "parameters": {"max_new_tokens": 4}}
+        responses = await asyncio.gather(*(client.post("/generate", json=body) for _ in range(4)))
+        metrics = (await client.get("/metrics")).text
+    assert [r.status_code for r in responses] == [200] * 4
+    assert engine.most == 2
+    assert "tgi_batch_max_size 2.0" in metrics
+    assert "tgi_batch_current_size 0.0" in metrics

@@ -61,7 +61,7 @@ def in_process(
         for index in range(plan.requests):
             engine.tokenize(f"echo <eos> {prompt_words('chat', plan.nonce(client, index))}")
     app = create_app(SETTINGS, lambda: engine)
-    app.state.runtime.engine = engine  # ASGITransport runs no lifespan, so nothing loads it
+    app.state.runtime.set_engine(engine)  # ASGITransport runs no lifespan, so nothing loads it
 
     def transport() -> httpx.ASGITransport:
         return httpx.ASGITransport(app=app)

@@ -1,0 +1,133 @@
+"""`POST /v1/completions`: TGI's OpenAI-style text completion route, plain and streaming."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from s2a.local.engine import Outcome, Sampling
+from s2a.local.protocol import INT32_MAX, INT64_MAX, Parameters, RequestError, check_length, sampling
+from s2a.local.sse import DONE, event
+
+if TYPE_CHECKING:
+    from s2a.local.runtime import Runtime
+    from s2a.local.server import ServerSettings
+
+_FINISH = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
+
+
+class CompletionRequest(BaseModel):
+    """TGI's `CompletionRequest`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    prompt: str | list[str]
+    model: str | None = None
+    frequency_penalty: float | None = None
+    repetition_penalty: float | None = None
+    max_tokens: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    seed: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    stop: list[str] | None = None
+    stream: bool = False
+    suffix: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+
+
+def completion_parameters(request: CompletionRequest) -> tuple[str, Parameters]:
+    """The one prompt and the generation parameters of a completion request (TGI's mapping)."""
+    prompts = [request.prompt] if isinstance(request.prompt, str) else request.prompt
+    if len(prompts) != 1:
+        msg = f"this server completes one prompt per request (max_client_batch_size 1). Given: {len(prompts)}"
+        raise RequestError(msg)
+    if request.suffix is not None:
+        msg = "`suffix` is not supported by this server"
+        raise RequestError(msg)
+    greedy = request.temperature is not None and request.temperature == 0.0  # as on the chat route
+    return prompts[0], Parameters(
+        do_sample=not greedy,
+        temperature=None if greedy else request.temperature,
+        top_p=request.top_p,
+        frequency_penalty=request.frequency_penalty,
+        repetition_penalty=request.repetition_penalty,
+        max_new_tokens=request.max_tokens,
+        seed=request.seed,
+        stop=request.stop or [],
+    )
+
+
+CompletionHandler = Callable[[CompletionRequest], Awaitable[Any]]
+
+
+def add_completions_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> CompletionHandler:
+    """Register the completion route on `app`; return its handler (`/invocations` reuses it)."""
+
+    def envelope(kind: str) -> dict[str, Any]:
+        return {
+            "object": kind,
+            "id": "",
+            "created": int(time.time()),
+            "model": settings.model_id,
+            "system_fingerprint": f"{settings.model_id}-s2a",
+        }
+
+    def prepare(body: CompletionRequest) -> tuple[list[int], Sampling]:
+        engine = runtime.ready_engine()
+        text, params = completion_parameters(body)
+        prompt = engine.tokenize(text) if text else []
+        budget = check_length(
+            len(prompt), params.max_new_tokens, settings.max_input_tokens, settings.max_total_tokens
+        )
+        settings_ = sampling(params, budget)
+        engine.check(settings_)
+        return prompt, settings_
+
+    def usage(n_prompt: int, outcome: Outcome) -> dict[str, int]:
+        generated = len(outcome.tokens)
+        return {
+            "prompt_tokens": n_prompt,
+            "completion_tokens": generated,
+            "total_tokens": n_prompt + generated,
+        }
+
+    def stream(prompt: list[int], settings_: Sampling) -> Response:
+        def chunk(text: str, finish: str) -> bytes:
+            # TGI's chunks carry "" until the last one: the document's finish_reason is a string.
+            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+            return event({**envelope("text_completion"), "choices": [choice]})
+
+        async def events() -> AsyncIterator[bytes]:
+            outcome = Outcome()
+            try:
+                async for info in runtime.stream(prompt, settings_, outcome):
+                    if not info.special:
+                        yield chunk(info.text, "")
+                yield chunk("", _FINISH[outcome.finish_reason])
+                yield DONE
+            except Exception as exc:
+                yield runtime.failure_event(exc)
+
+        return runtime.streaming(events())
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest) -> Any:
+        prompt, settings_ = await run_in_threadpool(prepare, body)  # tokenizing calls llama.cpp
+        if body.stream:
+            return stream(prompt, settings_)
+        with runtime.admitted():
+            outcome = await runtime.complete(prompt, settings_)
+        choice = {
+            "index": 0,
+            "text": outcome.generated_text,
+            "logprobs": None,
+            "finish_reason": _FINISH[outcome.finish_reason],
+        }
+        return {**envelope("text_completion"), "choices": [choice], "usage": usage(len(prompt), outcome)}
+
+    return completions

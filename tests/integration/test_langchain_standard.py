@@ -1,0 +1,65 @@
+"""LangChain's own standard chat-model suite (langchain-tests) on `tgi_chat_model` and the local server.
+
+The suite is LangChain's, unmodified; what the server cannot do is declared, and the suite
+skips those tests itself: tools, structured output, image, audio and PDF input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_huggingface import ChatHuggingFace
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+
+from langchain_s2a import tgi_chat_model
+
+# The suite's async tests build a model per test and nothing in langchain-huggingface closes
+# its async HTTP client, so the event loop's sockets are collected unclosed after the test.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+class TestTGIChatModel(ChatModelIntegrationTests):
+    url = ""
+
+    @pytest.fixture(autouse=True)
+    def _local_server(self, server_url: str) -> None:
+        self.url = server_url
+
+    @property
+    def chat_model_class(self) -> type[BaseChatModel]:
+        """The suite builds models as `chat_model_class(**params)`; ours come from the factory."""
+        url = self.url
+
+        class TGIChatModel(ChatHuggingFace):
+            def __new__(cls, **params: Any) -> ChatHuggingFace:  # type: ignore[misc]
+                chat_fields = {key: params.pop(key) for key in ("output_version",) if key in params}
+                return tgi_chat_model(url, **params).model_copy(update=chat_fields)
+
+        return TGIChatModel
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"max_new_tokens": 100}
+
+    @pytest.fixture
+    def model(self, request: pytest.FixtureRequest) -> BaseChatModel:
+        extra = getattr(request, "param", None) or {}
+        return self.chat_model_class(**{**self.chat_model_params, **extra})
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return False
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
