@@ -628,7 +628,8 @@ def test_bench_command_writes_the_report(fake_tgi: FakeTGI, tmp_path: Path) -> N
     assert "| baseline | 4 | - | " in report  # no S2A step
     assert "| separated | 4 | 7 | " in report  # the fake server's completion tokens
     assert "| 2 | 3 |" in report
-    assert len(fake_tgi.bodies("/v1/chat/completions")) == 2 * 2 * (1 + 2) + 3 * 2
+    # methods x records x repeats, one untimed S2A step per record, then 3 per level
+    assert len(fake_tgi.bodies("/v1/chat/completions")) == 2 * 2 * (1 + 2) + 2 + 3 * 2
 
 
 def test_bench_rejects_bad_levels() -> None:
