@@ -17,7 +17,7 @@ from s2a.local.protocol import ChatRequest, RequestError, chat_parameters, check
 from s2a.local.sse import DONE, event
 
 if TYPE_CHECKING:
-    from s2a.local.runtime import Runtime
+    from s2a.local.runtime import Release, Runtime
     from s2a.local.server import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -71,9 +71,13 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
         engine.check(settings_)
         return prompt, settings_
 
-    async def complete(body: ChatRequest, prompt: list[int], settings_: Sampling) -> dict[str, Any]:
-        with runtime.admitted():
+    async def complete(
+        body: ChatRequest, prompt: list[int], settings_: Sampling, release: Release
+    ) -> dict[str, Any]:
+        try:
             outcome = await runtime.complete(prompt, settings_)
+        finally:
+            release()
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": outcome.generated_text},
@@ -84,7 +88,7 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
         }
         return {**envelope("chat.completion"), "choices": [choice], "usage": _usage(len(prompt), outcome)}
 
-    def stream(body: ChatRequest, prompt: list[int], settings_: Sampling) -> Response:
+    def stream(body: ChatRequest, prompt: list[int], settings_: Sampling, release: Release) -> Response:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
         def chunk(delta: dict[str, Any], finish: str | None, info: TokenInfo | None) -> bytes:
@@ -110,14 +114,14 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
             except Exception as exc:
                 yield runtime.failure_event(exc)
 
-        return runtime.streaming(events())
+        return runtime.streaming(events(), release)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatRequest) -> Any:
-        prompt, settings_ = await run_in_threadpool(prepare, body)  # templating and tokenizing call llama.cpp
+        release, (prompt, settings_) = await runtime.admit_then(prepare, body)
         if body.stream:
-            return stream(body, prompt, settings_)
-        return await complete(body, prompt, settings_)
+            return stream(body, prompt, settings_, release)
+        return await complete(body, prompt, settings_, release)
 
     @app.post("/chat_tokenize")
     async def chat_tokenize(body: ChatRequest) -> dict[str, Any]:

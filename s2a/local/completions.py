@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from s2a.local.engine import Outcome, Sampling
 from s2a.local.protocol import INT32_MAX, INT64_MAX, Parameters, RequestError, check_length, sampling
 from s2a.local.sse import DONE, event
 
 if TYPE_CHECKING:
-    from s2a.local.runtime import Runtime
+    from s2a.local.runtime import Release, Runtime
     from s2a.local.server import ServerSettings
 
 _FINISH = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
@@ -96,7 +95,7 @@ def add_completions_route(app: FastAPI, runtime: Runtime, settings: ServerSettin
             "total_tokens": n_prompt + generated,
         }
 
-    def stream(prompt: list[int], settings_: Sampling) -> Response:
+    def stream(prompt: list[int], settings_: Sampling, release: Release) -> Response:
         def chunk(text: str, finish: str) -> bytes:
             # TGI's chunks carry "" until the last one: the document's finish_reason is a string.
             choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
@@ -113,15 +112,17 @@ def add_completions_route(app: FastAPI, runtime: Runtime, settings: ServerSettin
             except Exception as exc:
                 yield runtime.failure_event(exc)
 
-        return runtime.streaming(events())
+        return runtime.streaming(events(), release)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest) -> Any:
-        prompt, settings_ = await run_in_threadpool(prepare, body)  # tokenizing calls llama.cpp
+        release, (prompt, settings_) = await runtime.admit_then(prepare, body)
         if body.stream:
-            return stream(prompt, settings_)
-        with runtime.admitted():
+            return stream(prompt, settings_, release)
+        try:
             outcome = await runtime.complete(prompt, settings_)
+        finally:
+            release()
         choice = {
             "index": 0,
             "text": outcome.generated_text,

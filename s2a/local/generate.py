@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from s2a.local.engine import Outcome, Sampling, TokenInfo
 from s2a.local.protocol import GenerateRequest, check_length, sampling
@@ -60,9 +59,11 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
         return prompt, settings_
 
     async def generate_json(body: GenerateRequest) -> dict[str, Any]:
-        prompt, settings_ = await run_in_threadpool(prepare, body)  # tokenizing is a call to llama.cpp
-        with runtime.admitted():
+        release, (prompt, settings_) = await runtime.admit_then(prepare, body)
+        try:
             outcome = await runtime.complete(prompt, settings_)
+        finally:
+            release()
         text = (body.inputs if body.parameters.return_full_text else "") + outcome.generated_text
         response: dict[str, Any] = {"generated_text": text}
         if body.parameters.details:
@@ -79,7 +80,7 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
         return response
 
     async def generate_sse(body: GenerateRequest) -> Response:
-        prompt, settings_ = await run_in_threadpool(prepare, body)
+        release, (prompt, settings_) = await runtime.admit_then(prepare, body)
 
         async def events() -> AsyncIterator[bytes]:
             outcome = Outcome()
@@ -108,7 +109,7 @@ def add_generate_routes(app: FastAPI, runtime: Runtime, settings: ServerSettings
             except Exception as exc:
                 yield runtime.failure_event(exc)
 
-        return runtime.streaming(events())
+        return runtime.streaming(events(), release)
 
     @app.post("/generate")
     async def generate(body: GenerateRequest) -> dict[str, Any]:

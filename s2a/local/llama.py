@@ -24,6 +24,7 @@ import secrets
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -209,60 +210,75 @@ class LlamaEngine:
 
     def generate(self, prompt: list[int], sampling: Sampling, on_token: OnToken) -> Outcome:
         """Generate to the end, calling `on_token` for each token; safe from many threads at once."""
-        outcome = Outcome()
+        reply = _Reply(sampling, on_token, self._special)
         if sampling.do_sample:
-            outcome.seed = sampling.seed if sampling.seed is not None else random.randint(1, 2**31 - 1)  # noqa: S311
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text: list[str] = []
-        state: dict[str, Any] = {"finish": None, "error": None}
+            reply.outcome.seed = sampling.seed if sampling.seed is not None else random.randint(1, 2**31 - 1)  # noqa: S311
+        self._server.handle_completions(self._request(prompt, sampling, reply.outcome.seed), reply.on_chunk)
+        return reply.result()
 
-        def token_info(entry: dict[str, Any]) -> TokenInfo:
-            raw = bytes(entry.get("bytes") or b"")
-            special = not raw  # control tokens (end of turn) have no text in llama.cpp's output
-            top = tuple(
-                (int(t["id"]), t["token"], float(t["logprob"]), not t.get("bytes"))
-                for t in entry.get("top_logprobs", [])[: sampling.top_n_tokens]
+
+class _Reply:
+    """One generation, assembled from llama.cpp's stream chunks as its callback receives them."""
+
+    def __init__(self, sampling: Sampling, on_token: OnToken, special_text: Callable[[int], str]) -> None:
+        self.sampling, self.on_token, self.special_text = sampling, on_token, special_text
+        self.outcome = Outcome()
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.text: list[str] = []
+        self.longest = max((len(stop) for stop in sampling.stop), default=0)
+        self.tail = ""  # the last `longest` characters, where a stop sequence would end
+        self.finish: FinishReason | None = None
+        self.error: str | None = None
+
+    def on_chunk(self, chunk: dict[str, Any]) -> bool:
+        """Take one chunk; True stops the generation (it never raises into llama.cpp)."""
+        if "error" in chunk or "choices" not in chunk:
+            error = chunk.get("error", chunk)
+            self.error = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            return True
+        choice = chunk["choices"][0] if chunk["choices"] else {}
+        for entry in (choice.get("logprobs") or {}).get("content") or []:
+            info = self._token(entry)
+            stop = self._take(info)
+            if self.on_token(info) or stop:
+                self.finish = "stop_sequence" if stop else "length"
+                return True
+        if "timings" in chunk:
+            self.outcome.cached_tokens = int(chunk["timings"].get("cache_n", 0))
+        reason = choice.get("finish_reason")
+        if reason is not None:  # no stop strings go to llama.cpp, so "stop" is an end-of-generation token
+            self.finish = "length" if reason == "length" else "eos_token"
+            return True
+        return False
+
+    def _token(self, entry: dict[str, Any]) -> TokenInfo:
+        raw = bytes(entry.get("bytes") or b"")
+        special = not raw  # control tokens (end of turn) have no text in llama.cpp's output
+        top = tuple(
+            (
+                int(t["id"]),
+                t["token"] if t.get("bytes") else self.special_text(int(t["id"])),
+                float(t["logprob"]),
+                not t.get("bytes"),
             )
-            piece = self._special(int(entry["id"])) if special else decoder.decode(raw)
-            return TokenInfo(int(entry["id"]), piece, float(entry["logprob"]), special, top)
+            for t in entry.get("top_logprobs", [])[: self.sampling.top_n_tokens]
+        )
+        piece = self.special_text(int(entry["id"])) if special else self.decoder.decode(raw)
+        return TokenInfo(int(entry["id"]), piece, float(entry["logprob"]), special, top)
 
-        longest = max((len(stop) for stop in sampling.stop), default=0)
-        tail = ""  # the last `longest` characters, where a stop sequence would end
-
-        def stopped_by(info: TokenInfo) -> FinishReason | None:
-            nonlocal tail
-            outcome.tokens.append(info)
-            if not info.special:
-                text.append(info.text)
-                tail = (tail + info.text)[-longest:] if longest else ""
-            if any(stop and tail.endswith(stop) for stop in sampling.stop):
-                return "stop_sequence"
-            return None
-
-        def on_chunk(chunk: dict[str, Any]) -> bool:
-            if "error" in chunk or "choices" not in chunk:
-                error = chunk.get("error", chunk)
-                state["error"] = error.get("message", str(error)) if isinstance(error, dict) else str(error)
-                return True
-            choice = chunk["choices"][0] if chunk["choices"] else {}
-            for entry in (choice.get("logprobs") or {}).get("content") or []:
-                info = token_info(entry)
-                done = stopped_by(info)
-                cancelled = on_token(info)
-                if done is not None or cancelled:
-                    state["finish"] = done or "length"
-                    return True
-            reason = choice.get("finish_reason")
-            if "timings" in chunk:
-                outcome.cached_tokens = int(chunk["timings"].get("cache_n", 0))
-            if reason is not None:
-                state["finish"] = "length" if reason == "length" else "eos_token"
-                return True
+    def _take(self, info: TokenInfo) -> bool:
+        """Add a token; whether the text now ends with a stop sequence."""
+        self.outcome.tokens.append(info)
+        if info.special:
             return False
+        self.text.append(info.text)
+        self.tail = (self.tail + info.text)[-self.longest :] if self.longest else ""
+        return any(stop and self.tail.endswith(stop) for stop in self.sampling.stop)
 
-        self._server.handle_completions(self._request(prompt, sampling, outcome.seed), on_chunk)
-        if state["error"] is not None:
-            raise EngineError(state["error"])
-        outcome.finish_reason = state["finish"] or "length"
-        outcome.generated_text = "".join(text)
-        return outcome
+    def result(self) -> Outcome:
+        """The finished outcome, or `EngineError` with llama.cpp's message."""
+        if self.error is not None:
+            raise EngineError(self.error)
+        self.outcome.finish_reason = self.finish or "length"
+        self.outcome.generated_text = "".join(self.text)
+        return self.outcome

@@ -12,11 +12,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -25,6 +27,11 @@ from s2a.local.protocol import RequestError
 from s2a.local.sse import event
 
 logger = logging.getLogger(__name__)
+
+Release = Callable[[], None]
+"""Ends an admission; calling it again does nothing."""
+_Body = TypeVar("_Body")
+_Prepared = TypeVar("_Prepared")
 
 
 class OverloadedError(RequestError):
@@ -132,15 +139,6 @@ class Runtime:
 
         return release
 
-    @contextlib.contextmanager
-    def admitted(self) -> Iterator[None]:
-        """`admit` for the length of a block."""
-        release = self.admit()
-        try:
-            yield
-        finally:
-            release()
-
     def _generation_failed(self, exc: Exception) -> str:
         """Log and count a failed generation; the message the client gets."""
         logger.error("generation failed", exc_info=exc)
@@ -151,13 +149,29 @@ class Runtime:
         """The error event for a generation that failed after its stream began (status is 200 by then)."""
         return event({"error": self._generation_failed(exc), "error_type": "generation"})
 
-    def streaming(self, events: AsyncIterator[bytes]) -> StreamingResponse:
-        """An SSE response that holds an admission until the response is over.
+    async def admit_then(
+        self, prepare: Callable[[_Body], _Prepared], body: _Body
+    ) -> tuple[Release, _Prepared]:
+        """Admit a request (429 beyond the limit, before any work, as TGI does), then `prepare` it.
+
+        `prepare` runs on a worker thread: templating and tokenizing are calls to the engine.
+        Returns the admission's release with what `prepare` returned; a failed `prepare`
+        releases the admission itself.
+        """
+        release = self.admit()
+        try:
+            return release, await run_in_threadpool(prepare, body)
+        except BaseException:
+            release()
+            raise
+
+    def streaming(self, events: AsyncIterator[bytes], release: Release) -> StreamingResponse:
+        """An SSE response that holds its admission until the response is over.
 
         The release happens in the response's own ASGI call, which always runs: a client that
         disconnects before its stream starts must not keep a slot forever.
         """
-        return _AdmittedStream(events, self.admit())
+        return _AdmittedStream(events, release)
 
     def _started(self, n_input: int) -> None:
         self._generating += 1

@@ -102,10 +102,13 @@ def create_app(settings: ServerSettings, load: Callable[[], EngineLike]) -> Fast
 
     @app.exception_handler(RequestError)
     async def rejected(request: Request, exc: RequestError) -> Response:
+        if exc.error_type == "validation":  # an admitted request refused (TGI counts these too)
+            runtime.metrics.failures.labels(err="validation").inc()
         return error_response(str(exc), exc.error_type, stream=request.url.path == "/generate_stream")
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError) -> Response:
+        runtime.metrics.failures.labels(err="validation").inc()
         return error_response(str(exc), "validation", stream=request.url.path == "/generate_stream")
 
     @app.exception_handler(HTTPException)

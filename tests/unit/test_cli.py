@@ -125,3 +125,16 @@ def test_a_prompt_longer_than_the_servers_window_is_split_not_cut(fake_tgi: Fake
     assert out["question"] == question
     assert out["fallback"] is None
     assert all(len(c["messages"][1]["content"]) < 3 * 1024 for c in calls[:-1])
+
+
+def test_serve_defaults_are_the_engines() -> None:
+    """The CLI cannot import the optional engine for its defaults; they must still agree."""
+    import typer.main  # noqa: PLC0415
+
+    from s2a.local.llama import DEFAULT_SLOTS  # noqa: PLC0415
+    from s2a.local.serve import LocalOptions  # noqa: PLC0415
+
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    defaults = {param.name: param.default for param in command.params}
+    assert defaults["max_batch_size"] == DEFAULT_SLOTS == LocalOptions().max_batch_size
+    assert defaults["prefix_cache"] is LocalOptions().prefix_cache is True

@@ -351,8 +351,9 @@ def test_metrics(client: TestClient) -> None:
     post(client, "/generate", {"inputs": "a"})
     post(client, "/generate", {"inputs": "a", "parameters": {"temperature": -1}})
     text = client.get("/metrics").text
-    assert "tgi_request_count_total 1.0" in text
+    assert "tgi_request_count_total 2.0" in text  # as in TGI: counted when admitted, before validation
     assert "tgi_request_success_total 1.0" in text
+    assert 'tgi_request_failure_total{err="validation"} 1.0' in text
     assert "tgi_queue_size 0.0" in text
 
 
