@@ -68,7 +68,7 @@ def tool_call_example(agent: ReActAgent) -> None:
 
 async def llamaindex_agent(base_url: str) -> None:
     # Made in this event loop: huggingface_hub's async client binds to the loop that first uses it.
-    llm = tgi_llm(base_url, max_new_tokens=160)
+    llm = tgi_llm(base_url, max_new_tokens=160, timeout=600)
     s2a_filter = S2ANodePostprocessor(llm=llm).as_tool()  # a FunctionTool taking `text`, `question`
 
     async def filtered_search(question: str) -> str:
@@ -132,7 +132,7 @@ class ReActParser(ReActSingleInputOutputParser):
 
 
 def langchain_agent(base_url: str) -> None:
-    llm = tgi_chat_model(base_url, max_new_tokens=160)
+    llm = tgi_chat_model(base_url, max_new_tokens=160, timeout=600)
     s2a_filter = S2ARunnable(llm=llm).as_tool()  # a StructuredTool taking `context`, `question`
 
     def filtered_search(question: str) -> str:

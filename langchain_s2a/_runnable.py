@@ -118,6 +118,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     """How a failed model call is retried before the fallback applies."""
     prompts: S2APrompts = DEFAULT_PROMPTS
     """Prompt templates (see `s2a.prompts`)."""
+    answer_frame: bool = False
+    """`extractive`: frame the answer prompt as the paper does ("Answer the following question
+    in an unbiased way ..."), instead of the user's text with the dropped sentences deleted."""
     constrain: bool = True
     """Constrain the extractive reply to its JSON schema on TGI-backed models."""
     window_tokens: int | None = Field(default=None, gt=0)
@@ -138,7 +141,11 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
     def _plan(self, value: Any) -> StepPlan:
         config = S2AConfig(
-            variant=self.variant, focus=self.focus, fallback=self.fallback, prompts=self.prompts
+            variant=self.variant,
+            focus=self.focus,
+            fallback=self.fallback,
+            prompts=self.prompts,
+            answer_frame=self.answer_frame,
         )
         return plan_step(to_s2a_input(value), config, window_tokens=self.window_tokens)
 

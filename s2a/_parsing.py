@@ -34,10 +34,9 @@ class Rewrite:
 
 @dataclass(frozen=True)
 class Selection:
-    """Sentence numbers chosen by the extractive variant (1-based, sorted, unique)."""
+    """Sentence numbers chosen to keep (1-based, sorted, unique)."""
 
     keep: list[int]
-    question: list[int]
 
 
 _MARKUP = r"[ \t>#*_\-`]*"
@@ -174,17 +173,12 @@ def _in_range(numbers: list[int], count: int, field: str) -> list[int]:
 
 
 def parse_selection(raw: str, count: int) -> Selection:
-    """Parse `{"question": [...], "keep": [...]}` (or a bare list of numbers to keep)."""
+    """Parse `{"keep": [...]}` (or a bare list of numbers to keep); other fields are ignored."""
     value = _find_json(strip_fences(raw))
     if isinstance(value, list):
-        return Selection(keep=_in_range(_as_numbers(value, "keep"), count, "keep"), question=[])
+        return Selection(keep=_in_range(_as_numbers(value, "keep"), count, "keep"))
     lowered = {str(key).strip().lower(): item for key, item in value.items()}
     if "keep" not in lowered:
         msg = "the JSON object has no 'keep' field"
         raise Unusable(msg)
-    keep = _as_numbers(lowered["keep"], "keep")
-    question = _as_numbers(lowered.get("question", []) or [], "question")
-    return Selection(
-        keep=_in_range(keep, count, "keep"),
-        question=_in_range(question, count, "question"),
-    )
+    return Selection(keep=_in_range(_as_numbers(lowered["keep"], "keep"), count, "keep"))

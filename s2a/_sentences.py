@@ -6,9 +6,9 @@ is guaranteed to be a subset of what the user gave.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import pysbd
@@ -23,9 +23,19 @@ class Span(NamedTuple):
     end: int
 
 
-@functools.cache
+_local = threading.local()
+
+
 def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False)
+    """The calling thread's segmenter.
+
+    A pysbd `Segmenter` keeps the text it is splitting on itself, so one shared between
+    threads (`batch`, an evaluation's workers) mixes their sentences.
+    """
+    segmenter: pysbd.Segmenter | None = getattr(_local, "segmenter", None)
+    if segmenter is None:
+        segmenter = _local.segmenter = pysbd.Segmenter(language="en", clean=False)
+    return segmenter
 
 
 def _line_spans(text: str, start: int, end: int) -> list[Span]:
@@ -94,3 +104,37 @@ def join_sentences(text: str, spans: list[Span], numbers: Iterable[int]) -> str:
         parts.append(text[span.start : span.end])
         previous = number
     return "".join(parts)
+
+
+def _breaks(gap: str) -> int:
+    """Line breaks in `gap` (white space): `\n`, `\r\n`, `\r`, and Unicode's line separators."""
+    return len(f"x{gap}x".splitlines()) - 1
+
+
+def delete_sentences(text: str, spans: Sequence[Span], dropped: Iterable[int]) -> str:
+    """`text` with the sentences `dropped` (0-based indexes into `spans`) deleted in place.
+
+    Every other character stays as it was, in order: with nothing dropped the result is `text`
+    itself. Where sentences go, the two kept sentences around them are joined by the strongest
+    of the gaps that lay between them (a paragraph break over a line break over a space, the
+    earlier of equals), so no double spaces, blank runs or lost paragraph breaks appear; the
+    text's own leading and trailing white space stays. Everything dropped gives "".
+    """
+    gone = set(dropped)
+    if not gone:
+        return text
+    pieces: list[str] = []
+    seam: str | None = None  # the gap before the next kept sentence; None before the first
+    for index, span in enumerate(spans):
+        after = text[span.end : spans[index + 1].start] if index + 1 < len(spans) else ""
+        if index in gone:
+            if seam is not None and _breaks(after) > _breaks(seam):
+                seam = after
+            continue
+        pieces.append(text[: spans[0].start] if seam is None else seam)
+        pieces.append(text[span.start : span.end])
+        seam = after
+    if seam is None:
+        return ""
+    pieces.append(text[spans[-1].end :])
+    return "".join(pieces)

@@ -5,10 +5,12 @@ window at word boundaries) into parts whose S2A prompts fit `window_tokens`; eac
 one S2A call, and the parts' results are joined in order. A part whose call fails or whose
 reply is unusable keeps its original text, flagged, as a single call would.
 
-When the question is known, every part is sent with it at once. When it is inside the
-context (the paper's setting), the last part goes first: it holds the end of the prompt,
-where the question is; the question it yields is then given to the other parts. If the last
-part yields none, the whole input is kept, flagged (except `unseparated`, which needs none).
+When the question is known, every part is sent with it at once; so it is for `extractive`,
+which finds the question in the text's structure before the split. When it is inside the
+context (the paper's setting) of a rewriting variant, the last part goes first: it holds the
+end of the prompt, where the question is; the question it yields is then given to the other
+parts. If the last part yields none, the whole input is kept, flagged (except `unseparated`,
+which needs none).
 
     plan = plan_step(inp, config, window_tokens=7000)
     first = [<run_step(r)> for r in plan.first]      # sync or async: the only difference
@@ -25,7 +27,15 @@ from dataclasses import dataclass
 
 from s2a._sentences import Span, sentence_spans
 from s2a._types import S2AInput, S2AResult, TokenUsage
-from s2a.variants import VARIANTS, S2AConfig, S2ARequest, original_result, prepare, prepare_part
+from s2a.variants import (
+    VARIANTS,
+    S2AConfig,
+    S2ARequest,
+    extractive_outcome,
+    original_result,
+    prepare,
+    prepare_part,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +138,17 @@ def _chunks(text: str, spans: Sequence[Span], budget: int, count_tokens: Callabl
     return parts
 
 
-def _budget(inp: S2AInput, config: S2AConfig, window_tokens: int, count_tokens: Callable[[str], int]) -> int:
+def _budget(whole: S2ARequest, window_tokens: int, count_tokens: Callable[[str], int]) -> int:
     """Tokens left for the context in one window, after the prompt around it."""
+    inp, config = whole.input, whole.config
     probe = "x"
-    fixed = request_tokens(prepare(S2AInput(context=probe, question=inp.question), config), count_tokens)
-    fixed -= count_tokens(probe)
+    if whole.question is not None:  # extractive: every part states the question found up front
+        probe_request = prepare_part(S2AInput(context=probe), config, (Span(0, 1),), question=whole.question)
+    else:
+        probe_request = prepare(S2AInput(context=probe, question=inp.question), config)
+    fixed = request_tokens(probe_request, count_tokens) - count_tokens(probe)
     budget = window_tokens - fixed
-    if inp.question is None:
+    if inp.question is None and whole.question is None:
         budget -= budget // QUESTION_SHARE
     if budget < 1:
         msg = (
@@ -151,6 +165,8 @@ class StepPlan:
 
     input: S2AInput
     config: S2AConfig
+    whole: S2ARequest
+    """The request for the whole input, as if it fitted one window."""
     parts: tuple[Part, ...]
     """The parts of `input.context`, in order; none when no split was needed."""
     first: tuple[S2ARequest, ...]
@@ -161,6 +177,11 @@ class StepPlan:
         """Whether the context was split into several parts."""
         return len(self.parts) > 1
 
+    @property
+    def at_once(self) -> bool:
+        """Whether every part is sent in `first`: the question is known before any call."""
+        return self.input.question is not None or self.whole.question is not None
+
     def _question(self, first: Sequence[S2AResult]) -> str | None:
         if self.input.question is not None:
             return self.input.question
@@ -169,7 +190,7 @@ class StepPlan:
 
     def rest(self, first: Sequence[S2AResult]) -> tuple[S2ARequest, ...]:
         """The requests to run once `first` has results (empty when there is nothing more)."""
-        if not self.split or self.input.question is not None:
+        if not self.split or self.at_once:
             return ()
         question = self._question(first)
         if question is None and self.config.variant != "unseparated":
@@ -181,8 +202,10 @@ class StepPlan:
         if not self.split:
             (result,) = first
             return result
+        if self.whole.question is not None:
+            return _merged_extractive(self.whole, self.parts, first)
         whole = S2ARequest(input=self.input, config=self.config)
-        results = list(first) if self.input.question is not None else [*rest, *first]
+        results = list(first) if self.at_once else [*rest, *first]
         question = self._question(first)
         if len(results) != len(self.parts):  # the question was not found in the last part
             reason = first[-1].fallback or "the rewrite has no question"
@@ -193,6 +216,13 @@ class StepPlan:
 def _request(inp: S2AInput, part: Part, question: str | None, config: S2AConfig) -> S2ARequest:
     text = inp.context[part.span.start : part.span.end]
     return prepare_part(S2AInput(context=text, question=question), config, part.units)
+
+
+def _extractive_request(whole: S2ARequest, part: Part) -> S2ARequest:
+    """A part's keep-list call: its sentences, the question stated, its question sentences kept."""
+    text = whole.input.context[part.span.start : part.span.end]
+    asks = tuple(u for u, number in enumerate(part.sentences) if number - 1 in whole.asks)
+    return prepare_part(S2AInput(context=text), whole.config, part.units, asks=asks, question=whole.question)
 
 
 def _separator(text: str, before: Span, after: Span) -> str:
@@ -221,6 +251,44 @@ def _kept(parts: Sequence[Part], results: Sequence[S2AResult]) -> list[int]:
     return sorted(kept)
 
 
+def _usage(results: Sequence[S2AResult]) -> TokenUsage | None:
+    usages = [r.usage for r in results if r.usage is not None]
+    if not usages:
+        return None
+    return TokenUsage(
+        input_tokens=sum(u.input_tokens for u in usages),
+        output_tokens=sum(u.output_tokens for u in usages),
+        total_tokens=sum(u.total_tokens for u in usages),
+    )
+
+
+def _reasons(parts: Sequence[Part], results: Sequence[S2AResult]) -> str | None:
+    reasons = [
+        f"part {i} of {len(parts)}: {r.fallback}" for i, r in enumerate(results, start=1) if r.fallback
+    ]
+    if reasons:
+        logger.warning("S2A kept %d of %d parts as given: %s", len(reasons), len(parts), "; ".join(reasons))
+    return "; ".join(reasons) or None
+
+
+def _merged_extractive(whole: S2ARequest, parts: Sequence[Part], results: Sequence[S2AResult]) -> S2AResult:
+    """The whole input's result from the sentences its parts kept, deleted in place in the whole."""
+    kept = set(_kept(parts, results))
+    outcome = extractive_outcome(whole, [i for i in range(len(whole.spans)) if i + 1 not in kept])
+    raws = [r.raw for r in results if r.raw is not None]
+    return S2AResult(
+        context=outcome.context,
+        question=outcome.question,
+        prompt=outcome.prompt or whole.input.original_prompt,
+        variant="extractive",
+        kept=outcome.kept,
+        raw="\n\n".join(raws) if raws else None,
+        fallback=_reasons(parts, results),
+        usage=_usage(results),
+        parts=len(parts),
+    )
+
+
 def _merged(
     whole: S2ARequest, parts: Sequence[Part], results: Sequence[S2AResult], question: str
 ) -> S2AResult:
@@ -236,31 +304,16 @@ def _merged(
                 pieces.append(_separator(inp.context, parts[index - 1].span, parts[index].span))
             pieces.append(context.strip())
     context = "".join(pieces)
-    reasons = [
-        f"part {i} of {len(parts)}: {r.fallback}" for i, r in enumerate(results, start=1) if r.fallback
-    ]
-    if reasons:
-        logger.warning("S2A kept %d of %d parts as given: %s", len(reasons), len(parts), "; ".join(reasons))
-    usages = [r.usage for r in results if r.usage is not None]
-    usage = (
-        TokenUsage(
-            input_tokens=sum(u.input_tokens for u in usages),
-            output_tokens=sum(u.output_tokens for u in usages),
-            total_tokens=sum(u.total_tokens for u in usages),
-        )
-        if usages
-        else None
-    )
     raws = [r.raw for r in results if r.raw is not None]
     return S2AResult(
         context=context,
         question=question,
         prompt=variant.answer(config.prompts, inp, context, question),
         variant=variant.name,
-        kept=_kept(parts, results) if config.variant == "extractive" else None,
+        kept=None,
         raw="\n\n".join(raws) if raws else None,
-        fallback="; ".join(reasons) or None,
-        usage=usage,
+        fallback=_reasons(parts, results),
+        usage=_usage(results),
         parts=len(parts),
     )
 
@@ -281,15 +334,17 @@ def plan_step(
     config = config or S2AConfig()
     whole = prepare(inp, config)
     if window_tokens is None or not whole.needs_llm or request_tokens(whole, count_tokens) <= window_tokens:
-        return StepPlan(input=inp, config=config, parts=(), first=(whole,))
+        return StepPlan(input=inp, config=config, whole=whole, parts=(), first=(whole,))
     spans = whole.spans or tuple(sentence_spans(inp.context))  # extractive has split it already
-    budget = _budget(inp, config, window_tokens, count_tokens)
+    budget = _budget(whole, window_tokens, count_tokens)
     parts = tuple(_chunks(inp.context, spans, budget, count_tokens))
     if len(parts) <= 1:
-        return StepPlan(input=inp, config=config, parts=(), first=(whole,))
+        return StepPlan(input=inp, config=config, whole=whole, parts=(), first=(whole,))
     logger.info("S2A: the context is split into %d parts to fit %d tokens", len(parts), window_tokens)
-    if inp.question is not None:
+    if whole.question is not None:
+        first = tuple(_extractive_request(whole, part) for part in parts)
+    elif inp.question is not None:
         first = tuple(_request(inp, part, inp.question, config) for part in parts)
     else:
         first = (_request(inp, parts[-1], None, config),)
-    return StepPlan(input=inp, config=config, parts=parts, first=first)
+    return StepPlan(input=inp, config=config, whole=whole, parts=parts, first=first)

@@ -54,15 +54,17 @@ Text by the user:
 {text}"""
 
 _EXTRACTIVE = """\
-Below are numbered sentences written by a user.{question_block}
+A user wrote a message that asks: {question}
+
+Below are the other sentences of that message, numbered.
 {focus}
-Decide which sentences to keep: those that state facts needed to answer the question. \
+Decide which of them to keep: keep every sentence that states a fact needed to answer. \
 Do not answer the question.
 
-{reply_format}
-
 Sentences:
-{sentences}"""
+{sentences}
+
+Reply with JSON only, in this form: {{"keep": [numbers of the sentences to keep]}}"""
 
 _SELECT = """\
 Below are numbered {unit_name} retrieved for a question.
@@ -118,7 +120,8 @@ class S2APrompts(BaseModel):
     unseparated: str = _UNSEPARATED
     """S2A call of `unseparated`. Fields: `focus`, `text`."""
     extractive: str = _EXTRACTIVE
-    """S2A call of `extractive`. Fields: `focus`, `question_block`, `reply_format`, `sentences`."""
+    """S2A call of `extractive`: the question, and the other sentences numbered. Fields: `focus`,
+    `question`, `sentences`."""
     select: str = _SELECT
     """Selection of retrieved documents or sentences (RAG adapters). Fields: `focus`, `items`,
     `query`, `unit_name`."""
@@ -135,7 +138,7 @@ class S2APrompts(BaseModel):
         "focus_relevance": set(),
         "separated": {"focus", "text"},
         "unseparated": {"focus", "text"},
-        "extractive": {"focus", "question_block", "reply_format", "sentences"},
+        "extractive": {"focus", "question", "sentences"},
         "select": {"focus", "items", "query", "unit_name"},
         "answer_separated": {"context", "question"},
         "answer_keep_original": {"original", "context", "question"},

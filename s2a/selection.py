@@ -25,7 +25,7 @@ from s2a._parsing import Unusable, parse_selection
 from s2a._sentences import Span, join_sentences, numbered, sentence_spans
 from s2a._types import ChatMessage
 from s2a._windows import approx_tokens
-from s2a.variants import S2AConfig, _extractive_schema, _focus_text, _messages
+from s2a.variants import S2AConfig, _focus_text, _keep_schema, _messages
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _window(
     )
     return Window(
         messages=_messages(config, user),
-        json_schema=_extractive_schema(len(units), with_question=False),
+        json_schema=_keep_schema(len(units)),
         units=tuple(units),
     )
 

@@ -6,7 +6,7 @@
 | `unseparated`   | one rewritten prompt            | the rewrite                                   |
 | `keep_original` | as `separated`                  | the original input and the kept parts         |
 | `instructed`    | none                            | the original, told to ignore opinions/noise   |
-| `extractive`    | sentence numbers, as JSON       | the kept sentences verbatim, then the question|
+| `extractive`    | sentence numbers, as JSON       | the input with the dropped sentences deleted  |
 
 Every adapter drives a variant the same way, with no I/O here:
 
@@ -18,7 +18,7 @@ Every adapter drives a variant the same way, with no I/O here:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -27,7 +27,15 @@ from pydantic import BaseModel, ConfigDict
 
 from s2a._errors import S2AParseError
 from s2a._parsing import Unusable, parse_labelled, parse_rewrite, parse_selection
-from s2a._sentences import Span, join_sentences, number_sentences, sentence_spans, split_sentences
+from s2a._question import question_sentences
+from s2a._sentences import (
+    Span,
+    delete_sentences,
+    join_sentences,
+    number_sentences,
+    sentence_spans,
+    split_sentences,
+)
 from s2a._types import ChatMessage, FallbackPolicy, Focus, S2AInput, S2AResult, TokenUsage, VariantName
 from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
 
@@ -47,6 +55,10 @@ class S2AConfig(BaseModel):
     """On unusable output: keep the original context, flagged (`original`), or raise."""
     prompts: S2APrompts = DEFAULT_PROMPTS
     """The prompt templates (see `s2a.prompts`)."""
+    answer_frame: bool = False
+    """`extractive`: frame the answer prompt as the paper does (kept context, then "Answer the
+    following question in an unbiased way ... Question: ..."), instead of giving the answer
+    step the user's own text with the dropped sentences deleted in place."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,13 @@ class S2ARequest:
     json_schema: dict[str, Any] | None = None
     """JSON schema the reply must follow, for backends that can constrain decoding."""
     spans: tuple[Span, ...] = field(default=())
-    """Sentence spans of the text shown to the model (extractive variant)."""
+    """Sentence spans of `input.context` (extractive variant)."""
+    asks: tuple[int, ...] = ()
+    """Indexes (into `spans`) of the sentences that state the question: always kept, never shown."""
+    shown: tuple[int, ...] = ()
+    """Indexes (into `spans`) of the sentences shown to the model, numbered from 1 in this order."""
+    question: str | None = None
+    """The question the model is told (extractive variant): the caller's, or the `asks` sentences."""
 
     @property
     def needs_llm(self) -> bool:
@@ -75,6 +93,8 @@ class _Outcome:
     context: str
     question: str
     kept: list[int] | None = None
+    prompt: str | None = None
+    """The answer prompt, when the variant builds it itself."""
 
 
 @dataclass(frozen=True)
@@ -156,66 +176,91 @@ def _parse_unseparated(request: S2ARequest, raw: str) -> _Outcome:
     return _Outcome(context=text, question=question)
 
 
-def _extractive_schema(count: int, *, with_question: bool) -> dict[str, Any]:
+def _keep_schema(count: int) -> dict[str, Any]:
+    """`{"keep": [...]}` with numbers from 1 to `count`, each at most once."""
     top = max(count, 1)
     # The enum, not just minimum/maximum, is what grammar compilers turn into a rule, so a
     # constrained reply cannot name a sentence that does not exist.
     item = {"type": "integer", "minimum": 1, "maximum": top, "enum": list(range(1, top + 1))}
     numbers = {"type": "array", "items": item, "maxItems": top}
-    # At least one question sentence: on a grammar-constrained server the reply cannot drop it.
-    question = {**numbers, "minItems": 1}
-    properties = {"question": question, "keep": numbers} if with_question else {"keep": numbers}
     return {
         "type": "object",
-        "properties": properties,
-        "required": list(properties),
+        "properties": {"keep": numbers},
+        "required": ["keep"],
         "additionalProperties": False,
     }
 
 
-def _build_extractive(inp: S2AInput, config: S2AConfig, spans: tuple[Span, ...] | None = None) -> S2ARequest:
-    spans = spans if spans is not None else tuple(sentence_spans(inp.context))
-    sentences = number_sentences(inp.context[s.start : s.end] for s in spans)
-    if inp.question is None:
-        # "or request": an instruction ("Please comment on ...") is the question too.
-        question_block = " One or more of them state the user's question or request."
-        reply_format = (
-            'Reply with JSON only, in this form: {"question": [numbers of the sentences that '
-            'state the question or request], "keep": [numbers of the other sentences to keep]}'
+def _build_extractive(
+    inp: S2AInput,
+    config: S2AConfig,
+    spans: tuple[Span, ...] | None = None,
+    *,
+    asks: tuple[int, ...] | None = None,
+    question: str | None = None,
+) -> S2ARequest:
+    """The keep-list call: the question stated, the other sentences numbered, `{"keep": [...]}`.
+
+    The question comes from the caller (`inp.question`), or from the text's structure
+    (`s2a._question`): never from the model. With no sentence besides the question there is
+    nothing to decide, and no call.
+    """
+    text = inp.context
+    spans = spans if spans is not None else tuple(sentence_spans(text))
+    if asks is None:
+        asks = () if inp.question is not None else tuple(question_sentences(text, spans))
+    if question is None:
+        question = (
+            inp.question
+            if inp.question is not None
+            else join_sentences(text, list(spans), [a + 1 for a in asks])
         )
-    else:
-        question_block = f"\nThe question they must help answer is: {inp.question}"
-        reply_format = 'Reply with JSON only, in this form: {"keep": [numbers of the sentences to keep]}'
+    shown = tuple(i for i in range(len(spans)) if i not in asks)
+    if not shown:
+        return S2ARequest(input=inp, config=config, spans=spans, asks=asks, question=question)
     user = config.prompts.extractive.format(
         focus=_focus_text(config),
-        question_block=question_block,
-        reply_format=reply_format,
-        sentences=sentences,
+        question=" ".join(question.split()),  # on one line, as the numbered sentences are
+        sentences=number_sentences(text[spans[i].start : spans[i].end] for i in shown),
     )
     return S2ARequest(
         input=inp,
         config=config,
         messages=_messages(config, user),
-        json_schema=_extractive_schema(len(spans), with_question=inp.question is None),
+        json_schema=_keep_schema(len(shown)),
         spans=spans,
+        asks=asks,
+        shown=shown,
+        question=question,
     )
+
+
+def extractive_outcome(request: S2ARequest, dropped: Iterable[int]) -> _Outcome:
+    """What the answer step sees when the sentences `dropped` (indexes into `request.spans`) go.
+
+    The user's own text with those sentences deleted in place: same order, same words, no
+    frame (unless `answer_frame`). Nothing dropped gives the input itself, byte for byte.
+    """
+    inp, spans = request.input, list(request.spans)
+    gone = sorted(set(dropped) - set(request.asks))
+    kept = [i + 1 for i in range(len(spans)) if i not in gone]
+    if inp.question is None:
+        question = join_sentences(inp.context, spans, [a + 1 for a in request.asks])
+        context = delete_sentences(inp.context, spans, [*gone, *request.asks])
+        prompt = delete_sentences(inp.context, spans, gone)
+    else:
+        question = inp.question
+        context = delete_sentences(inp.context, spans, gone)
+        prompt = S2AInput(context=context, question=question).original_prompt
+    if request.config.answer_frame:
+        prompt = request.config.prompts.answer_separated.format(context=context, question=question).strip()
+    return _Outcome(context=context, question=question, kept=kept, prompt=prompt)
 
 
 def _parse_extractive(request: S2ARequest, raw: str) -> _Outcome:
-    text, spans = request.input.context, list(request.spans)
-    selection = parse_selection(raw, len(spans))
-    if request.input.question is not None:
-        context = join_sentences(text, spans, selection.keep)
-        return _Outcome(context=context, question=request.input.question, kept=selection.keep)
-    if not selection.question:
-        msg = "no sentence was marked as the question"
-        raise Unusable(msg)
-    keep = [n for n in selection.keep if n not in selection.question]
-    return _Outcome(
-        context=join_sentences(text, spans, keep),
-        question=join_sentences(text, spans, selection.question),
-        kept=sorted({*keep, *selection.question}),
-    )
+    selection = parse_selection(raw, len(request.shown))
+    keep = {request.shown[n - 1] for n in selection.keep}
+    return extractive_outcome(request, [i for i in request.shown if i not in keep])
 
 
 def _answer_separated(prompts: S2APrompts, _inp: S2AInput, context: str, question: str) -> str:
@@ -270,7 +315,8 @@ VARIANTS: Mapping[VariantName, Variant] = MappingProxyType(
         ),
         "extractive": Variant(
             "extractive",
-            "Number the sentences; the model picks which to keep as JSON; x' is verbatim input.",
+            "The question from the text's structure; the model picks which other sentences to keep "
+            "(JSON); the answer step sees the input with the others deleted in place.",
             _build_extractive,
             _parse_extractive,
             _answer_separated,
@@ -295,28 +341,39 @@ def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
         raise TypeError(msg)
     config = config or S2AConfig()
     variant = VARIANTS[config.variant]
-    if variant.build is None or not inp.context.strip():
+    if variant.build is None or (not inp.context.strip() and variant.name != "extractive"):
         return S2ARequest(input=inp, config=config)
     return variant.build(inp, config)
 
 
-def prepare_part(inp: S2AInput, config: S2AConfig, spans: tuple[Span, ...]) -> S2ARequest:
+def prepare_part(
+    inp: S2AInput,
+    config: S2AConfig,
+    spans: tuple[Span, ...],
+    *,
+    asks: tuple[int, ...] = (),
+    question: str | None = None,
+) -> S2ARequest:
     """`prepare` for a part of a split context whose sentences (`spans`, in `inp.context`) are known.
 
     The extractive variant numbers exactly these, so a part's numbers map back to the whole
-    context's sentences without splitting anything again.
+    context's sentences without splitting anything again; `asks` are the part's question
+    sentences and `question` the whole input's question, both found before the split.
     """
     if config.variant == "extractive" and inp.context.strip():
-        return _build_extractive(inp, config, spans)
+        return _build_extractive(inp, config, spans, asks=asks, question=question)
     return prepare(inp, config)
 
 
 def _result(request: S2ARequest, outcome: _Outcome, **extra: Any) -> S2AResult:
     variant = VARIANTS[request.config.variant]
+    prompt = outcome.prompt
+    if prompt is None:
+        prompt = variant.answer(request.config.prompts, request.input, outcome.context, outcome.question)
     return S2AResult(
         context=outcome.context,
         question=outcome.question,
-        prompt=variant.answer(request.config.prompts, request.input, outcome.context, outcome.question),
+        prompt=prompt,
         variant=variant.name,
         kept=outcome.kept,
         **extra,
@@ -350,6 +407,8 @@ def finish(
     inp = request.input
     variant = VARIANTS[request.config.variant]
     if not request.needs_llm:
+        if request.question is not None:  # extractive, with nothing to decide
+            return _result(request, extractive_outcome(request, ()))
         return _result(request, _Outcome(context=inp.context, question=inp.question or ""))
     if output is None or variant.parse is None:
         msg = f"the {variant.name!r} S2A step needs the model's output, got none"

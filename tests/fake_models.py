@@ -4,10 +4,13 @@
 does not record its prompts) to read the S2A call's user message. `ScriptedLLM` is LlamaIndex's
 MockLLM answering each prompt with a function of it, and keeping the prompts.
 `selection_ends` collects the S2A postprocessor's end events (they carry the fallback reason).
+`sentence_block` and `stated_question` read an extractive S2A call back as the model saw it;
+`keep_shown` is a scripted extractive reply to such a call.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -89,3 +92,19 @@ def selection_ends() -> Iterator[list[S2ASelectionEndEvent]]:
             yield ends
         finally:
             ends.extend(e for e in seen if isinstance(e, S2ASelectionEndEvent))
+
+
+def sentence_block(prompt: str) -> list[str]:
+    """The numbered lines of an extractive S2A prompt, as the model received them."""
+    return prompt.split("\nSentences:\n", 1)[1].split("\n\nReply with JSON only", 1)[0].split("\n")
+
+
+def stated_question(prompt: str) -> str:
+    """The question an extractive S2A prompt states above its numbered sentences."""
+    return prompt.split("A user wrote a message that asks: ", 1)[1].split("\n\nBelow are the other", 1)[0]
+
+
+def keep_shown(prompt: str, keep: Callable[[str], bool] = lambda _sentence: True) -> str:
+    """An extractive reply to `prompt` keeping each numbered sentence for which `keep` is true."""
+    sentences = [line.split("] ", 1)[1] for line in sentence_block(prompt)]
+    return json.dumps({"keep": [n for n, sentence in enumerate(sentences, start=1) if keep(sentence)]})

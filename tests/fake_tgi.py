@@ -7,7 +7,6 @@ ChatHuggingFace) with no socket. The integration suite runs against the real loc
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,8 +46,7 @@ def plausible_reply(body: dict[str, Any]) -> str:
     grammar = body.get("response_format") or body.get("parameters", {}).get("grammar")
     text = _last_user_text(body)
     if grammar is not None:
-        last = max((int(n) for n in re.findall(r"^\[(\d+)\]", text, re.MULTILINE)), default=1)
-        return json.dumps({"question": [last], "keep": [1]})
+        return json.dumps({"keep": [1]})
     if body.get("messages", [{}])[0].get("role") == "system":
         return f"Context: none\nQuestion: {text.strip().splitlines()[-1]}"
     return "An answer."

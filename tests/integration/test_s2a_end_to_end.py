@@ -55,10 +55,11 @@ def test_extractive_reply_is_grammar_constrained_json(server_url: str) -> None:
     result = s2a.invoke(PROMPT)
     assert result.raw is not None
     reply = json.loads(result.raw)  # the whole reply is JSON: no chatter, no fences
-    assert set(reply) == {"question", "keep"}
-    count = len(split_sentences(PROMPT))
-    assert all(1 <= n <= count for n in reply["question"] + reply["keep"])
+    assert set(reply) == {"keep"}  # the question is found from the text, never asked of the model
+    count = len(split_sentences(PROMPT)) - 1  # every sentence but the question is shown
+    assert all(1 <= n <= count for n in reply["keep"])
     assert result.fallback is None
+    assert result.question == split_sentences(PROMPT)[-1]
     for sentence in split_sentences(result.context) + split_sentences(result.question):
         assert sentence in PROMPT  # verbatim subset of the input
 

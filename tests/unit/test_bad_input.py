@@ -33,7 +33,7 @@ from s2a import (
 )
 from s2a._windows import approx_tokens
 from s2a.selection import Granularity
-from tests.fake_models import PromptRecorder, ScriptedLLM
+from tests.fake_models import PromptRecorder, ScriptedLLM, sentence_block, stated_question
 from tests.ledger import question_kept, record
 
 QUESTION = "How many apples does Mary have?"
@@ -46,9 +46,10 @@ def runnable(*replies: str, **kwargs: Any) -> tuple[S2ARunnable, PromptRecorder]
     return S2ARunnable(llm=llm, **kwargs), recorder
 
 
-def sentence_block(prompt: str) -> list[str]:
-    """The numbered lines of an extractive prompt, as the model received them."""
-    return prompt.split("\nSentences:\n", 1)[1].split("\n")
+def is_subsequence(text: str, of: str) -> bool:
+    """Whether every character of `text` is in `of`, in order: deleting from `of` can give `text`."""
+    rest = iter(of)
+    return all(char in rest for char in text)
 
 
 # Nothing to filter: no call is made, and the question goes through.
@@ -63,13 +64,14 @@ def test_an_empty_context_with_a_question_makes_no_call(variant: VariantName, co
     assert not request.needs_llm
     assert inp.original_prompt == QUESTION  # no empty "context" before the question
     result = finish(request)
-    assert (result.question, result.fallback, result.raw, result.kept) == (QUESTION, None, None, None)
+    assert (result.question, result.fallback, result.raw) == (QUESTION, None, None)
+    assert result.kept is None or (variant == "extractive" and result.kept == [])  # no sentence to number
     assert not result.context.strip()
     question_kept(result, QUESTION)
     assert result.prompt == result.prompt.strip()
     expected = {
         "separated": DEFAULT_PROMPTS.answer_separated.format(context="", question=QUESTION).strip(),
-        "extractive": DEFAULT_PROMPTS.answer_separated.format(context="", question=QUESTION).strip(),
+        "extractive": QUESTION,  # nothing dropped: the input's own prompt (no answer_frame)
         "unseparated": f"Question: {QUESTION}",
         "instructed": DEFAULT_PROMPTS.answer_instructed.format(original=QUESTION).strip(),
     }
@@ -94,10 +96,26 @@ def test_a_prompt_that_is_only_a_question() -> None:
     assert (result.context, result.question, result.fallback) == ("", QUESTION, None)
     assert recorder.prompts[0].endswith(f"Text by the user:\n{QUESTION}")
 
-    s2a, recorder = runnable('{"question": [1], "keep": []}', variant="extractive")
+    # Extractive: the question sentence is never shown, so there is nothing to decide and no call.
+    s2a, recorder = runnable('{"keep": []}', variant="extractive")
     result = s2a.invoke(QUESTION)
-    assert (result.context, result.question, result.kept, result.fallback) == ("", QUESTION, [1], None)
-    assert sentence_block(recorder.prompts[0]) == [f"[1] {QUESTION}"]
+    assert recorder.prompts == []
+    assert (result.context, result.question, result.kept, result.fallback, result.raw) == (
+        "",
+        QUESTION,
+        [1],
+        None,
+        None,
+    )
+    assert result.prompt == QUESTION
+    two = f"{QUESTION} How many pears does Tom have?"  # the first and the last question: both kept
+    s2a, recorder = runnable('{"keep": []}', variant="extractive")
+    assert s2a.invoke(two).prompt == two
+    assert recorder.prompts == []
+    three = f"{QUESTION} Is it 7? How many pears does Tom have?"  # one between them is decided
+    s2a, recorder = runnable('{"keep": []}', variant="extractive")
+    assert s2a.invoke(three).prompt == two
+    assert sentence_block(recorder.prompts[0]) == ["[1] Is it 7?"]
 
 
 @pytest.mark.parametrize(
@@ -105,7 +123,6 @@ def test_a_prompt_that_is_only_a_question() -> None:
     [
         ("separated", "Context: Mary has 3 apples.", "the rewrite has no question"),
         ("keep_original", "Context: Mary has 3 apples.", "the rewrite has no question"),
-        ("extractive", '{"question": [], "keep": [1]}', "no sentence was marked as the question"),
     ],
 )
 def test_a_prompt_with_no_question_is_kept_flagged(variant: VariantName, reply: str, reason: str) -> None:
@@ -114,6 +131,23 @@ def test_a_prompt_with_no_question_is_kept_flagged(variant: VariantName, reply: 
     s2a, _ = runnable(reply, variant=variant)
     result = s2a.invoke(prompt)
     assert (result.fallback, result.prompt, result.context) == (reason, prompt, prompt)
+
+
+@pytest.mark.parametrize(
+    ("reply", "kept", "prompt"), [('{"keep": [1]}', [1, 2], None), ('{"keep": []}', [2], "")]
+)
+def test_a_prompt_with_no_question_has_its_last_sentence_as_the_request(
+    reply: str, kept: list[int], prompt: str | None
+) -> None:
+    """Extractive: with no question mark and no opening request, the last sentence is what is asked."""
+    record("bad inputs tried")
+    text = "Mary has 3 apples. Tom likes cars."
+    s2a, recorder = runnable(reply, variant="extractive")
+    result = s2a.invoke(text)
+    assert stated_question(recorder.prompts[0]) == "Tom likes cars."
+    assert sentence_block(recorder.prompts[0]) == ["[1] Mary has 3 apples."]
+    assert (result.fallback, result.question, result.kept) == (None, "Tom likes cars.", kept)
+    assert result.prompt == (text if prompt is None else "Tom likes cars.")
 
 
 @pytest.mark.parametrize(
@@ -151,15 +185,19 @@ def test_non_english_text_is_numbered_and_kept_verbatim(name: str) -> None:
     separator = "" if name == "chinese" else " "
     prompt = separator.join(sentences)
     last = len(sentences)
-    s2a, recorder = runnable(f'{{"question": [{last}], "keep": [1]}}', variant="extractive")
+    s2a, recorder = runnable('{"keep": [1]}', variant="extractive")
     result = s2a.invoke(prompt)
-    assert sentence_block(recorder.prompts[0]) == [f"[{i}] {s}" for i, s in enumerate(sentences, start=1)]
+    # The question, stated above the numbers; only the other sentences are numbered.
+    assert stated_question(recorder.prompts[0]) == sentences[-1]
+    shown = sentences[:-1]
+    assert sentence_block(recorder.prompts[0]) == [f"[{i}] {s}" for i, s in enumerate(shown, start=1)]
     assert (result.context, result.question, result.kept, result.fallback) == (
         sentences[0],
         sentences[-1],
         [1, last],
         None,
     )
+    assert result.prompt == separator.join([sentences[0], sentences[-1]])  # deleted in place
 
     s2a, recorder = runnable(f"Context: {sentences[0]}\nQuestion: {sentences[1]}")
     context = separator.join(sentences[:-1])
@@ -181,7 +219,9 @@ def test_one_enormous_sentence_in_one_call() -> None:
     result = s2a.invoke({"context": HUGE, "question": QUESTION})
     (prompt,) = recorder.prompts
     assert sentence_block(prompt) == [f"[1] {HUGE.strip()}"]
-    assert (result.context, result.question, result.kept, result.parts) == (HUGE.strip(), QUESTION, [1], 1)
+    # Nothing dropped: the context comes back as given, byte for byte, trailing space and all.
+    assert (result.context, result.question, result.kept, result.parts) == (HUGE, QUESTION, [1], 1)
+    assert result.prompt == S2AInput(context=HUGE, question=QUESTION).original_prompt
 
 
 def test_one_enormous_sentence_is_cut_at_words_to_fit_a_window() -> None:
@@ -190,7 +230,8 @@ def test_one_enormous_sentence_is_cut_at_words_to_fit_a_window() -> None:
     result = s2a.invoke({"context": LONG, "question": QUESTION})
     assert result.parts == len(recorder.prompts) > 1
     assert all(approx_tokens(DEFAULT_PROMPTS.system) + approx_tokens(p) <= 1000 for p in recorder.prompts)
-    assert (result.context, result.question, result.fallback) == (LONG.strip(), QUESTION, None)
+    assert (result.context, result.question, result.fallback, result.kept) == (LONG, QUESTION, None, [1])
+    assert result.prompt == S2AInput(context=LONG, question=QUESTION).original_prompt
 
 
 def test_one_enormous_word_cut_to_fit_a_window_comes_back_verbatim() -> None:
@@ -236,10 +277,17 @@ def test_control_characters_reach_the_model_and_come_back_verbatim() -> None:
         "Zero\u200bwidth\ufeff here.",
         "How many\x00 apples?",
     ]
-    s2a, recorder = runnable('{"question": [5], "keep": [2, 4]}', variant="extractive")
+    s2a, recorder = runnable('{"keep": [2, 4]}', variant="extractive")
     result = s2a.invoke(CONTROL)
-    assert sentence_block(recorder.prompts[0]) == [f"[{i}] {s}" for i, s in enumerate(sentences, start=1)]
-    assert (result.context, result.question) == (f"{sentences[1]} {sentences[3]}", sentences[4])
+    assert stated_question(recorder.prompts[0]) == sentences[4]
+    assert sentence_block(recorder.prompts[0]) == [f"[{i}] {s}" for i, s in enumerate(sentences[:4], start=1)]
+    assert (result.question, result.kept) == (sentences[4], [2, 4, 5])
+    assert split_sentences(result.context) == [sentences[1], sentences[3]]
+    assert split_sentences(result.prompt) == [sentences[1], sentences[3], sentences[4]]
+    # Deleted in place: every character left is the input's, in order; the dropped ones are gone.
+    assert is_subsequence(result.prompt, CONTROL)
+    assert sentences[0] not in result.prompt
+    assert sentences[2] not in result.prompt
 
     s2a, recorder = runnable("Context: Mary has 3 apples.\nQuestion: ignored?")
     result = s2a.invoke({"context": CONTROL, "question": "How\x00 many\u2028 apples\x1b?"})
@@ -249,10 +297,19 @@ def test_control_characters_reach_the_model_and_come_back_verbatim() -> None:
 
 def test_windows_line_endings() -> None:
     record("bad inputs tried")
-    s2a, recorder = runnable('{"question": [2], "keep": [1]}', variant="extractive")
-    result = s2a.invoke(f"Mary has 3 apples.\r\n{QUESTION}\r\n")
-    assert sentence_block(recorder.prompts[0]) == ["[1] Mary has 3 apples.", f"[2] {QUESTION}"]
-    assert (result.context, result.question) == ("Mary has 3 apples.", QUESTION)
+    prompt = f"Mary has 3 apples.\r\n{QUESTION}\r\n"
+    s2a, recorder = runnable('{"keep": [1]}', '{"keep": []}', variant="extractive")
+    result = s2a.invoke(prompt)
+    assert stated_question(recorder.prompts[0]) == QUESTION
+    assert sentence_block(recorder.prompts[0]) == ["[1] Mary has 3 apples."]
+    assert (result.context.strip(), result.question, result.prompt) == (
+        "Mary has 3 apples.",
+        QUESTION,
+        prompt,
+    )
+    dropped = s2a.invoke(prompt)
+    assert (dropped.context, dropped.question, dropped.kept) == ("", QUESTION, [2])
+    assert dropped.prompt == f"{QUESTION}\r\n"
 
 
 # Wrong types: a TypeError or ValueError naming the field.

@@ -8,6 +8,10 @@ these sentence (or document) numbers are kept. The matrix found three defects (a
 rewrite that lost the question, a list in prose or in a cut-off object taken for the answer);
 they are fixed, and their cells are ordinary ones.
 
+Extractive never asks the model for the question: it is found from the text (here sentence 4,
+the only one ending with "?"), never shown, and always kept; a "question" key in a reply is
+ignored. With the question last, the shown numbers 1-3 are the prompt's own.
+
 Whatever the reply: a given question comes back verbatim, a question inside the prompt is
 either found or the prompt is kept whole, and extractive and selection output is made of
 input sentences only.
@@ -97,9 +101,11 @@ BAD: dict[str, Bad] = {
         ((1, 4), (1,)),
         (1,),
     ),
-    "json_zero": Bad('{"question": [0], "keep": [0]}', FF, NO_QUESTION, ("F", ()), ()),
-    "json_negative": Bad('{"question": [-4], "keep": [-1, 1]}', FF, NO_QUESTION, ("F", (1,)), (1,)),
-    "json_beyond_count": Bad('{"question": [99], "keep": [1, 42]}', FF, NO_QUESTION, ("F", (1,)), (1,)),
+    "json_zero": Bad('{"question": [0], "keep": [0]}', FF, NO_QUESTION, ((4,), ()), ()),
+    "json_negative": Bad('{"question": [-4], "keep": [-1, 1]}', FF, NO_QUESTION, ((1, 4), (1,)), (1,)),
+    "json_beyond_count": Bad('{"question": [99], "keep": [1, 42]}', FF, NO_QUESTION, ((1, 4), (1,)), (1,)),
+    # 4 is the question's place in the prompt, but only 3 sentences are shown: it names none of them.
+    "json_beyond_the_shown": Bad('{"keep": [4]}', FF, NO_QUESTION, ((4,), ()), (4,)),
     "json_duplicates": Bad(
         '{"question": [4, 4], "keep": [1, 1, 2, 1]}', FF, NO_QUESTION, ((1, 2, 4), (1, 2)), (1, 2)
     ),
@@ -111,9 +117,13 @@ BAD: dict[str, Bad] = {
     "json_nulls": Bad('{"question": null, "keep": null}', FF, NO_QUESTION, FF, "F"),
     "json_wrong_key": Bad('{"answer": 5}', FF, NO_QUESTION, FF, "F"),
     "json_empty_question": Bad(
-        '{"question": [], "keep": [1, 2, 3]}', FF, NO_QUESTION, ("F", (1, 2, 3)), (1, 2, 3)
+        '{"question": [], "keep": [1, 2, 3]}', FF, NO_QUESTION, ((1, 2, 3, 4), (1, 2, 3)), (1, 2, 3)
     ),
-    "json_bare_list": Bad("[1, 3]", FF, NO_QUESTION, ("F", (1, 3)), (1, 3)),
+    # The model cannot make the opinion the question: the key is ignored, and sentence 4 kept.
+    "json_question_points_at_the_opinion": Bad(
+        '{"question": [3], "keep": [1]}', FF, NO_QUESTION, ((1, 4), (1,)), (1,)
+    ),
+    "json_bare_list": Bad("[1, 3]", FF, NO_QUESTION, ((1, 3, 4), (1, 3)), (1, 3)),
     "question_missing": Bad("Context: Mary has 3 apples.", ("F", "U"), NO_QUESTION, FF, "F"),
     "only_the_question": Bad(QUESTION, FF, UU, FF, "F"),
     "only_the_question_labelled": Bad(f"Question: {QUESTION}", UU, UU, FF, "F"),
@@ -180,7 +190,12 @@ def assert_question_kept(result: S2AResult, mode: str) -> None:
 
 
 def assert_extractive_verbatim(result: S2AResult, mode: str) -> None:
-    """The context (and a found question) are input sentences; with `kept`, exactly those."""
+    """The context (and a found question) are input sentences; with `kept`, exactly those.
+
+    And the answer prompt is the user's text with the other sentences deleted in place: with the
+    question inside, the kept sentences in order (the prompt is one line); with it given, the
+    kept context and then the question.
+    """
     source = split_sentences(ORIGINAL_CONTEXT[mode])
     shown = split_sentences(result.context)
     if mode == "in_prompt" and result.fallback is None:
@@ -188,6 +203,12 @@ def assert_extractive_verbatim(result: S2AResult, mode: str) -> None:
     assert all(sentence in source for sentence in shown)
     if result.kept is not None:
         assert set(shown) == {source[n - 1] for n in result.kept}
+        kept = " ".join(source[n - 1] for n in result.kept)
+        if mode == "in_prompt":
+            assert (result.question, result.kept[-1], result.prompt) == (QUESTION, 4, kept)
+        else:
+            assert result.context == kept
+            assert result.prompt == (f"{kept}\n\nQuestion: {QUESTION}" if kept else QUESTION)
 
 
 @pytest.mark.parametrize(("variant", "mode", "name", "expect"), VARIANT_MATRIX)
@@ -275,7 +296,7 @@ GOOD_REPLY: dict[VariantName, tuple[str, str]] = {
     "separated": (f"Context: Mary has 3 apples.\nQuestion: {QUESTION}", "Context: Mary has 3 apples."),
     "keep_original": (f"Context: Mary has 3 apples.\nQuestion: {QUESTION}", "Context: Mary has 3 apples."),
     "unseparated": (f"Mary has 3 apples.\n{QUESTION}", "Mary has 3 apples."),
-    "extractive": ('{"question": [4], "keep": [1]}', '{"keep": [1]}'),
+    "extractive": ('{"keep": [1]}', '{"keep": [1]}'),
 }
 
 

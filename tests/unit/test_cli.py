@@ -27,7 +27,7 @@ def test_run_prints_the_context_then_the_answer(fake_tgi: FakeTGI) -> None:
 
 
 def test_run_json_from_a_file(fake_tgi: FakeTGI, tmp_path: Path) -> None:
-    script(fake_tgi, '{"question": [3], "keep": [1]}')
+    script(fake_tgi, '{"keep": [1]}')
     prompt_file = tmp_path / "prompt.txt"
     prompt_file.write_text(PROMPT, encoding="utf-8")
     args = [
@@ -45,6 +45,7 @@ def test_run_json_from_a_file(fake_tgi: FakeTGI, tmp_path: Path) -> None:
     out = json.loads(result.output)
     assert out["kept"] == [1, 3]
     assert out["context"] == "Mary has 3 apples."
+    assert out["question"] == "How many apples does Mary have?"
     assert out["answer"] == "She has 3 apples."
     assert fake_tgi.bodies("/v1/chat/completions")[0]["response_format"]["type"] == "json"
 

@@ -190,12 +190,13 @@ def test_fallback_flags_and_raise_raises() -> None:
 
 
 def test_extractive_through_a_fake_model() -> None:
-    result = make('{"question": [3], "keep": [1]}', variant="extractive").invoke(PROMPT)
+    result = make('{"keep": [1]}', variant="extractive").invoke(PROMPT)
     assert (result.context, result.question, result.kept) == (
         "Mary has 3 apples.",
         "How many apples does Mary have?",
         [1, 3],
     )
+    assert result.prompt == "Mary has 3 apples. How many apples does Mary have?"
 
 
 def test_instructed_calls_no_model() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,3 +51,15 @@ def test_sentences_are_verbatim_ordered_and_cover_the_text(text: str) -> None:
         assert not text[position:start].strip()  # nothing but white space is skipped
         position = end
     assert not text[position:].strip()
+
+
+def test_threads_splitting_at_once_each_get_their_own_sentences() -> None:
+    """pysbd's segmenter keeps the text it splits on itself: one shared across threads mixed them."""
+    texts = [
+        f"Person {i} has {i} apples. The library in town {i} has {i + 7} chairs. How many apples are left?"
+        for i in range(64)
+    ]
+    expected = [sentence_spans(text) for text in texts]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(5):
+            assert list(pool.map(sentence_spans, texts)) == expected

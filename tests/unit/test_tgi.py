@@ -30,14 +30,17 @@ def test_decoding_is_greedy_by_default(fake_tgi: FakeTGI) -> None:
 
 
 async def test_extractive_is_grammar_constrained(fake_tgi: FakeTGI) -> None:
-    fake_tgi.reply = lambda body: '{"question": [3], "keep": [1]}'
+    fake_tgi.reply = lambda body: '{"keep": [1]}'
     s2a = S2ARunnable(llm=tgi_chat_model("http://tgi.test:8080"), variant="extractive")
     result = await s2a.ainvoke(PROMPT)
-    assert result.kept == [1, 3]
+    assert result.kept == [1, 3]  # the question (sentence 3) is found from the text and always kept
+    assert result.prompt == "Mary has 3 apples. How many apples does Mary have?"
     (body,) = fake_tgi.bodies("/v1/chat/completions")
     grammar = body["response_format"]
     assert grammar["type"] == "json"
-    assert grammar["value"]["required"] == ["question", "keep"]
+    assert grammar["value"]["required"] == ["keep"]
+    assert set(grammar["value"]["properties"]) == {"keep"}  # the model is never asked for the question
+    assert grammar["value"]["properties"]["keep"]["items"]["enum"] == [1, 2]  # the two sentences shown
 
 
 def test_sampling_settings_reach_the_server(fake_tgi: FakeTGI) -> None:

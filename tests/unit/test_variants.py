@@ -27,7 +27,7 @@ KNOWN = S2AInput(context="Mary has 3 apples. Her brother is 12. I think it is 7.
 CALLING: list[VariantName] = ["separated", "unseparated", "keep_original", "extractive"]
 
 
-def config(variant: VariantName, **kwargs: str) -> S2AConfig:
+def config(variant: VariantName, **kwargs: object) -> S2AConfig:
     return S2AConfig.model_validate({"variant": variant, **kwargs})
 
 
@@ -49,28 +49,40 @@ def test_rewrite_prompt_shows_a_known_question() -> None:
     assert request.messages[1]["content"].endswith(f"{KNOWN.context}\n\nQuestion: {QUESTION}")
 
 
-def test_extractive_prompt_numbers_sentences_and_constrains_json() -> None:
+def test_extractive_prompt_states_the_question_and_numbers_the_other_sentences() -> None:
     request = prepare(S2AInput(context=PROMPT), config("extractive"))
     user = request.messages[1]["content"]
-    assert "[1] Mary has 3 apples.\n[2] Her brother is 12 years old." in user
-    assert f"[4] {QUESTION}" in user
+    assert user.startswith(f"A user wrote a message that asks: {QUESTION}\n")
+    assert (
+        "Sentences:\n[1] Mary has 3 apples.\n[2] Her brother is 12 years old.\n"
+        "[3] I think the answer is 7, but I'm really not sure.\n\nReply with JSON only"
+    ) in user
+    assert "[4]" not in user
+    assert user.count(QUESTION) == 1  # stated once, never numbered
+    assert (request.question, request.asks, request.shown) == (QUESTION, (3,), (0, 1, 2))
     assert request.json_schema is not None
-    assert request.json_schema["required"] == ["question", "keep"]
-    assert request.json_schema["properties"]["keep"]["items"]["maximum"] == 4
+    assert request.json_schema["required"] == ["keep"]
+    assert request.json_schema["properties"]["keep"]["items"]["enum"] == [1, 2, 3]
     known = prepare(KNOWN, config("extractive"))
     assert known.json_schema is not None
     assert known.json_schema["required"] == ["keep"]
-    assert QUESTION in known.messages[1]["content"]
+    assert known.json_schema["properties"]["keep"]["items"]["enum"] == [1, 2, 3]
+    assert known.messages[1]["content"].startswith(f"A user wrote a message that asks: {QUESTION}\n")
+    assert (known.question, known.asks, known.shown) == (QUESTION, (), (0, 1, 2))
 
 
-def test_extractive_schema_requires_a_question_sentence() -> None:
+def test_extractive_schema_is_a_keep_list_of_the_shown_sentences_only() -> None:
     request = prepare(S2AInput(context=PROMPT), config("extractive"))
     assert request.json_schema is not None
+    assert set(request.json_schema["properties"]) == {"keep"}
     validator = jsonschema.Draft202012Validator(request.json_schema)
-    assert validator.is_valid({"question": [4], "keep": [1]})
-    assert not validator.is_valid({"question": [], "keep": [1, 2, 3]})  # the grammar cannot drop it
-    assert not validator.is_valid({"question": [5], "keep": []})  # out of range
-    assert "question or request" in request.messages[1]["content"]
+    assert validator.is_valid({"keep": [1, 3]})
+    assert validator.is_valid({"keep": []})  # dropping every shown sentence is allowed
+    assert not validator.is_valid({"question": [4], "keep": [1]})  # the model is never asked
+    assert not validator.is_valid({"keep": [4]})  # the question is not shown, so has no number
+    assert not validator.is_valid({"keep": [0]})
+    assert not validator.is_valid({})
+    assert "question or request" not in request.messages[1]["content"]
 
 
 def test_instructed_makes_no_call() -> None:
@@ -135,21 +147,36 @@ def test_keep_original_shows_both() -> None:
     assert result.prompt.endswith(QUESTION)
 
 
-def test_extractive_assembles_verbatim_sentences() -> None:
-    result = finish(
-        prepare(S2AInput(context=PROMPT), config("extractive")), '{"question": [4], "keep": [1, 3]}'
-    )
+def test_extractive_deletes_the_dropped_sentences_in_place() -> None:
+    result = finish(prepare(S2AInput(context=PROMPT), config("extractive")), '{"keep": [1, 3]}')
     assert result.question == QUESTION
     assert result.context == "Mary has 3 apples. I think the answer is 7, but I'm really not sure."
     assert result.kept == [1, 3, 4]
+    assert result.prompt == f"{result.context} {QUESTION}"  # the user's text, no frame
     known = finish(prepare(KNOWN, config("extractive")), '{"keep": [1]}')
     assert (known.context, known.question, known.kept) == ("Mary has 3 apples.", QUESTION, [1])
+    assert known.prompt == f"Mary has 3 apples.\n\nQuestion: {QUESTION}"
+    framed = finish(
+        prepare(S2AInput(context=PROMPT), config("extractive", answer_frame=True)), '{"keep": [1]}'
+    )
+    assert framed.prompt.startswith("Mary has 3 apples.\n")
+    assert "Answer the following question in an unbiased way" in framed.prompt
+    assert framed.prompt.endswith(f"Question: {QUESTION}")
 
 
-def test_extractive_without_a_question_sentence_falls_back() -> None:
-    result = finish(prepare(S2AInput(context=PROMPT), config("extractive")), '{"question": [], "keep": [1]}')
-    assert result.fallback == "no sentence was marked as the question"
-    assert result.context == PROMPT
+def test_extractive_an_empty_keep_list_keeps_only_the_question() -> None:
+    request = prepare(S2AInput(context=PROMPT), config("extractive"))
+    result = finish(request, '{"keep": []}')
+    assert (result.fallback, result.context, result.question, result.kept) == (None, "", QUESTION, [4])
+    assert result.prompt == QUESTION
+    # A "question" key cannot take the question away, nor make another sentence the question.
+    ignored = finish(request, '{"question": [], "keep": [1]}')
+    assert (ignored.fallback, ignored.question, ignored.kept) == (None, QUESTION, [1, 4])
+    assert ignored.prompt == f"Mary has 3 apples. {QUESTION}"
+    pointed = finish(request, '{"question": [3], "keep": [1]}')
+    assert pointed.model_copy(update={"raw": ignored.raw}) == ignored
+    known = finish(prepare(KNOWN, config("extractive")), '{"keep": []}')
+    assert (known.fallback, known.context, known.kept, known.prompt) == (None, "", [], QUESTION)
 
 
 @pytest.mark.parametrize("variant", CALLING)
@@ -245,6 +272,9 @@ def test_fuzz_original_policy_never_raises_or_drops_the_question(
     assert result.prompt.strip()
     if result.kept is not None:  # extractive output is always a subset of the input
         assert all(sentence in inp.original_prompt for sentence in split_sentences(result.context))
+        if inp.question is None:  # the question is found from the text, and always kept
+            assert (result.question, result.kept[-1]) == (QUESTION, 4)
+            assert result.prompt.endswith(QUESTION)
 
 
 @settings(max_examples=200)

@@ -19,6 +19,7 @@ from langchain_s2a._convert import ContextQuestion
 from s2a import NO_RETRY, S2AConfig, S2AInput, S2AParseError, S2ARequest, TokenUsage, prepare, split_sentences
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._windows import approx_tokens, plan_step, request_tokens
+from tests.fake_models import sentence_block, stated_question
 from tests.ledger import question_kept, record
 
 QUESTION = "How many apples does Mary have in the end?"
@@ -144,22 +145,30 @@ def test_extractive_parts_keep_verbatim_sentences_numbered_over_the_whole_contex
     assert split_sentences(result.context) == [s for s in everything if s != OPINION]
 
 
-def test_extractive_with_the_question_inside_finds_it_in_the_last_part() -> None:
+def test_extractive_with_the_question_inside_sends_every_part_at_once() -> None:
+    """The question is found before the split: every part states it, none numbers it, none waits."""
     inp = S2AInput(context=f"{story(40)} {QUESTION}")
     plan = plan_step(inp, S2AConfig(variant="extractive"), window_tokens=400)
+    assert plan.split
+    assert len(plan.first) == len(plan.parts) > 2
+    assert plan.rest([]) == ()
+    assert all(request_tokens(request) <= 400 for request in plan.first)
+    prompts = [request.messages[1]["content"] for request in plan.first]
+    assert all(stated_question(prompt) == QUESTION for prompt in prompts)
+    shown = [line.split("] ", 1)[1] for prompt in prompts for line in sentence_block(prompt)]
+    assert shown == split_sentences(story(40))  # every other sentence once, in order; never the question
 
     def pick(request: S2ARequest) -> Reply:
-        sentences = split_sentences(request.input.context)
-        keep = [i for i, s in enumerate(sentences, 1) if s not in (OPINION, QUESTION)]
-        if request.input.question is None:
-            return Reply(f'{{"question": [{sentences.index(QUESTION) + 1}], "keep": {keep}}}')
-        return Reply(f'{{"keep": {keep}}}')
+        lines = sentence_block(request.messages[1]["content"])
+        return Reply(f'{{"keep": {[n for n, line in enumerate(lines, 1) if not line.endswith(OPINION)]}}}')
 
     result = run_plan(plan, pick, NO_RETRY)
     question_kept(result, QUESTION)
-    assert result.fallback is None
-    assert OPINION not in result.context
-    assert QUESTION not in result.context
+    assert (result.fallback, result.question, result.parts) == (None, QUESTION, len(plan.parts))
+    everything = split_sentences(inp.context)
+    assert result.kept == [i for i, s in enumerate(everything, 1) if s != OPINION]
+    assert result.prompt == inp.context.replace(f"{OPINION} ", "")  # deleted in place in the whole
+    assert result.context == story(40).replace(f"{OPINION} ", "")
 
 
 def test_one_enormous_sentence_is_cut_at_words_and_nothing_is_lost() -> None:

@@ -1,0 +1,161 @@
+"""What the S2A step removes and keeps on the dev split, with no answer step: cheap to rerun.
+
+    python benchmarks/filter_quality.py --tgi-url http://127.0.0.1:8090 [--variants extractive]
+        [--limit 60] [--data ../shared/data] [--concurrency 4]
+
+For each variant, over the records of `gsm_ic` and `trivia_opinion` (the first `--limit`
+of each task; the trivia records cycle through the four opinion types):
+- trivia, prompts with an opinion: the opinion removed, the question kept (% of prompts);
+- trivia `none` prompts: the answer step sees the prompt unchanged (%);
+- gsm_ic: the distractor removed, every original sentence kept (% of prompts);
+- gsm_ic `original_question` (clean): every sentence kept (%);
+- fallbacks, and the S2A step's wall time per prompt.
+
+Each prompt is filtered once, with the question inside the prompt (the paper's setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from s2a import S2AConfig, S2AInput, S2AResult, finish, prepare
+from s2a._sentences import sentence_spans
+from s2a.evaluation.methods import S2A_TOKENS, TGIChat
+
+
+@dataclass
+class Tally:
+    """Counts for one (variant, measure)."""
+
+    hits: int = 0
+    total: int = 0
+
+    def add(self, hit: bool) -> None:
+        self.hits += hit
+        self.total += 1
+
+    def __str__(self) -> str:
+        if not self.total:
+            return "-"
+        return f"{100 * self.hits / self.total:.0f}% ({self.hits}/{self.total})"
+
+
+@dataclass
+class Report:
+    """Every measure of one variant."""
+
+    tallies: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    seconds: list[float] = field(default_factory=list)
+    fallbacks: int = 0
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _sentences(text: str) -> list[str]:
+    return [text[s.start : s.end] for s in sentence_spans(text)]
+
+
+def _all_kept(original: str, prompt: str) -> bool:
+    return all(sentence in prompt for sentence in _sentences(original))
+
+
+def cases(data: Path, limit: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, prompt, record) for every prompt to filter."""
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    for record in _records(data / "gsm_ic.jsonl")[:limit]:
+        found.append(("gsm", record["question"], record))
+        found.append(("gsm_clean", record["original_question"], record))
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in _records(data / "trivia_opinion.jsonl"):
+        by_type[record["opinion_type"]].append(record)
+    per_type = max(1, limit // len(by_type)) if by_type else 0
+    for records in by_type.values():
+        for record in records[:per_type]:
+            kind = "trivia_clean" if record["opinion_type"] == "none" else "trivia"
+            found.append((kind, record["prompt"], record))
+    return found
+
+
+def score(report: Report, kind: str, record: dict[str, Any], result: S2AResult) -> None:
+    """Add what `result` did with `record` to `report`."""
+    shown = result.prompt
+    if result.fallback:
+        report.fallbacks += 1
+    if kind == "gsm":
+        report.tallies["gsm: distractor removed"].add(record["distractor"] not in shown)
+        report.tallies["gsm: every original sentence kept"].add(_all_kept(record["original_question"], shown))
+    elif kind == "gsm_clean":
+        report.tallies["gsm clean: every sentence kept"].add(_all_kept(record["original_question"], shown))
+        report.tallies["gsm clean: prompt unchanged"].add(shown == record["original_question"])
+    elif kind == "trivia":
+        opinion = record["prompt"].replace(record["question"], "").strip()
+        report.tallies["trivia: opinion removed"].add(opinion not in shown)
+        report.tallies["trivia: question kept"].add(record["question"] in shown)
+    else:
+        report.tallies["trivia clean: prompt unchanged"].add(shown == record["prompt"])
+
+
+async def run_variant(
+    model: TGIChat, config: S2AConfig, found: list[tuple[str, str, dict[str, Any]]], concurrency: int
+) -> Report:
+    """Filter every case with `config`, `concurrency` at a time."""
+    report = Report()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(kind: str, prompt: str, record: dict[str, Any]) -> None:
+        async with gate:
+            request = prepare(S2AInput(context=prompt), config)
+            started = time.perf_counter()
+            if request.needs_llm:
+                reply = await asyncio.to_thread(
+                    model, request.messages, max_new_tokens=S2A_TOKENS, schema=request.json_schema
+                )
+                result = finish(request, reply.text, reply.usage)
+            else:
+                result = finish(request)
+            report.seconds.append(time.perf_counter() - started)
+            score(report, kind, record, result)
+
+    await asyncio.gather(*(one(*case) for case in found))
+    return report
+
+
+def main() -> None:
+    """Parse the arguments, filter, print one table per variant."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tgi-url", required=True)
+    parser.add_argument("--variants", default="extractive")
+    parser.add_argument("--focus", default="both", choices=["objectivity", "relevance", "both"])
+    parser.add_argument("--limit", type=int, default=60)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    model = TGIChat(args.tgi_url)
+    found = cases(args.data, args.limit)
+    print(f"{len(found)} prompts from {args.data}, served by {model.model_id()}")
+    for variant in args.variants.split(","):
+        config = S2AConfig(variant=variant, focus=args.focus)
+        started = time.perf_counter()
+        report = asyncio.run(run_variant(model, config, found, args.concurrency))
+        wall = time.perf_counter() - started
+        print(f"\n## {variant} (focus={args.focus}): {wall:.0f} s wall, {report.fallbacks} fallbacks")
+        for name, tally in sorted(report.tallies.items()):
+            print(f"- {name}: {tally}")
+
+
+if __name__ == "__main__":
+    main()
