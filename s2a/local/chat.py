@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,14 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from s2a.local.engine import Outcome, Sampling, TokenInfo
-from s2a.local.protocol import ChatRequest, RequestError, chat_parameters, check_length, sampling
+from s2a.local.protocol import (
+    ChatRequest,
+    RequestError,
+    chat_parameters,
+    check_length,
+    openai_envelope,
+    sampling,
+)
 from s2a.local.sse import DONE, event
 
 if TYPE_CHECKING:
@@ -45,13 +51,7 @@ def add_chat_route(app: FastAPI, runtime: Runtime, settings: ServerSettings) -> 
     """Register the chat routes on `app`; return the chat handler (`/invocations` reuses it)."""
 
     def envelope(kind: str) -> dict[str, Any]:
-        return {
-            "object": kind,
-            "id": "",
-            "created": int(time.time()),
-            "model": settings.model_id,
-            "system_fingerprint": f"{settings.model_id}-s2a",
-        }
+        return openai_envelope(kind, settings.model_id)
 
     def template(body: ChatRequest) -> tuple[str, list[int]]:
         engine = runtime.ready_engine()

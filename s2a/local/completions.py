@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +10,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from s2a.local.engine import Outcome, Sampling
-from s2a.local.protocol import INT32_MAX, INT64_MAX, Parameters, RequestError, check_length, sampling
+from s2a.local.protocol import (
+    INT32_MAX,
+    INT64_MAX,
+    Parameters,
+    RequestError,
+    check_length,
+    openai_envelope,
+    openai_parameters,
+    sampling,
+)
 from s2a.local.sse import DONE, event
 
 if TYPE_CHECKING:
@@ -48,16 +56,14 @@ def completion_parameters(request: CompletionRequest) -> tuple[str, Parameters]:
     if request.suffix is not None:
         msg = "`suffix` is not supported by this server"
         raise RequestError(msg)
-    greedy = request.temperature is not None and request.temperature == 0.0  # as on the chat route
-    return prompts[0], Parameters(
-        do_sample=not greedy,
-        temperature=None if greedy else request.temperature,
+    return prompts[0], openai_parameters(
+        temperature=request.temperature,
         top_p=request.top_p,
         frequency_penalty=request.frequency_penalty,
-        repetition_penalty=request.repetition_penalty,
-        max_new_tokens=request.max_tokens,
+        max_tokens=request.max_tokens,
         seed=request.seed,
-        stop=request.stop or [],
+        stop=request.stop,
+        repetition_penalty=request.repetition_penalty,
     )
 
 
@@ -68,13 +74,7 @@ def add_completions_route(app: FastAPI, runtime: Runtime, settings: ServerSettin
     """Register the completion route on `app`; return its handler (`/invocations` reuses it)."""
 
     def envelope(kind: str) -> dict[str, Any]:
-        return {
-            "object": kind,
-            "id": "",
-            "created": int(time.time()),
-            "model": settings.model_id,
-            "system_fingerprint": f"{settings.model_id}-s2a",
-        }
+        return openai_envelope(kind, settings.model_id)
 
     def prepare(body: CompletionRequest) -> tuple[list[int], Sampling]:
         engine = runtime.ready_engine()

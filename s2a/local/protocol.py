@@ -9,6 +9,7 @@ is not a seed and `2.0` is not a token count.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -306,6 +307,41 @@ def sampling(p: Parameters, max_new_tokens: int) -> Sampling:
     )
 
 
+def openai_envelope(kind: str, model_id: str) -> dict[str, Any]:
+    """The fields every OpenAI-style reply object of this server opens with (chat and completions)."""
+    return {
+        "object": kind,
+        "id": "",
+        "created": int(time.time()),
+        "model": model_id,
+        "system_fingerprint": f"{model_id}-s2a",
+    }
+
+
+def openai_parameters(
+    *,
+    temperature: float | None,
+    top_p: float | None,
+    frequency_penalty: float | None,
+    max_tokens: int | None,
+    seed: int | None,
+    stop: list[str] | None,
+    **more: Any,
+) -> Parameters:
+    """TGI's mapping of the OpenAI-style routes: temperature 0 is greedy, none samples at 1.0."""
+    greedy = temperature is not None and temperature == 0.0
+    return Parameters(
+        do_sample=not greedy,
+        temperature=None if greedy else temperature,
+        top_p=top_p,
+        frequency_penalty=frequency_penalty,
+        max_new_tokens=max_tokens,
+        seed=seed,
+        stop=stop or [],
+        **more,
+    )
+
+
 def chat_parameters(request: ChatRequest) -> Parameters:
     """The generation parameters a chat request stands for (TGI's mapping)."""
     if request.tools:
@@ -323,16 +359,13 @@ def chat_parameters(request: ChatRequest) -> Parameters:
     if request.presence_penalty is not None and not -2.0 <= request.presence_penalty <= 2.0:
         msg = "`presence_penalty` must be >= -2.0 and <= 2.0"
         raise RequestError(msg)
-    # TGI's chat route: temperature 0 means greedy; no temperature samples at 1.0.
-    greedy = request.temperature is not None and request.temperature == 0.0
-    return Parameters(
-        do_sample=not greedy,
-        temperature=None if greedy else request.temperature,
+    return openai_parameters(
+        temperature=request.temperature,
         top_p=request.top_p,
         frequency_penalty=request.frequency_penalty,
-        max_new_tokens=request.max_tokens,
+        max_tokens=request.max_tokens,
         seed=request.seed,
-        stop=request.stop or [],
+        stop=request.stop,
         grammar=request.response_format,
         top_n_tokens=request.top_logprobs if request.logprobs else None,
     )
