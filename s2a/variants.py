@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from s2a._errors import S2AParseError
 from s2a._parsing import Unusable, parse_labelled, parse_rewrite, parse_selection
-from s2a._question import question_sentences
+from s2a._question import is_question, question_sentences
 from s2a._sentences import (
     Span,
     delete_sentences,
@@ -153,12 +153,9 @@ def _parse_separated(request: S2ARequest, raw: str) -> _Outcome:
     return _Outcome(context=recovered[0], question=recovered[1])
 
 
-_CLOSERS = "\"'”’)*_` "  # noqa: RUF001 - curly quotes are what models emit
-
-
 def _asks(text: str) -> str | None:
     """The last sentence of `text` that is a question, if any."""
-    return next((s for s in reversed(split_sentences(text)) if s.rstrip(_CLOSERS).endswith("?")), None)
+    return next((s for s in reversed(split_sentences(text)) if is_question(s)), None)
 
 
 def _parse_unseparated(request: S2ARequest, raw: str) -> _Outcome:
