@@ -28,9 +28,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2a import S2AConfig, S2AInput, S2AResult, finish, prepare
+from s2a import S2AConfig, S2AInput, S2AResult, prepare
 from s2a._sentences import sentence_spans
-from s2a.evaluation.methods import S2A_TOKENS, TGIChat
+from s2a.evaluation.methods import TGIChat, s2a_step
+from s2a.variants import scored_outcome
+
+
+def scored_prompt(request: Any, scores: dict[int, float], source: Any) -> str:
+    """The answer prompt `scored` builds from `scores` at `request`'s threshold."""
+    return scored_outcome(request, scores, source).prompt or request.input.original_prompt
 
 
 @dataclass
@@ -107,29 +113,44 @@ def score(report: Report, kind: str, record: dict[str, Any], result: S2AResult) 
         report.tallies["trivia clean: prompt unchanged"].add(shown == record["prompt"])
 
 
+Case = tuple[str, str, dict[str, Any]]
+
+
 async def run_variant(
-    model: TGIChat, config: S2AConfig, found: list[tuple[str, str, dict[str, Any]]], concurrency: int
-) -> Report:
-    """Filter every case with `config`, `concurrency` at a time."""
+    model: TGIChat, config: S2AConfig, found: list[Case], concurrency: int
+) -> tuple[Report, list[S2AResult]]:
+    """Filter every case with `config`, `concurrency` at a time; the report and each result."""
     report = Report()
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(kind: str, prompt: str, record: dict[str, Any]) -> None:
+    async def one(kind: str, prompt: str, record: dict[str, Any]) -> S2AResult:
         async with gate:
-            request = prepare(S2AInput(context=prompt), config)
-            started = time.perf_counter()
-            if request.needs_llm:
-                reply = await asyncio.to_thread(
-                    model, request.messages, max_new_tokens=S2A_TOKENS, schema=request.json_schema
-                )
-                result = finish(request, reply.text, reply.usage)
-            else:
-                result = finish(request)
-            report.seconds.append(time.perf_counter() - started)
+            result, step = await asyncio.to_thread(s2a_step, S2AInput(context=prompt), config, model)
+            report.seconds.append(step.seconds)
             score(report, kind, record, result)
+            return result
 
-    await asyncio.gather(*(one(*case) for case in found))
+    results = await asyncio.gather(*(one(*case) for case in found))
+    return report, list(results)
+
+
+def at_threshold(config: S2AConfig, found: list[Case], results: list[S2AResult], threshold: float) -> Report:
+    """The report `scored` would give at `threshold`, from the P(keep) it already read."""
+    config = config.model_copy(update={"threshold": threshold})
+    report = Report()
+    for (kind, prompt, record), result in zip(found, results, strict=True):
+        seen = result
+        if result.scores is not None and result.scores_from is not None:
+            request = prepare(S2AInput(context=prompt), config)
+            scores = {n - 1: p for n, p in result.scores.items()}
+            seen = result.model_copy(update={"prompt": scored_prompt(request, scores, result.scores_from)})
+        score(report, kind, record, seen)
     return report
+
+
+def _print(report: Report) -> None:
+    for name, tally in sorted(report.tallies.items()):
+        print(f"- {name}: {tally}")
 
 
 def main() -> None:
@@ -143,18 +164,25 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--scored-calls", default="one", choices=["one", "per_sentence"])
+    parser.add_argument(
+        "--thresholds", default="", help="scored: also report at these thresholds, e.g. 0.3,0.5"
+    )
     args = parser.parse_args()
     model = TGIChat(args.tgi_url)
     found = cases(args.data, args.limit)
     print(f"{len(found)} prompts from {args.data}, served by {model.model_id()}")
     for variant in args.variants.split(","):
-        config = S2AConfig(variant=variant, focus=args.focus)
+        config = S2AConfig(variant=variant, focus=args.focus, scored_calls=args.scored_calls)
         started = time.perf_counter()
-        report = asyncio.run(run_variant(model, config, found, args.concurrency))
+        report, results = asyncio.run(run_variant(model, config, found, args.concurrency))
         wall = time.perf_counter() - started
-        print(f"\n## {variant} (focus={args.focus}): {wall:.0f} s wall, {report.fallbacks} fallbacks")
-        for name, tally in sorted(report.tallies.items()):
-            print(f"- {name}: {tally}")
+        shape = f", scored_calls={args.scored_calls}" if variant == "scored" else ""
+        print(f"\n## {variant} (focus={args.focus}{shape}): {wall:.0f} s wall, {report.fallbacks} fallbacks")
+        _print(report)
+        for threshold in [float(t) for t in args.thresholds.split(",") if t] if variant == "scored" else []:
+            print(f"\n### threshold {threshold}")
+            _print(at_threshold(config, found, results, threshold))
 
 
 if __name__ == "__main__":

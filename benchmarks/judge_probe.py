@@ -47,7 +47,8 @@ def main() -> None:
     print(f"judge: {judge.model_id()}")
     print("| response | sentiment | objectivity | quality |\n|---|---|---|---|")
     for name, response in RESPONSES.items():
-        reply = judge(judge_messages(REQUEST, response), max_new_tokens=32, schema=JUDGE_SCHEMA)
+        grammar = {"type": "json", "value": JUDGE_SCHEMA}
+        reply = judge(judge_messages(REQUEST, response), max_new_tokens=32, grammar=grammar)
         verdict = parse_verdict(reply.text)
         print(f"| {name} | {verdict.sentiment} | {verdict.objectivity:.0f} | {verdict.quality} |")
 

@@ -12,15 +12,19 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
-from langchain_s2a._convert import check_complete, constrained, output_text, to_messages
+from langchain_s2a._convert import check_complete, constrained, output_logprobs, output_text, to_messages
 from s2a import DEFAULT_PROMPTS, DEFAULT_RETRY, FallbackPolicy, Focus, RetryPolicy, S2AConfig, S2APrompts
 from s2a.selection import (
+    DEFAULT_MODE,
+    DEFAULT_RAG_THRESHOLD,
     Granularity,
     Selected,
+    SelectionMode,
     SelectionPlan,
     Window,
+    WindowReply,
     acall_window,
     call_window,
     finish_selection,
@@ -69,29 +73,45 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
     prompts: S2APrompts = DEFAULT_PROMPTS
     """Prompt templates (see `s2a.prompts`)."""
     constrain: bool = True
-    """Constrain the reply to its JSON schema on TGI-backed models."""
+    """Constrain the reply to its grammar on TGI-backed models."""
+    mode: SelectionMode = DEFAULT_MODE
+    """`scored`: a keep-or-drop decision per document with its P(keep), kept documents best first
+    with it in `metadata["relevance_score"]` (filter and rerank in one step); `keep_list`: one
+    JSON list of the documents to keep, in their order."""
+    threshold: float = Field(default=DEFAULT_RAG_THRESHOLD, ge=0.0, le=1.0)
+    """`scored`: keep documents whose P(keep) is at least this."""
+    top_k: int | None = Field(default=None, ge=1)
+    """`scored`: keep at most this many documents, the most likely to be needed."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     def _plan(self, documents: Sequence[Document], query: str) -> SelectionPlan:
-        config = S2AConfig(focus=self.focus, fallback=self.fallback, prompts=self.prompts)
+        config = S2AConfig(
+            focus=self.focus, fallback=self.fallback, prompts=self.prompts, threshold=self.threshold
+        )
         texts = [d.page_content for d in documents]
         return plan_selection(
-            texts, query, config, granularity=self.granularity, window_tokens=self.window_tokens
+            texts,
+            query,
+            config,
+            granularity=self.granularity,
+            window_tokens=self.window_tokens,
+            mode=self.mode,
+            top_k=self.top_k,
         )
 
     def _model(self, window: Window) -> Runnable[Any, Any]:
-        return constrained(self.llm, window.json_schema) if self.constrain else self.llm
+        return constrained(self.llm, window.grammar if self.constrain else None, window.top_logprobs)
 
     def select(self, documents: Sequence[Document], query: str, callbacks: Callbacks = None) -> Selected:
         """What to keep, with the raw replies and the fallback reason, if any."""
         plan = self._plan(documents, query)
         config: RunnableConfig = {"callbacks": callbacks}
 
-        def call(window: Window) -> str:
+        def call(window: Window) -> WindowReply:
             output = self._model(window).invoke(to_messages(window.messages), config)
             check_complete(self.llm, output)
-            return output_text(output)
+            return WindowReply(output_text(output), output_logprobs(output))
 
         return finish_selection(plan, [call_window(partial(call, w), self.retry) for w in plan.windows])
 
@@ -102,10 +122,10 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         plan = self._plan(documents, query)
         config: RunnableConfig = {"callbacks": callbacks}
 
-        async def call(window: Window) -> str:
+        async def call(window: Window) -> WindowReply:
             output = await self._model(window).ainvoke(to_messages(window.messages), config)
             check_complete(self.llm, output)
-            return output_text(output)
+            return WindowReply(output_text(output), output_logprobs(output))
 
         outputs = await asyncio.gather(*(acall_window(partial(call, w), self.retry) for w in plan.windows))
         return finish_selection(plan, outputs)
@@ -113,12 +133,15 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
     def _documents(self, documents: Sequence[Document], selected: Selected) -> list[Document]:
         if selected.fallback:
             logger.warning("S2A kept documents it could not judge: %s", selected.fallback)
-        return [
-            documents[i]
-            if selected.texts[i] == documents[i].page_content
-            else documents[i].model_copy(update={"page_content": selected.texts[i]})
-            for i in selected.keep
-        ]
+        kept = []
+        for i in selected.ranked if selected.scores else selected.keep:
+            update: dict[str, Any] = {}
+            if selected.texts[i] != documents[i].page_content:
+                update["page_content"] = selected.texts[i]
+            if i in selected.scores:
+                update["metadata"] = {**documents[i].metadata, "relevance_score": selected.scores[i]}
+            kept.append(documents[i].model_copy(update=update) if update else documents[i])
+        return kept
 
     def compress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks = None

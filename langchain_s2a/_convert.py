@@ -20,6 +20,8 @@ from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
 from typing_extensions import TypedDict
 
 from s2a import ChatMessage, S2AInput, TokenUsage, history_input
+from s2a._client import token_logprobs
+from s2a._types import TokenLogprob
 
 
 class ContextQuestion(TypedDict):
@@ -152,17 +154,32 @@ def check_complete(llm: Runnable[Any, Any], output: Any) -> None:
         raise httpx.RemoteProtocolError(msg)
 
 
-def constrained(llm: Runnable[Any, Any], schema: dict[str, Any] | None) -> Runnable[Any, Any]:
-    """Bind a JSON-schema grammar to TGI-backed models; other models rely on the prompt.
+def constrained(
+    llm: Runnable[Any, Any], grammar: dict[str, Any] | None, top_logprobs: int = 0
+) -> Runnable[Any, Any]:
+    """Bind TGI's `grammar` to TGI-backed models, and ask for `top_logprobs` where a model can.
 
-    TGI takes the grammar as `response_format` on its chat route and as `grammar` on
-    `/generate`; any server speaking TGI's API (the local one included) honours both.
+    `grammar` is `{"type": "json"|"regex", "value": ...}`. TGI takes it as `response_format`
+    on its chat route and as `grammar` on `/generate`; any server speaking TGI's API (the
+    local one included) honours both. Other models rely on the prompt. `logprobs` and
+    `top_logprobs` are the OpenAI-style settings of `ChatHuggingFace` and `ChatOpenAI`; a
+    model without them gives no probabilities.
     """
-    if schema is None:
-        return llm
-    grammar = {"type": "json", "value": schema}
-    if isinstance(llm, ChatHuggingFace):
-        return llm.bind(response_format=grammar)
-    if isinstance(llm, HuggingFaceEndpoint):
-        return llm.bind(grammar=grammar)
-    return llm
+    settings: dict[str, Any] = {}
+    if grammar is not None and isinstance(llm, ChatHuggingFace):
+        settings["response_format"] = grammar
+    elif grammar is not None and isinstance(llm, HuggingFaceEndpoint):
+        settings["grammar"] = grammar
+    fields = getattr(type(llm), "model_fields", {})
+    if top_logprobs and "logprobs" in fields and "top_logprobs" in fields:
+        settings.update(logprobs=True, top_logprobs=top_logprobs)
+    return llm.bind(**settings) if settings else llm
+
+
+def output_logprobs(output: Any) -> tuple[TokenLogprob, ...] | None:
+    """The reply's tokens and their alternatives, when the chat model reported them."""
+    if not isinstance(output, AIMessage):
+        return None
+    logprobs = output.response_metadata.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, Mapping) else getattr(logprobs, "content", None)
+    return token_logprobs(content)

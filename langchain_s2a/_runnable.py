@@ -15,6 +15,7 @@ from langchain_s2a._convert import (
     S2ARunnableInput,
     check_complete,
     constrained,
+    output_logprobs,
     output_text,
     output_truncated,
     output_usage,
@@ -34,7 +35,9 @@ from s2a import (
     VariantName,
 )
 from s2a._steps import Reply, arun_plan, run_plan
+from s2a._types import ScoredCalls
 from s2a._windows import StepPlan, plan_step
+from s2a.variants import DEFAULT_THRESHOLD
 
 _TOOL_DESCRIPTION = (
     "Filter text with System 2 Attention before reasoning on it: give the text as `context` "
@@ -62,7 +65,8 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
     Key init args:
         llm: any LangChain chat model or LLM; it runs the S2A step.
-        variant: `separated` (default), `unseparated`, `keep_original`, `instructed`, `extractive`.
+        variant: `separated` (default), `unseparated`, `keep_original`, `instructed`, `extractive`,
+            `scored` (P(keep) per sentence, `threshold`).
         focus: drop opinions (`objectivity`), unrelated sentences (`relevance`) or `both`.
         fallback: on unusable output or a failed call keep the original (`original`) or raise.
         retry: how a failed call is retried (`s2a.RetryPolicy`; timeouts, connection
@@ -122,7 +126,11 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     """`extractive`: frame the answer prompt as the paper does ("Answer the following question
     in an unbiased way ..."), instead of the user's text with the dropped sentences deleted."""
     constrain: bool = True
-    """Constrain the extractive reply to its JSON schema on TGI-backed models."""
+    """Constrain the extractive and scored replies to their grammar on TGI-backed models."""
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    """`scored`: keep a sentence when its P(keep) is at least this."""
+    scored_calls: ScoredCalls = "one"
+    """`scored`: one call with a decision per sentence, or one one-token call per sentence."""
     window_tokens: int | None = Field(default=None, gt=0)
     """Prompt budget of one S2A call, in tokens (estimated); a longer context is split into
     parts that fit, one call each, and merged. `None`: always one call."""
@@ -146,11 +154,20 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
             fallback=self.fallback,
             prompts=self.prompts,
             answer_frame=self.answer_frame,
+            threshold=self.threshold,
+            scored_calls=self.scored_calls,
         )
         return plan_step(to_s2a_input(value), config, window_tokens=self.window_tokens)
 
     def _model(self, request: S2ARequest) -> Runnable[Any, Any]:
-        return constrained(self.llm, request.json_schema) if self.constrain else self.llm
+        grammar = request.grammar if self.constrain else None
+        return constrained(self.llm, grammar, request.top_logprobs)
+
+    @staticmethod
+    def _reply(output: Any) -> Reply:
+        return Reply(
+            output_text(output), output_usage(output), output_truncated(output), output_logprobs(output)
+        )
 
     def _invoke(
         self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
@@ -160,7 +177,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         def call(request: S2ARequest) -> Reply:
             output = self._model(request).invoke(to_messages(request.messages), child)
             check_complete(self.llm, output)
-            return Reply(output_text(output), output_usage(output), output_truncated(output))
+            return self._reply(output)
 
         return run_plan(self._plan(value), call, self.retry)
 
@@ -172,7 +189,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         async def call(request: S2ARequest) -> Reply:
             output = await self._model(request).ainvoke(to_messages(request.messages), child)
             check_complete(self.llm, output)
-            return Reply(output_text(output), output_usage(output), output_truncated(output))
+            return self._reply(output)
 
         return await arun_plan(self._plan(value), call, self.retry)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.llms import LLM
@@ -30,11 +30,16 @@ from s2a import (
     S2AConfig,
     S2APrompts,
 )
+from s2a._client import token_logprobs
 from s2a.selection import (
+    DEFAULT_MODE,
+    DEFAULT_RAG_THRESHOLD,
     Granularity,
     Selected,
+    SelectionMode,
     SelectionPlan,
     Window,
+    WindowReply,
     acall_window,
     call_window,
     finish_selection,
@@ -93,6 +98,20 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
         description="Prompt budget per call; the LLM's context window (less a reply reserve) when unset.",
     )
     prompts: S2APrompts = Field(default=DEFAULT_PROMPTS, description="Prompt templates (see `s2a.prompts`).")
+    mode: SelectionMode = Field(
+        default=DEFAULT_MODE,
+        description="`scored`: a keep-or-drop decision per node with its P(keep), which becomes the "
+        "node's score (filter and rerank in one step); `keep_list`: one JSON list of the nodes to keep.",
+    )
+    threshold: float = Field(
+        default=DEFAULT_RAG_THRESHOLD,
+        ge=0.0,
+        le=1.0,
+        description="`scored`: keep nodes with P(keep) at least this.",
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, description="`scored`: keep at most this many nodes, the most likely first."
+    )
 
     @classmethod
     def class_name(cls) -> str:
@@ -124,10 +143,18 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
             raise ValueError(msg)
         llm = self._llm()
         window = self.window_tokens or max(llm.metadata.context_window - _REPLY_RESERVE, 512)
-        config = S2AConfig(focus=self.focus, fallback=self.fallback, prompts=self.prompts)
+        config = S2AConfig(
+            focus=self.focus, fallback=self.fallback, prompts=self.prompts, threshold=self.threshold
+        )
         texts = [n.node.get_content() for n in nodes]
         plan = plan_selection(
-            texts, query_bundle.query_str, config, granularity=self.granularity, window_tokens=window
+            texts,
+            query_bundle.query_str,
+            config,
+            granularity=self.granularity,
+            window_tokens=window,
+            mode=self.mode,
+            top_k=self.top_k,
         )
         dispatcher.event(
             S2ASelectionStartEvent(query=plan.query, nodes=len(nodes), windows=len(plan.windows))
@@ -137,28 +164,31 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
     def _request(self, llm: LLM, window: Window) -> tuple[list[ChatMessage], dict[str, Any]]:
         messages = [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in window.messages]
         if not isinstance(llm, HuggingFaceInferenceAPI):
-            return messages, {}  # other LLMs get the schema in the prompt only
-        # TGI constrains the reply to the schema; temperature 0 is greedy on its chat route
+            return messages, {}  # other LLMs get the reply's shape in the prompt only
+        # TGI constrains the reply to the grammar; temperature 0 is greedy on its chat route
         # (the LLM's own setting must be above 0, and call arguments take precedence).
-        return messages, {
-            "response_format": {"type": "json", "value": window.json_schema},
-            "temperature": 0.0,
-        }
+        kwargs: dict[str, Any] = {"response_format": window.grammar, "temperature": 0.0}
+        if window.top_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=window.top_logprobs)
+        return messages, kwargs
 
-    def _call(self, llm: LLM, window: Window) -> str:
+    def _call(self, llm: LLM, window: Window) -> WindowReply:
         messages, kwargs = self._request(llm, window)
         if llm.metadata.is_chat_model:
-            return llm.chat(messages, **kwargs).message.content or ""
-        return llm.complete(messages[-1].content or "", **kwargs).text
+            return _reply(llm.chat(messages, **kwargs))
+        return WindowReply(llm.complete(messages[-1].content or "", **kwargs).text)
 
-    async def _acall(self, llm: LLM, window: Window) -> str:
+    async def _acall(self, llm: LLM, window: Window) -> WindowReply:
         messages, kwargs = self._request(llm, window)
         if llm.metadata.is_chat_model:
-            return (await llm.achat(messages, **kwargs)).message.content or ""
-        return (await llm.acomplete(messages[-1].content or "", **kwargs)).text
+            return _reply(await llm.achat(messages, **kwargs))
+        return WindowReply((await llm.acomplete(messages[-1].content or "", **kwargs)).text)
 
     def _finish(
-        self, nodes: list[NodeWithScore], plan: SelectionPlan, outputs: Sequence[str | S2ACallError]
+        self,
+        nodes: list[NodeWithScore],
+        plan: SelectionPlan,
+        outputs: Sequence[str | WindowReply | S2ACallError],
     ) -> list[NodeWithScore]:
         selected = finish_selection(plan, outputs)
         dispatcher.event(
@@ -209,19 +239,26 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
         )
 
 
+def _reply(response: ChatResponse) -> WindowReply:
+    """The reply's text and, from TGI's raw chat output, its tokens' alternatives."""
+    choices = getattr(response.raw, "choices", None) or [None]
+    logprobs = getattr(choices[0], "logprobs", None)
+    return WindowReply(response.message.content or "", token_logprobs(getattr(logprobs, "content", None)))
+
+
 def _kept_nodes(nodes: list[NodeWithScore], selected: Selected, *, rebuild: bool) -> list[NodeWithScore]:
+    """The kept nodes: in their order, or (scored) best first with P(keep) as their score."""
     kept = []
-    for index in selected.keep:
+    for index in selected.ranked if selected.scores else selected.keep:
         original = nodes[index]
-        if rebuild and selected.texts[index] != original.node.get_content():
-            node = original.node.model_copy(deep=True)
-            if not isinstance(node, TextNode):
-                kept.append(original)  # only text nodes can be rebuilt; keep the others whole
-                continue
+        score = selected.scores.get(index, original.score) if selected.scores else original.score
+        node = original.node
+        rebuilt = rebuild and selected.texts[index] != node.get_content()
+        if rebuilt and isinstance(node, TextNode):  # only text nodes can be rebuilt; others stay whole
+            node = node.model_copy(deep=True)
             node.set_content(selected.texts[index])
-            kept.append(NodeWithScore(node=node, score=original.score))
-        else:
-            kept.append(original)
+        unchanged = node is original.node and score == original.score
+        kept.append(original if unchanged else NodeWithScore(node=node, score=score))
     return kept
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -9,21 +10,47 @@ from huggingface_hub import InferenceClient
 
 from s2a._faults import DEFAULT_RETRY, RetryPolicy, call_with_retries
 from s2a._steps import Reply, run_plan
-from s2a._types import ChatMessage, S2AInput, S2AResult, TokenUsage
+from s2a._types import ChatMessage, S2AInput, S2AResult, TokenLogprob, TokenUsage
 from s2a._windows import plan_step
 from s2a.tgi import Decoding, read_info
 from s2a.variants import S2AConfig
+
+
+def token_logprobs(content: Any) -> tuple[TokenLogprob, ...] | None:
+    """OpenAI-style `logprobs.content` (dicts or huggingface_hub's objects) as the core's tokens."""
+    if not content:
+        return None
+
+    def field(entry: Any, name: str) -> Any:
+        return entry[name] if isinstance(entry, Mapping) else getattr(entry, name)
+
+    return tuple(
+        TokenLogprob(
+            str(field(entry, "token")),
+            float(field(entry, "logprob")),
+            tuple(
+                (str(field(t, "token")), float(field(t, "logprob")))
+                for t in field(entry, "top_logprobs") or ()
+            ),
+        )
+        for entry in content
+    )
 
 
 def chat(
     client: InferenceClient,
     messages: list[ChatMessage],
     decoding: Decoding,
-    schema: dict[str, Any] | None = None,
+    grammar: dict[str, Any] | None = None,
+    top_logprobs: int = 0,
 ) -> Reply:
-    """One chat completion on TGI's chat route; `schema` constrains the reply to JSON."""
+    """One chat completion on TGI's chat route.
+
+    `grammar` is TGI's `{"type": "json"|"regex", "value": ...}` constraint; with `top_logprobs`,
+    each token's alternatives come back in `Reply.logprobs`.
+    """
     # TGI's own grammar form (openapi GrammarType); huggingface_hub types only OpenAI's forms.
-    grammar: Any = {"type": "json", "value": schema} if schema is not None else None
+    response_format: Any = grammar
     response = client.chat_completion(
         messages=[dict(m) for m in messages],
         max_tokens=decoding.max_new_tokens,
@@ -31,7 +58,9 @@ def chat(
         top_p=decoding.top_p,
         seed=decoding.seed,
         stop=list(decoding.stop) or None,
-        response_format=grammar,
+        response_format=response_format,
+        logprobs=True if top_logprobs else None,
+        top_logprobs=top_logprobs or None,
     )
     choice = response.choices[0]
     text, usage = choice.message.content or "", response.usage
@@ -44,7 +73,8 @@ def chat(
         if usage is not None
         else None
     )
-    return Reply(text, tokens, truncated=choice.finish_reason == "length")
+    logprobs = token_logprobs(choice.logprobs.content) if choice.logprobs is not None else None
+    return Reply(text, tokens, truncated=choice.finish_reason == "length", logprobs=logprobs)
 
 
 def run_s2a(
@@ -56,7 +86,7 @@ def run_s2a(
     *,
     window_tokens: int | None = None,
 ) -> S2AResult:
-    """The S2A step through a TGI server's chat route (JSON-constrained when extractive).
+    """The S2A step through a TGI server's chat route (its reply constrained as the variant asks).
 
     A failed call is retried per `retry`, then falls back to the original input, flagged
     (or raises `S2ACallError` with `fallback="raise"`). A context whose prompt exceeds
@@ -64,7 +94,7 @@ def run_s2a(
     """
     return run_plan(
         plan_step(inp, config, window_tokens=window_tokens),
-        lambda request: chat(client, list(request.messages), decoding, request.json_schema),
+        lambda request: chat(client, list(request.messages), decoding, request.grammar, request.top_logprobs),
         retry,
     )
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from s2a._errors import S2ACallError
 from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
-from s2a._types import S2AResult, TokenUsage
+from s2a._types import S2AResult, TokenLogprob, TokenUsage
 from s2a._windows import StepPlan
 from s2a.variants import S2ARequest, finish, original_result
 
@@ -27,6 +28,8 @@ class Reply(NamedTuple):
     usage: TokenUsage | None = None
     truncated: bool = False
     """The backend stopped at its token limit (`finish_reason` `length`)."""
+    logprobs: Sequence[TokenLogprob] | None = None
+    """The reply's tokens with their alternatives, when asked for (`request.top_logprobs`) and given."""
 
 
 def call_failed(request: S2ARequest, error: S2ACallError) -> S2AResult:
@@ -50,7 +53,7 @@ def run_step(request: S2ARequest, call: Callable[[S2ARequest], Reply], retry: Re
         reply = call_with_retries(lambda: call(request), retry)
     except S2ACallError as error:
         return call_failed(request, error)
-    return finish(request, reply.text, reply.usage, truncated=reply.truncated)
+    return finish(request, reply.text, reply.usage, truncated=reply.truncated, logprobs=reply.logprobs)
 
 
 async def arun_step(
@@ -63,12 +66,24 @@ async def arun_step(
         reply = await acall_with_retries(lambda: call(request), retry)
     except S2ACallError as error:
         return call_failed(request, error)
-    return finish(request, reply.text, reply.usage, truncated=reply.truncated)
+    return finish(request, reply.text, reply.usage, truncated=reply.truncated, logprobs=reply.logprobs)
+
+
+CONCURRENT_CALLS = 8
+"""Calls of one plan sent at once from sync code when they may run together (`plan.concurrent`)."""
 
 
 def run_plan(plan: StepPlan, call: Callable[[S2ARequest], Reply], retry: RetryPolicy) -> S2AResult:
-    """Run every part of `plan` (one request when the context fits) and merge the results."""
-    first = [run_step(request, call, retry) for request in plan.first]
+    """Run every part of `plan` (one request when the context fits) and merge the results.
+
+    One call at a time, in order; the per-sentence calls of `scored` go `CONCURRENT_CALLS` at
+    a time from threads, so that a batching server decodes them together.
+    """
+    if plan.concurrent:
+        with ThreadPoolExecutor(min(CONCURRENT_CALLS, len(plan.first))) as pool:
+            first = list(pool.map(lambda request: run_step(request, call, retry), plan.first))
+    else:
+        first = [run_step(request, call, retry) for request in plan.first]
     rest = [run_step(request, call, retry) for request in plan.rest(first)]
     return plan.merge(first, rest)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import TypedDict
 
-VariantName = Literal["separated", "unseparated", "keep_original", "instructed", "extractive"]
+VariantName = Literal["separated", "unseparated", "keep_original", "instructed", "extractive", "scored"]
 """Names of the registered S2A variants (see `s2a.VARIANTS`)."""
 
 Focus = Literal["objectivity", "relevance", "both"]
@@ -15,6 +15,22 @@ Focus = Literal["objectivity", "relevance", "both"]
 
 FallbackPolicy = Literal["original", "raise"]
 """What happens when the model's output cannot be used."""
+
+ScoredCalls = Literal["one", "per_sentence"]
+"""How `scored` asks: one call with a decision per sentence, or one one-token call per sentence."""
+
+ScoresFrom = Literal["logprobs", "text"]
+"""Where `scored` read each P(keep): the decision tokens' probabilities, or (when the model
+gives none) the decision text itself, as 1.0 or 0.0."""
+
+
+class TokenLogprob(NamedTuple):
+    """One generated token, its log-probability, and the most likely alternatives at its place."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+    """(token, log-probability) of the most likely tokens at this place, the chosen one among them."""
 
 
 class ChatMessage(TypedDict):
@@ -89,7 +105,13 @@ class S2AResult(BaseModel):
     variant: VariantName
     """The variant that produced this result."""
     kept: list[int] | None = None
-    """1-based numbers of the context sentences kept (extractive variant only)."""
+    """1-based numbers of the context sentences kept (`extractive` and `scored`)."""
+    scores: dict[int, float] | None = None
+    """`scored`: P(keep) of each sentence the model judged, by 1-based sentence number (the
+    question's sentences are never judged, and always kept)."""
+    scores_from: ScoresFrom | None = None
+    """`scored`: `logprobs`, or `text` when the model gave no probabilities (then every score
+    is 1.0 or 0.0, the decision it wrote)."""
     raw: str | None = None
     """The model's raw output; `None` when the variant makes no call."""
     fallback: str | None = None

@@ -12,6 +12,10 @@ end of the prompt, where the question is; the question it yields is then given t
 parts. If the last part yields none, the whole input is kept, flagged (except `unseparated`,
 which needs none).
 
+`scored` with `scored_calls="per_sentence"` turns each of those requests into one call per
+sentence (`units` holds the requests they came from), folded back into one result each
+before the merge.
+
     plan = plan_step(inp, config, window_tokens=7000)
     first = [<run_step(r)> for r in plan.first]      # sync or async: the only difference
     rest = [<run_step(r)> for r in plan.rest(first)]
@@ -23,18 +27,21 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from s2a._sentences import Span, sentence_spans
-from s2a._types import S2AInput, S2AResult, TokenUsage
+from s2a._types import S2AInput, S2AResult, ScoresFrom, TokenUsage
 from s2a.variants import (
     VARIANTS,
     S2AConfig,
     S2ARequest,
     extractive_outcome,
+    finish,
     original_result,
+    per_sentence,
     prepare,
     prepare_part,
+    scored_outcome,
 )
 
 logger = logging.getLogger(__name__)
@@ -171,6 +178,15 @@ class StepPlan:
     """The parts of `input.context`, in order; none when no split was needed."""
     first: tuple[S2ARequest, ...]
     """The requests to run first: every part's, or (question unknown) the last part's."""
+    units: tuple[S2ARequest, ...] = ()
+    """`scored_calls="per_sentence"`: the one-call requests whose sentences `first` judges one by one."""
+    groups: tuple[int, ...] = ()
+    """For each request in `first`, the index of its request in `units`."""
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether the requests in `first` are one text's per-sentence calls, best sent together."""
+        return bool(self.units) and len(self.first) > 1
 
     @property
     def split(self) -> bool:
@@ -199,6 +215,11 @@ class StepPlan:
 
     def merge(self, first: Sequence[S2AResult], rest: Sequence[S2AResult] = ()) -> S2AResult:
         """The whole input's result from its parts' results, in the order of the parts."""
+        if self.units:
+            first = [
+                _folded(unit, [r for r, g in zip(first, self.groups, strict=True) if g == k])
+                for k, unit in enumerate(self.units)
+            ]
         if not self.split:
             (result,) = first
             return result
@@ -271,17 +292,53 @@ def _reasons(parts: Sequence[Part], results: Sequence[S2AResult]) -> str | None:
     return "; ".join(reasons) or None
 
 
+def _folded(unit: S2ARequest, results: Sequence[S2AResult]) -> S2AResult:
+    """One request's result from the results of its per-sentence calls (a failed call's sentence kept)."""
+    if not unit.needs_llm:
+        return finish(unit)
+    scores = {n - 1: p for r in results if r.fallback is None and r.scores for n, p in r.scores.items()}
+    failed = [r.fallback for r in results if r.fallback is not None]
+    if not scores:
+        return original_result(unit, f"every per-sentence call failed: {failed[0]}", usage=_usage(results))
+    source: ScoresFrom = "text" if any(r.scores_from == "text" for r in results) else "logprobs"
+    outcome = scored_outcome(unit, scores, source)
+    raws = [r.raw for r in results if r.raw is not None]
+    reasons = [
+        f"sentence {u + 1}: {r.fallback}" for u, r in zip(unit.shown, results, strict=True) if r.fallback
+    ]
+    return S2AResult(
+        context=outcome.context,
+        question=outcome.question,
+        prompt=outcome.prompt or unit.input.original_prompt,
+        variant="scored",
+        kept=outcome.kept,
+        scores=outcome.scores,
+        scores_from=outcome.scores_from,
+        raw="\n".join(raws) if raws else None,
+        fallback="; ".join(reasons) or None,
+        usage=_usage(results),
+    )
+
+
 def _merged_extractive(whole: S2ARequest, parts: Sequence[Part], results: Sequence[S2AResult]) -> S2AResult:
     """The whole input's result from the sentences its parts kept, deleted in place in the whole."""
     kept = set(_kept(parts, results))
     outcome = extractive_outcome(whole, [i for i in range(len(whole.spans)) if i + 1 not in kept])
     raws = [r.raw for r in results if r.raw is not None]
+    scores = {
+        part.sentences[n - 1]: p
+        for part, r in zip(parts, results, strict=True)
+        for n, p in (r.scores or {}).items()
+    }
+    sources = {r.scores_from for r in results if r.scores_from is not None}
     return S2AResult(
         context=outcome.context,
         question=outcome.question,
         prompt=outcome.prompt or whole.input.original_prompt,
-        variant="extractive",
+        variant=whole.config.variant,
         kept=outcome.kept,
+        scores=scores or None,
+        scores_from=("text" if "text" in sources else "logprobs") if sources else None,
         raw="\n\n".join(raws) if raws else None,
         fallback=_reasons(parts, results),
         usage=_usage(results),
@@ -331,7 +388,18 @@ def plan_step(
         ValueError: `window_tokens` is too small to hold the S2A prompt around any context.
 
     """
-    config = config or S2AConfig()
+    plan = _plan(inp, config or S2AConfig(), window_tokens, count_tokens)
+    if plan.config.variant != "scored" or plan.config.scored_calls != "per_sentence":
+        return plan
+    calls = [(k, call) for k, unit in enumerate(plan.first) for call in per_sentence(unit)]
+    return replace(
+        plan, units=plan.first, first=tuple(c for _, c in calls), groups=tuple(k for k, _ in calls)
+    )
+
+
+def _plan(
+    inp: S2AInput, config: S2AConfig, window_tokens: int | None, count_tokens: Callable[[str], int]
+) -> StepPlan:
     whole = prepare(inp, config)
     if window_tokens is None or not whole.needs_llm or request_tokens(whole, count_tokens) <= window_tokens:
         return StepPlan(input=inp, config=config, whole=whole, parts=(), first=(whole,))

@@ -66,6 +66,32 @@ Sentences:
 
 Reply with JSON only, in this form: {{"keep": [numbers of the sentences to keep]}}"""
 
+_SCORED = """\
+A user wrote a message that asks: {question}
+
+Below are the other sentences of that message, numbered.
+{focus}
+Judge each sentence on its own: keep it if it states a fact needed to answer the question, \
+drop it otherwise. Do not answer the question.
+
+Sentences:
+{sentences}
+
+Reply with one line per sentence, in order: its number, a space, then keep or drop."""
+
+_SCORED_EACH = """\
+A user wrote a message that asks: {question}
+
+Below are the other sentences of that message, numbered.
+{focus}
+Keep a sentence if it states a fact needed to answer the question; drop it otherwise. \
+Do not answer the question.
+
+Sentences:
+{sentences}
+
+Sentence {number}: reply with one word, keep or drop."""
+
 _SELECT = """\
 Below are numbered {unit_name} retrieved for a question.
 {focus}
@@ -76,6 +102,18 @@ Question: {query}
 {items}
 
 Reply with JSON only, in this form: {{"keep": [numbers of the {unit_name} to keep]}}"""
+
+_SELECT_SCORED = """\
+Below are numbered {unit_name} retrieved for a question.
+{focus}
+Judge each on its own: keep it if it helps to answer the question, drop it otherwise. \
+Do not answer the question.
+
+Question: {query}
+
+{items}
+
+Reply with one line for each, in order: its number, a space, then keep or drop."""
 
 _ANSWER_SEPARATED = """\
 {context}
@@ -122,9 +160,19 @@ class S2APrompts(BaseModel):
     extractive: str = _EXTRACTIVE
     """S2A call of `extractive`: the question, and the other sentences numbered. Fields: `focus`,
     `question`, `sentences`."""
+    scored: str = _SCORED
+    """S2A call of `scored` (one call): the question, and the other sentences numbered; the reply
+    is one `<number> keep|drop` line per sentence. Fields: `focus`, `question`, `sentences`."""
+    scored_each: str = _SCORED_EACH
+    """S2A call of `scored` with `scored_calls="per_sentence"`: as `scored`, asking about one
+    sentence at the end, so the calls of one text share every token before it. Fields: `focus`,
+    `number`, `question`, `sentences`."""
     select: str = _SELECT
     """Selection of retrieved documents or sentences (RAG adapters). Fields: `focus`, `items`,
     `query`, `unit_name`."""
+    select_scored: str = _SELECT_SCORED
+    """Selection with `mode="scored"` (RAG adapters): a `<number> keep|drop` line per item.
+    Fields: `focus`, `items`, `query`, `unit_name`."""
     answer_separated: str = _ANSWER_SEPARATED
     """Answer prompt of `separated` and `extractive`. Fields: `context`, `question`."""
     answer_keep_original: str = _ANSWER_KEEP_ORIGINAL
@@ -139,7 +187,10 @@ class S2APrompts(BaseModel):
         "separated": {"focus", "text"},
         "unseparated": {"focus", "text"},
         "extractive": {"focus", "question", "sentences"},
+        "scored": {"focus", "question", "sentences"},
+        "scored_each": {"focus", "number", "question", "sentences"},
         "select": {"focus", "items", "query", "unit_name"},
+        "select_scored": {"focus", "items", "query", "unit_name"},
         "answer_separated": {"context", "question"},
         "answer_keep_original": {"original", "context", "question"},
         "answer_instructed": {"original"},

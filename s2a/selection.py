@@ -7,8 +7,10 @@ drive this the same way, with no I/O here:
     outputs = [<call the model with w.messages, JSON-constrained to w.json_schema> for w in plan.windows]
     selected = finish_selection(plan, outputs)
 
-Items are numbered; the model answers with the numbers to keep, so the output is always a
-subset of the input, verbatim. Item sets too large for the model's window are split into
+Items are numbered; the model answers with the numbers to keep (`mode="keep_list"`), or with a
+keep-or-drop line per item whose P(keep) is read from the decision token (`mode="scored"`: the
+items at or above `threshold` are kept, best first, at most `top_k`). Either way the output is
+always a subset of the input, verbatim. Item sets too large for the model's window are split into
 windows that fit, each its own call; the kept sets are merged in the original order.
 """
 
@@ -17,20 +19,38 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from s2a._errors import S2ACallError, S2AParseError
 from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
 from s2a._parsing import Unusable, parse_selection
+from s2a._scores import TOP_LOGPROBS, decisions_regex, read_decisions
 from s2a._sentences import Span, join_sentences, numbered, sentence_spans
-from s2a._types import ChatMessage
+from s2a._types import ChatMessage, ScoresFrom, TokenLogprob
 from s2a._windows import approx_tokens
-from s2a.variants import S2AConfig, _focus_text, _keep_schema, _messages
+from s2a.variants import DEFAULT_THRESHOLD, S2AConfig, _focus_text, _keep_schema, _messages
 
 logger = logging.getLogger(__name__)
 
 Granularity = Literal["document", "sentence"]
 """Keep or drop whole documents, or sentences inside them."""
+
+SelectionMode = Literal["keep_list", "scored"]
+"""One JSON list of the numbers to keep, or a scored keep-or-drop decision per item."""
+
+DEFAULT_MODE: SelectionMode = "keep_list"
+"""The RAG adapters' default mode."""
+
+DEFAULT_RAG_THRESHOLD = 0.5
+"""The RAG adapters' default threshold on P(keep), in `scored` mode."""
+
+
+class WindowReply(NamedTuple):
+    """A window's reply text and, when the backend reports them, its tokens' alternatives."""
+
+    text: str
+    logprobs: Sequence[TokenLogprob] | None = None
+
 
 REPLY_TOKENS_PER_ITEM = 4
 """Room left in a window for the reply: about this many tokens per number."""
@@ -41,9 +61,20 @@ class Window:
     """One S2A call: the items it shows and the messages that show them."""
 
     messages: tuple[ChatMessage, ...]
-    json_schema: dict[str, Any]
+    json_schema: dict[str, Any] | None
     units: tuple[tuple[int, int | None], ...]
     """For each number shown (1-based position): (document index, sentence index or None)."""
+    regex: str | None = None
+    """`scored`: the reply's shape, one `<number> keep|drop` line per unit."""
+    top_logprobs: int = 0
+    """`scored`: alternatives asked for at each token."""
+
+    @property
+    def grammar(self) -> dict[str, Any]:
+        """The reply's constraint in TGI's form."""
+        if self.regex is not None:
+            return {"type": "regex", "value": self.regex}
+        return {"type": "json", "value": self.json_schema}
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,9 @@ class SelectionPlan:
     config: S2AConfig
     windows: tuple[Window, ...]
     spans: tuple[tuple[Span, ...], ...] = ()
+    mode: SelectionMode = "keep_list"
+    threshold: float = DEFAULT_THRESHOLD
+    top_k: int | None = None
 
 
 @dataclass
@@ -68,6 +102,15 @@ class Selected:
     """Each window's reply; `None` for a window whose call failed."""
     fallback: str | None = None
     """`None`, or why some window's output was not used (its documents were all kept)."""
+    scores: dict[int, float] = field(default_factory=dict)
+    """`scored`: each judged document's P(keep) (for sentences, its best sentence's), by index."""
+    scores_from: ScoresFrom | None = None
+    """`scored`: `logprobs`, or `text` when some decision came without probabilities."""
+
+    @property
+    def ranked(self) -> list[int]:
+        """The kept documents, highest P(keep) first (original order among equals, and without scores)."""
+        return sorted(self.keep, key=lambda doc: -self.scores.get(doc, 1.0))
 
     @property
     def calls(self) -> int:
@@ -100,11 +143,19 @@ def _window(
     query: str,
     config: S2AConfig,
     unit_name: str,
+    mode: SelectionMode,
 ) -> Window:
     items = _render(texts, spans, units)
-    user = config.prompts.select.format(
-        focus=_focus_text(config), items=items, query=query, unit_name=unit_name
-    )
+    template = config.prompts.select_scored if mode == "scored" else config.prompts.select
+    user = template.format(focus=_focus_text(config), items=items, query=query, unit_name=unit_name)
+    if mode == "scored":
+        return Window(
+            messages=_messages(config, user),
+            json_schema=None,
+            units=tuple(units),
+            regex=decisions_regex(len(units)),
+            top_logprobs=TOP_LOGPROBS,
+        )
     return Window(
         messages=_messages(config, user),
         json_schema=_keep_schema(len(units)),
@@ -144,11 +195,16 @@ def plan_selection(
     granularity: Granularity = "document",
     window_tokens: int | None = None,
     count_tokens: Callable[[str], int] = approx_tokens,
+    mode: SelectionMode = "keep_list",
+    top_k: int | None = None,
 ) -> SelectionPlan:
     """Plan the calls that select from `texts`; split into windows of at most `window_tokens`.
 
+    With `mode="scored"`, the items whose P(keep) reaches `config.threshold` are kept, and of
+    those at most `top_k` (the most likely to be needed).
+
     Raises:
-        ValueError: the query is empty, or the granularity is unknown.
+        ValueError: the query is empty, the granularity or mode is unknown, or `top_k` < 1.
         TypeError: a text or the query is not a str.
 
     """
@@ -166,6 +222,12 @@ def plan_selection(
     if granularity not in ("document", "sentence"):
         msg = f"granularity must be 'document' or 'sentence', got {granularity!r}"
         raise ValueError(msg)
+    if mode not in ("keep_list", "scored"):
+        msg = f"mode must be 'keep_list' or 'scored', got {mode!r}"
+        raise ValueError(msg)
+    if top_k is not None and top_k < 1:
+        msg = f"top_k must be at least 1 (or None for no limit), got {top_k!r}"
+        raise ValueError(msg)
 
     spans = tuple(tuple(sentence_spans(t)) for t in texts) if granularity == "sentence" else ()
     all_units: list[tuple[int, int | None]] = (
@@ -176,7 +238,7 @@ def plan_selection(
     unit_name = "sentences" if granularity == "sentence" else "documents"
 
     def window(units: Sequence[tuple[int, int | None]]) -> Window:
-        return _window(texts, spans, units, query=query, config=config, unit_name=unit_name)
+        return _window(texts, spans, units, query=query, config=config, unit_name=unit_name, mode=mode)
 
     def cost(unit: tuple[int, int | None]) -> int:
         return count_tokens(_render(texts, spans, [unit])) + REPLY_TOKENS_PER_ITEM
@@ -192,10 +254,24 @@ def plan_selection(
         config=config,
         windows=tuple(window(group) for group in _pack(all_units, budget, cost)),
         spans=spans,
+        mode=mode,
+        threshold=config.threshold,
+        top_k=top_k,
     )
 
 
-def finish_selection(plan: SelectionPlan, outputs: Sequence[str | S2ACallError]) -> Selected:
+def _decisions(
+    plan: SelectionPlan, window: Window, reply: WindowReply
+) -> dict[tuple[int, int | None], float]:
+    """P(keep) of each unit of `window` (`keep_list`: 1.0 for the numbers kept, else 0.0)."""
+    if plan.mode == "scored":
+        scores = read_decisions(reply.text, len(window.units), reply.logprobs)
+        return dict(zip(window.units, scores.values, strict=True))
+    keep = set(parse_selection(reply.text, len(window.units)).keep)
+    return {unit: 1.0 if n in keep else 0.0 for n, unit in enumerate(window.units, start=1)}
+
+
+def finish_selection(plan: SelectionPlan, outputs: Sequence[str | WindowReply | S2ACallError]) -> Selected:
     """Merge the windows' replies into what is kept, applying the fallback policy per window.
 
     A window's output is the model's reply, or the `S2ACallError` its call ended with; either
@@ -211,8 +287,11 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str | S2ACallError])
         msg = f"expected {len(plan.windows)} model outputs (one per window), got {len(outputs)}"
         raise ValueError(msg)
     kept_units: set[tuple[int, int | None]] = set()
+    scores: dict[tuple[int, int | None], float] = {}
     reasons: list[str] = []
-    for number, (window, raw) in enumerate(zip(plan.windows, outputs, strict=True), start=1):
+    from_text = False
+    for number, (window, output) in enumerate(zip(plan.windows, outputs, strict=True), start=1):
+        raw = WindowReply(output) if isinstance(output, str) else output
         where = f" (window {number} of {len(plan.windows)})" if len(plan.windows) > 1 else ""
         if isinstance(raw, S2ACallError):
             if plan.config.fallback == "raise":
@@ -222,17 +301,25 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str | S2ACallError])
             kept_units.update(window.units)
             continue
         try:
-            selection = parse_selection(raw, len(window.units))
+            judged = _decisions(plan, window, raw)
         except Unusable as exc:
             if plan.config.fallback == "raise":
-                raise S2AParseError(exc.reason, raw) from None
+                raise S2AParseError(exc.reason, raw.text) from None
             reasons.append(exc.reason + where)
             logger.warning("S2A selection unusable (%s%s); keeping its items", exc.reason, where)
             kept_units.update(window.units)
             continue
-        kept_units.update(window.units[n - 1] for n in selection.keep)
+        if plan.mode == "scored":
+            scores.update(judged)
+            from_text = from_text or raw.logprobs is None or _from_text(raw, len(window.units))
+        kept_units.update(unit for unit, p in judged.items() if p >= plan.threshold)
 
+    documents = {doc: max(p for (d, _), p in scores.items() if d == doc) for doc, _ in scores}
     keep = sorted({doc for doc, _ in kept_units})
+    if plan.top_k is not None and len(keep) > plan.top_k:
+        best = sorted(keep, key=lambda doc: -documents.get(doc, 1.0))[: plan.top_k]
+        keep = sorted(best)
+        kept_units = {unit for unit in kept_units if unit[0] in best}
     if plan.granularity == "document":
         texts = {doc: plan.texts[doc] for doc in keep}
     else:
@@ -244,11 +331,24 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str | S2ACallError])
             )
             for doc in keep
         }
-    replies = [o if isinstance(o, str) else None for o in outputs]
-    return Selected(keep=keep, texts=texts, raw=replies, fallback="; ".join(reasons) or None)
+    replies = [o if isinstance(o, str) else o.text if isinstance(o, WindowReply) else None for o in outputs]
+    return Selected(
+        keep=keep,
+        texts=texts,
+        raw=replies,
+        fallback="; ".join(reasons) or None,
+        scores=documents,
+        scores_from=("text" if from_text else "logprobs") if plan.mode == "scored" else None,
+    )
 
 
-def call_window(call: Callable[[], str], retry: RetryPolicy) -> str | S2ACallError:
+def _from_text(reply: WindowReply, count: int) -> bool:
+    return read_decisions(reply.text, count, reply.logprobs).source == "text"
+
+
+def call_window(
+    call: Callable[[], str | WindowReply], retry: RetryPolicy
+) -> str | WindowReply | S2ACallError:
     """One window's call, retried; its failure is returned for `finish_selection` to judge."""
     try:
         return call_with_retries(call, retry)
@@ -256,7 +356,9 @@ def call_window(call: Callable[[], str], retry: RetryPolicy) -> str | S2ACallErr
         return error
 
 
-async def acall_window(call: Callable[[], Awaitable[str]], retry: RetryPolicy) -> str | S2ACallError:
+async def acall_window(
+    call: Callable[[], Awaitable[str | WindowReply]], retry: RetryPolicy
+) -> str | WindowReply | S2ACallError:
     """`call_window`, awaited; cancellation propagates."""
     try:
         return await acall_with_retries(call, retry)

@@ -7,27 +7,40 @@
 | `keep_original` | as `separated`                  | the original input and the kept parts         |
 | `instructed`    | none                            | the original, told to ignore opinions/noise   |
 | `extractive`    | sentence numbers, as JSON       | the input with the dropped sentences deleted  |
+| `scored`        | keep/drop per sentence, P(keep) | as `extractive`, dropping P(keep) < threshold |
 
 Every adapter drives a variant the same way, with no I/O here:
 
     request = prepare(S2AInput(...), config)      # the messages to send, if any
     output = <call the model with request.messages>   # sync or async: the only difference
     result = finish(request, output, usage)        # S2AResult, fallback applied
+
+`scored` also reads the probabilities of the reply's tokens (`finish(..., logprobs=...)`), and
+with `scored_calls="per_sentence"` makes one call per sentence: `s2a._windows.plan_step` plans
+those calls and merges their results.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from s2a._errors import S2AParseError
 from s2a._parsing import Unusable, parse_labelled, parse_rewrite, parse_selection
 from s2a._question import is_question, question_sentences
+from s2a._scores import (
+    ONE_DECISION_REGEX,
+    TOP_LOGPROBS,
+    Scores,
+    decisions_regex,
+    read_decision,
+    read_decisions,
+)
 from s2a._sentences import (
     Span,
     delete_sentences,
@@ -36,10 +49,25 @@ from s2a._sentences import (
     sentence_spans,
     split_sentences,
 )
-from s2a._types import ChatMessage, FallbackPolicy, Focus, S2AInput, S2AResult, TokenUsage, VariantName
+from s2a._types import (
+    ChatMessage,
+    FallbackPolicy,
+    Focus,
+    S2AInput,
+    S2AResult,
+    ScoredCalls,
+    ScoresFrom,
+    TokenLogprob,
+    TokenUsage,
+    VariantName,
+)
 from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
 
 logger = logging.getLogger(__name__)
+
+
+DEFAULT_THRESHOLD = 0.5
+"""`scored`'s default threshold on P(keep)."""
 
 
 class S2AConfig(BaseModel):
@@ -59,6 +87,11 @@ class S2AConfig(BaseModel):
     """`extractive`: frame the answer prompt as the paper does (kept context, then "Answer the
     following question in an unbiased way ... Question: ..."), instead of giving the answer
     step the user's own text with the dropped sentences deleted in place."""
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    """`scored`: a sentence is kept when its P(keep) is at least this."""
+    scored_calls: ScoredCalls = "one"
+    """`scored`: one call with a decision per sentence (`one`), or one single-token call per
+    sentence over a shared prefix (`per_sentence`)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +106,12 @@ class S2ARequest:
     """The S2A call's messages; empty when no call is needed."""
     json_schema: dict[str, Any] | None = None
     """JSON schema the reply must follow, for backends that can constrain decoding."""
+    regex: str | None = None
+    """Regular expression the reply must match (`scored`), for backends that can constrain decoding."""
+    top_logprobs: int = 0
+    """Alternatives to report at each generated token (`scored` reads P(keep) from them); 0: none."""
+    judged: int | None = None
+    """`scored_calls="per_sentence"`: the index (into `spans`) of the one sentence this call judges."""
     spans: tuple[Span, ...] = field(default=())
     """Sentence spans of `input.context` (extractive variant)."""
     asks: tuple[int, ...] = ()
@@ -87,6 +126,15 @@ class S2ARequest:
         """Whether the model must be called before `finish`."""
         return bool(self.messages)
 
+    @property
+    def grammar(self) -> dict[str, Any] | None:
+        """The reply's constraint in TGI's form (`{"type": "json"|"regex", "value": ...}`), if any."""
+        if self.json_schema is not None:
+            return {"type": "json", "value": self.json_schema}
+        if self.regex is not None:
+            return {"type": "regex", "value": self.regex}
+        return None
+
 
 @dataclass(frozen=True)
 class _Outcome:
@@ -95,6 +143,8 @@ class _Outcome:
     kept: list[int] | None = None
     prompt: str | None = None
     """The answer prompt, when the variant builds it itself."""
+    scores: dict[int, float] | None = None
+    scores_from: ScoresFrom | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +155,7 @@ class Variant:
     description: str
     build: Callable[[S2AInput, S2AConfig], S2ARequest] | None
     """Builds the S2A call; `None` for variants that make no call."""
-    parse: Callable[[S2ARequest, str], _Outcome] | None
+    parse: Callable[[S2ARequest, str, Sequence[TokenLogprob] | None], _Outcome] | None
     answer: Callable[[S2APrompts, S2AInput, str, str], str]
 
 
@@ -140,7 +190,7 @@ def _question_from_tail(context: str) -> tuple[str, str] | None:
     return None
 
 
-def _parse_separated(request: S2ARequest, raw: str) -> _Outcome:
+def _parse_separated(request: S2ARequest, raw: str, _logprobs: Sequence[TokenLogprob] | None) -> _Outcome:
     rewrite = parse_labelled(raw)
     if request.input.question is not None:
         return _Outcome(context=rewrite.context, question=request.input.question)
@@ -158,7 +208,7 @@ def _asks(text: str) -> str | None:
     return next((s for s in reversed(split_sentences(text)) if is_question(s)), None)
 
 
-def _parse_unseparated(request: S2ARequest, raw: str) -> _Outcome:
+def _parse_unseparated(request: S2ARequest, raw: str, _logprobs: Sequence[TokenLogprob] | None) -> _Outcome:
     text = parse_rewrite(raw)
     question = request.input.question
     if question is None:
@@ -188,19 +238,16 @@ def _keep_schema(count: int) -> dict[str, Any]:
     }
 
 
-def _build_extractive(
+def _judging(
     inp: S2AInput,
-    config: S2AConfig,
-    spans: tuple[Span, ...] | None = None,
-    *,
-    asks: tuple[int, ...] | None = None,
-    question: str | None = None,
-) -> S2ARequest:
-    """The keep-list call: the question stated, the other sentences numbered, `{"keep": [...]}`.
+    spans: tuple[Span, ...] | None,
+    asks: tuple[int, ...] | None,
+    question: str | None,
+) -> tuple[tuple[Span, ...], tuple[int, ...], tuple[int, ...], str]:
+    """The sentences of `inp.context`, the question's among them, the others (shown), the question.
 
     The question comes from the caller (`inp.question`), or from the text's structure
-    (`s2a._question`): never from the model. With no sentence besides the question there is
-    nothing to decide, and no call.
+    (`s2a._question`): never from the model.
     """
     text = inp.context
     spans = spans if spans is not None else tuple(sentence_spans(text))
@@ -212,23 +259,69 @@ def _build_extractive(
             if inp.question is not None
             else join_sentences(text, list(spans), [a + 1 for a in asks])
         )
-    shown = tuple(i for i in range(len(spans)) if i not in asks)
+    return spans, asks, tuple(i for i in range(len(spans)) if i not in asks), question
+
+
+def _build_extractive(
+    inp: S2AInput,
+    config: S2AConfig,
+    spans: tuple[Span, ...] | None = None,
+    *,
+    asks: tuple[int, ...] | None = None,
+    question: str | None = None,
+) -> S2ARequest:
+    """The keep-list call: the question stated, the other sentences numbered, `{"keep": [...]}`.
+
+    With no sentence besides the question there is nothing to decide, and no call.
+    """
+    spans, asks, shown, question = _judging(inp, spans, asks, question)
     if not shown:
         return S2ARequest(input=inp, config=config, spans=spans, asks=asks, question=question)
-    user = config.prompts.extractive.format(
+    template = config.prompts.extractive if config.variant == "extractive" else config.prompts.scored
+    user = template.format(
         focus=_focus_text(config),
         question=" ".join(question.split()),  # on one line, as the numbered sentences are
-        sentences=number_sentences(text[spans[i].start : spans[i].end] for i in shown),
+        sentences=number_sentences(inp.context[spans[i].start : spans[i].end] for i in shown),
     )
+    scored = config.variant == "scored"
     return S2ARequest(
         input=inp,
         config=config,
         messages=_messages(config, user),
-        json_schema=_keep_schema(len(shown)),
+        json_schema=None if scored else _keep_schema(len(shown)),
+        regex=decisions_regex(len(shown)) if scored else None,
+        top_logprobs=TOP_LOGPROBS if scored else 0,
         spans=spans,
         asks=asks,
         shown=shown,
         question=question,
+    )
+
+
+def per_sentence(request: S2ARequest) -> tuple[S2ARequest, ...]:
+    """`scored_calls="per_sentence"`: one one-word call for each sentence `request` shows.
+
+    Every call shows all the sentences and asks about one at the very end, so the calls of
+    one text share their prompt up to that line (a prefix cache prefills it once).
+    """
+    config, inp = request.config, request.input
+    sentences = number_sentences(
+        inp.context[request.spans[i].start : request.spans[i].end] for i in request.shown
+    )
+    question = " ".join((request.question or "").split())
+    return tuple(
+        replace(
+            request,
+            messages=_messages(
+                config,
+                config.prompts.scored_each.format(
+                    focus=_focus_text(config), question=question, sentences=sentences, number=number
+                ),
+            ),
+            regex=ONE_DECISION_REGEX,
+            judged=index,
+        )
+        for number, index in enumerate(request.shown, start=1)
     )
 
 
@@ -254,10 +347,25 @@ def extractive_outcome(request: S2ARequest, dropped: Iterable[int]) -> _Outcome:
     return _Outcome(context=context, question=question, kept=kept, prompt=prompt)
 
 
-def _parse_extractive(request: S2ARequest, raw: str) -> _Outcome:
+def _parse_extractive(request: S2ARequest, raw: str, _logprobs: Sequence[TokenLogprob] | None) -> _Outcome:
     selection = parse_selection(raw, len(request.shown))
     keep = {request.shown[n - 1] for n in selection.keep}
     return extractive_outcome(request, [i for i in request.shown if i not in keep])
+
+
+def scored_outcome(request: S2ARequest, scores: dict[int, float], source: ScoresFrom) -> _Outcome:
+    """Drop the sentences whose P(keep) (`scores`, by index into `request.spans`) is below the threshold."""
+    threshold = request.config.threshold
+    outcome = extractive_outcome(request, [i for i, p in scores.items() if p < threshold])
+    return replace(outcome, scores={i + 1: p for i, p in sorted(scores.items())}, scores_from=source)
+
+
+def _parse_scored(request: S2ARequest, raw: str, logprobs: Sequence[TokenLogprob] | None) -> _Outcome:
+    if request.judged is not None:
+        found: Scores = read_decision(raw, logprobs)
+        return scored_outcome(request, {request.judged: found.values[0]}, found.source)
+    found = read_decisions(raw, len(request.shown), logprobs)
+    return scored_outcome(request, dict(zip(request.shown, found.values, strict=True)), found.source)
 
 
 def _answer_separated(prompts: S2APrompts, _inp: S2AInput, context: str, question: str) -> str:
@@ -318,6 +426,14 @@ VARIANTS: Mapping[VariantName, Variant] = MappingProxyType(
             _parse_extractive,
             _answer_separated,
         ),
+        "scored": Variant(
+            "scored",
+            "As extractive, but each sentence gets a keep-or-drop decision and its P(keep), read from "
+            "the decision token's probabilities; the sentences below `threshold` are deleted in place.",
+            _build_extractive,
+            _parse_scored,
+            _answer_separated,
+        ),
     }
 )
 """The variant registry, by name."""
@@ -338,7 +454,7 @@ def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
         raise TypeError(msg)
     config = config or S2AConfig()
     variant = VARIANTS[config.variant]
-    if variant.build is None or (not inp.context.strip() and variant.name != "extractive"):
+    if variant.build is None or (not inp.context.strip() and variant.name not in {"extractive", "scored"}):
         return S2ARequest(input=inp, config=config)
     return variant.build(inp, config)
 
@@ -353,11 +469,11 @@ def prepare_part(
 ) -> S2ARequest:
     """`prepare` for a part of a split context whose sentences (`spans`, in `inp.context`) are known.
 
-    The extractive variant numbers exactly these, so a part's numbers map back to the whole
+    `extractive` and `scored` number exactly these, so a part's numbers map back to the whole
     context's sentences without splitting anything again; `asks` are the part's question
     sentences and `question` the whole input's question, both found before the split.
     """
-    if config.variant == "extractive" and inp.context.strip():
+    if config.variant in {"extractive", "scored"} and inp.context.strip():
         return _build_extractive(inp, config, spans, asks=asks, question=question)
     return prepare(inp, config)
 
@@ -373,6 +489,8 @@ def _result(request: S2ARequest, outcome: _Outcome, **extra: Any) -> S2AResult:
         prompt=prompt,
         variant=variant.name,
         kept=outcome.kept,
+        scores=outcome.scores,
+        scores_from=outcome.scores_from,
         **extra,
     )
 
@@ -383,8 +501,12 @@ def finish(
     usage: TokenUsage | None = None,
     *,
     truncated: bool = False,
+    logprobs: Sequence[TokenLogprob] | None = None,
 ) -> S2AResult:
     """Read the model's `output` for `request` and build the result, applying the fallback policy.
+
+    `logprobs` are the reply's tokens with their alternatives, when the backend reports them
+    (`scored` reads P(keep) from them; without them it reads the decisions as written).
 
     `truncated` says the backend stopped the reply at its token limit (TGI's `finish_reason`
     `length`): such a reply is not used, since the part cut off may be what had to be kept.
@@ -411,7 +533,7 @@ def finish(
         msg = f"the {variant.name!r} S2A step needs the model's output, got none"
         raise ValueError(msg)
     try:
-        outcome = _read(variant.parse, request, output, truncated=truncated)
+        outcome = _read(variant.parse, request, output, logprobs, truncated=truncated)
     except Unusable as exc:
         if request.config.fallback == "raise":
             raise S2AParseError(exc.reason, output) from None
@@ -421,12 +543,17 @@ def finish(
 
 
 def _read(
-    parse: Callable[[S2ARequest, str], _Outcome], request: S2ARequest, output: str, *, truncated: bool
+    parse: Callable[[S2ARequest, str, Sequence[TokenLogprob] | None], _Outcome],
+    request: S2ARequest,
+    output: str,
+    logprobs: Sequence[TokenLogprob] | None,
+    *,
+    truncated: bool,
 ) -> _Outcome:
     if truncated:
         msg = "the reply was cut off at the token limit (raise max_new_tokens, or set a smaller window)"
         raise Unusable(msg)
-    return parse(request, output)
+    return parse(request, output, logprobs)
 
 
 def original_result(

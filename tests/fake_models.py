@@ -5,12 +5,14 @@ does not record its prompts) to read the S2A call's user message. `ScriptedLLM` 
 MockLLM answering each prompt with a function of it, and keeping the prompts.
 `selection_ends` collects the S2A postprocessor's end events (they carry the fallback reason).
 `sentence_block` and `stated_question` read an extractive S2A call back as the model saw it;
-`keep_shown` is a scripted extractive reply to such a call.
+`keep_shown` is a scripted extractive reply to such a call. `decision_tokens` is a scored
+reply's `logprobs.content`, tokenised as Qwen's tokenizer does (`1`, ` keep`, `\n`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -95,8 +97,8 @@ def selection_ends() -> Iterator[list[S2ASelectionEndEvent]]:
 
 
 def sentence_block(prompt: str) -> list[str]:
-    """The numbered lines of an extractive S2A prompt, as the model received them."""
-    return prompt.split("\nSentences:\n", 1)[1].split("\n\nReply with JSON only", 1)[0].split("\n")
+    """The numbered lines of an extractive or scored S2A prompt, as the model received them."""
+    return prompt.split("\nSentences:\n", 1)[1].split("\n\n", 1)[0].split("\n")
 
 
 def stated_question(prompt: str) -> str:
@@ -108,3 +110,28 @@ def keep_shown(prompt: str, keep: Callable[[str], bool] = lambda _sentence: True
     """An extractive reply to `prompt` keeping each numbered sentence for which `keep` is true."""
     sentences = [line.split("] ", 1)[1] for line in sentence_block(prompt)]
     return json.dumps({"keep": [n for n, sentence in enumerate(sentences, start=1) if keep(sentence)]})
+
+
+def decision_tokens(text: str, p_keep: Callable[[int, str], float]) -> list[dict[str, Any]]:
+    """OpenAI-style `logprobs.content` for a `1 keep\n2 drop ...` (or one-word) reply.
+
+    Each decision word is one token (` keep`, with its leading space) whose alternatives are
+    the two words, with P(keep) = `p_keep(number, sentence-less reply line)`; every other
+    token is certain.
+    """
+    content: list[dict[str, Any]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if content:
+            content.append({"token": "\n", "logprob": 0.0, "top_logprobs": [{"token": "\n", "logprob": 0.0}]})
+        head, _, word = line.rpartition(" ")
+        if head:
+            content.append({"token": head, "logprob": 0.0, "top_logprobs": [{"token": head, "logprob": 0.0}]})
+        p = p_keep(number, line)
+        space = " " if head else ""
+        top = [
+            {"token": f"{space}keep", "logprob": math.log(p) if p > 0 else -99.0},
+            {"token": f"{space}drop", "logprob": math.log(1 - p) if p < 1 else -99.0},
+        ]
+        chosen = next(t for t in top if str(t["token"]).strip() == word)
+        content.append({**chosen, "top_logprobs": top})
+    return content

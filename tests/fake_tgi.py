@@ -45,6 +45,8 @@ def plausible_reply(body: dict[str, Any]) -> str:
     """A reply of the right shape for each kind of call, for examples that only show the API."""
     grammar = body.get("response_format") or body.get("parameters", {}).get("grammar")
     text = _last_user_text(body)
+    if grammar is not None and grammar.get("type") == "regex":  # scored: keep every sentence
+        return "\n".join(f"{n} keep" for n in range(1, grammar["value"].count("(keep|drop)") + 1))
     if grammar is not None:
         return json.dumps({"keep": [1]})
     if body.get("messages", [{}])[0].get("role") == "system":
@@ -72,6 +74,9 @@ class FakeTGI:
     """The headers of every request, in order."""
     finish_reason: str = "stop"
     """What every chat reply says about why it ended (`length`: cut off at max_tokens)."""
+    logprobs: Callable[[dict[str, Any], str], list[dict[str, Any]]] | None = None
+    """The chat reply's `logprobs.content` for (request body, reply text), sent when the request
+    asks for logprobs; without it, none are sent (as from a backend that gives none)."""
 
     def _fault(self, fault: Fault, request: httpx.Request) -> httpx.Response:
         record("faults injected (in-memory TGI)")
@@ -96,6 +101,7 @@ class FakeTGI:
 
     def _chat(self, body: dict[str, Any]) -> httpx.Response:
         text = self.reply(body)
+        logprobs = {"content": self.logprobs(body, text)} if body.get("logprobs") and self.logprobs else None
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         if body.get("stream"):
             events = [
@@ -128,7 +134,7 @@ class FakeTGI:
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": text},
-                        "logprobs": None,
+                        "logprobs": logprobs,
                         "finish_reason": self.finish_reason,
                     }
                 ],

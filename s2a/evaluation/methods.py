@@ -16,11 +16,15 @@ from huggingface_hub import InferenceClient, get_session
 from pydantic import BaseModel, ConfigDict
 
 from s2a._client import chat
+from s2a._faults import NO_RETRY
 from s2a._sentences import join_sentences, sentence_spans
-from s2a._types import ChatMessage, S2AInput, TokenUsage
+from s2a._steps import Reply as StepReply
+from s2a._steps import run_plan
+from s2a._types import ChatMessage, S2AInput, S2AResult, TokenLogprob, TokenUsage
+from s2a._windows import plan_step
 from s2a.evaluation.tasks import Record, Task
 from s2a.tgi import Decoding, check_base_url, inference_client
-from s2a.variants import VARIANTS, S2AConfig, finish, prepare
+from s2a.variants import VARIANTS, S2AConfig, S2ARequest
 
 S2A_TOKENS = 512
 """`max_new_tokens` of the S2A step (a rewrite is rarely longer than its input)."""
@@ -50,13 +54,23 @@ class Reply:
     text: str
     seconds: float
     usage: TokenUsage | None
+    logprobs: Sequence[TokenLogprob] | None = None
 
 
 class ChatModel(Protocol):
-    """One chat call: messages in, reply out (JSON-constrained when `schema` is given)."""
+    """One chat call: messages in, reply out.
+
+    The reply is constrained by TGI's `grammar` when one is given, and carries each token's
+    `top_logprobs` alternatives when asked.
+    """
 
     def __call__(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, schema: dict[str, Any] | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        grammar: dict[str, Any] | None = None,
+        top_logprobs: int = 0,
     ) -> Reply:
         """Make the call."""
         ...
@@ -72,13 +86,18 @@ class TGIChat:
         self.client: InferenceClient = inference_client(base_url, timeout=timeout)
 
     def __call__(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, schema: dict[str, Any] | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_new_tokens: int,
+        grammar: dict[str, Any] | None = None,
+        top_logprobs: int = 0,
     ) -> Reply:
-        """One chat completion; `schema` becomes TGI's `{"type": "json", "value": schema}` grammar."""
+        """One chat completion, constrained by TGI's `grammar` (`{"type": "json", "value": ...}`)."""
         decoding = self.decoding.model_copy(update={"max_new_tokens": max_new_tokens})
         started = time.perf_counter()
-        reply = chat(self.client, list(messages), decoding, schema)
-        return Reply(reply.text, time.perf_counter() - started, reply.usage)
+        reply = chat(self.client, list(messages), decoding, grammar, top_logprobs)
+        return Reply(reply.text, time.perf_counter() - started, reply.usage, reply.logprobs)
 
     def info(self) -> dict[str, Any]:
         """The server's TGI `/info`."""
@@ -137,6 +156,32 @@ def _step(name: str, reply: Reply) -> Step:
     )
 
 
+def s2a_step(inp: S2AInput, config: S2AConfig, model: ChatModel) -> tuple[S2AResult, Step]:
+    """The S2A step of `config` on `inp`, every call through `model`, and its cost as one step."""
+    replies: list[Reply] = []
+
+    def call(request: S2ARequest) -> StepReply:
+        reply = model(
+            request.messages,
+            max_new_tokens=S2A_TOKENS,
+            grammar=request.grammar,
+            top_logprobs=request.top_logprobs,
+        )
+        replies.append(reply)
+        return StepReply(reply.text, reply.usage, logprobs=reply.logprobs)
+
+    started = time.perf_counter()
+    result = run_plan(plan_step(inp, config), call, NO_RETRY)
+    usages = [r.usage for r in replies if r.usage is not None]
+    return result, Step(
+        name="filter",
+        seconds=time.perf_counter() - started,
+        calls=len(replies),
+        input_tokens=sum(u.input_tokens for u in usages) if usages else None,
+        output_tokens=sum(u.output_tokens for u in usages) if usages else None,
+    )
+
+
 def answer_messages(task: Task, prompt: str) -> list[ChatMessage]:
     """The answer step's messages: the task's system message, if any, then `prompt`."""
     system: list[ChatMessage] = [{"role": "system", "content": task.system}] if task.system else []
@@ -155,13 +200,8 @@ def run_method(
     elif method == "oracle":
         shown = task.oracle(record)
     elif method in VARIANTS:
-        request = prepare(S2AInput(context=prompt), S2AConfig(variant=method))
-        if request.needs_llm:
-            reply = model(request.messages, max_new_tokens=S2A_TOKENS, schema=request.json_schema)
-            steps.append(_step("filter", reply))
-            result = finish(request, reply.text, reply.usage)
-        else:
-            result = finish(request)
+        result, step = s2a_step(S2AInput(context=prompt), S2AConfig(variant=method), model)
+        steps.extend([step] if step.calls else [])
         shown, fallback = result.prompt, result.fallback
     elif method in PEERS:
         if peers is None or method not in peers:

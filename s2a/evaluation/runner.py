@@ -129,7 +129,7 @@ def score(
         return row
     try:
         messages = judge_messages(task.oracle(record), outcome.answer)
-        reply = judge(messages, max_new_tokens=JUDGE_TOKENS, schema=JUDGE_SCHEMA)
+        reply = judge(messages, max_new_tokens=JUDGE_TOKENS, grammar={"type": "json", "value": JUDGE_SCHEMA})
         verdict = parse_verdict(reply.text)
     except Unusable as exc:
         row.error = f"judge: {exc.reason}"

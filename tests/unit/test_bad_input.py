@@ -65,13 +65,16 @@ def test_an_empty_context_with_a_question_makes_no_call(variant: VariantName, co
     assert inp.original_prompt == QUESTION  # no empty "context" before the question
     result = finish(request)
     assert (result.question, result.fallback, result.raw) == (QUESTION, None, None)
-    assert result.kept is None or (variant == "extractive" and result.kept == [])  # no sentence to number
+    assert result.kept is None or (
+        variant in {"extractive", "scored"} and result.kept == []
+    )  # no sentence to number
     assert not result.context.strip()
     question_kept(result, QUESTION)
     assert result.prompt == result.prompt.strip()
     expected = {
         "separated": DEFAULT_PROMPTS.answer_separated.format(context="", question=QUESTION).strip(),
         "extractive": QUESTION,  # nothing dropped: the input's own prompt (no answer_frame)
+        "scored": QUESTION,
         "unseparated": f"Question: {QUESTION}",
         "instructed": DEFAULT_PROMPTS.answer_instructed.format(original=QUESTION).strip(),
     }

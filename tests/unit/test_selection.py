@@ -24,6 +24,7 @@ def test_one_call_numbers_every_document() -> None:
     user = window.messages[1]["content"]
     assert "[1] Paris is the capital of France. It has the Eiffel Tower.\n[2] I think Lyon" in user
     assert f"Question: {QUERY}" in user
+    assert window.json_schema is not None
     assert window.json_schema["properties"]["keep"]["items"]["maximum"] == 3
     selected = finish_selection(plan, ['{"keep": [1]}'])
     assert (selected.keep, selected.texts, selected.fallback, selected.calls) == ([0], {0: DOCS[0]}, None, 1)

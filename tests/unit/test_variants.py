@@ -32,7 +32,14 @@ def config(variant: VariantName, **kwargs: object) -> S2AConfig:
 
 
 def test_registry_lists_every_variant() -> None:
-    assert set(VARIANTS) == {"separated", "unseparated", "keep_original", "instructed", "extractive"}
+    assert set(VARIANTS) == {
+        "separated",
+        "unseparated",
+        "keep_original",
+        "instructed",
+        "extractive",
+        "scored",
+    }
     assert all(v.description for v in VARIANTS.values())
 
 

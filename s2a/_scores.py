@@ -1,0 +1,121 @@
+"""Reading `scored` replies: one keep-or-drop decision per sentence, and P(keep) for each.
+
+The reply is constrained to `1 keep\\n2 drop\\n...` (`decisions_regex`), three tokens a
+sentence. P(keep) is read at the token that starts each decision word, from the alternatives
+the backend reports there (TGI's `top_n_tokens`, OpenAI-style `top_logprobs`), normalised
+over the words `keep` and `drop`. A backend that reports none gives the decision as written,
+1.0 or 0.0, and the result says so (`scores_from="text"`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from s2a._parsing import Unusable, strip_fences
+from s2a._types import ScoresFrom, TokenLogprob
+
+KEEP, DROP = "keep", "drop"
+
+ONE_DECISION_REGEX = f"({KEEP}|{DROP})"
+"""The reply of one per-sentence call: one word."""
+
+TOP_LOGPROBS = 5
+"""Alternatives asked for at each token; TGI allows at most 5 on its chat route."""
+
+_DECISION = re.compile(
+    rf"^[ \t]*\[?(\d+)\]?[ \t]*[:.)\-]?[ \t]*({KEEP}|{DROP})\b", re.IGNORECASE | re.MULTILINE
+)
+_ONE = re.compile(rf"\b({KEEP}|{DROP})\b", re.IGNORECASE)
+
+
+def decisions_regex(count: int) -> str:
+    """The reply `1 keep|drop`, a line for each of `count` sentences, in order, and nothing else."""
+    return "\n".join(f"{n} ({KEEP}|{DROP})" for n in range(1, count + 1))
+
+
+class Scores(NamedTuple):
+    """P(keep) of each judged sentence, in order, and where they were read."""
+
+    values: tuple[float, ...]
+    source: ScoresFrom
+
+
+def _p_keep(entry: TokenLogprob) -> float | None:
+    """P(keep) / (P(keep) + P(drop)) among the alternatives at `entry`'s place, if either is there."""
+    keep = drop = 0.0
+    for token, logprob in entry.top or ((entry.token, entry.logprob),):
+        word = token.strip().lower()
+        if word and KEEP.startswith(word):
+            keep += math.exp(logprob)
+        elif word and DROP.startswith(word):
+            drop += math.exp(logprob)
+    return keep / (keep + drop) if keep + drop > 0 else None
+
+
+def _at(tokens: Sequence[TokenLogprob], positions: Sequence[int]) -> list[TokenLogprob] | None:
+    """The token covering each character position of the tokens' joined text."""
+    found: list[TokenLogprob] = []
+    start, index = 0, 0
+    for position in positions:
+        while index < len(tokens) and start + len(tokens[index].token) <= position:
+            start += len(tokens[index].token)
+            index += 1
+        if index == len(tokens):
+            return None
+        found.append(tokens[index])
+    return found
+
+
+def _read(
+    text: str, words: list[re.Match[str]], logprobs: Sequence[TokenLogprob] | None, group: int
+) -> Scores:
+    """Each decision word's P(keep) from the token that starts it; the written word where none is."""
+    written = tuple(1.0 if m.group(group).lower() == KEEP else 0.0 for m in words)
+    joined = "".join(t.token for t in logprobs or ())
+    if not logprobs or joined.strip() != text.strip():  # no tokens, or tokens of another text
+        return Scores(written, "text")
+    shift = (len(joined) - len(joined.lstrip())) - (len(text) - len(text.lstrip()))
+    entries = _at(logprobs, [m.start(group) + shift for m in words])
+    read = [_p_keep(entry) for entry in entries] if entries is not None else [None] * len(words)
+    values = tuple(w if p is None else p for w, p in zip(written, read, strict=True))
+    return Scores(values, "text" if None in read else "logprobs")
+
+
+def read_decisions(raw: str, count: int, logprobs: Sequence[TokenLogprob] | None = None) -> Scores:
+    """P(keep) of sentences 1 to `count` from a `1 keep\\n2 drop ...` reply and its tokens.
+
+    Raises:
+        Unusable: a sentence has no decision, or two.
+
+    """
+    text = raw if logprobs else strip_fences(raw)
+    found: dict[int, re.Match[str]] = {}
+    for match in _DECISION.finditer(text):
+        number = int(match.group(1))
+        if number in found:
+            msg = f"the reply decides sentence {number} twice"
+            raise Unusable(msg)
+        if 1 <= number <= count:
+            found[number] = match
+    missing = [n for n in range(1, count + 1) if n not in found]
+    if missing:
+        msg = f"the reply has no keep-or-drop decision for sentence(s) {missing}"
+        raise Unusable(msg)
+    return _read(text, [found[n] for n in range(1, count + 1)], logprobs, 2)
+
+
+def read_decision(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> Scores:
+    """P(keep) from a one-word `keep` or `drop` reply; the written word (1.0 or 0.0) without probabilities.
+
+    Raises:
+        Unusable: the reply says neither word.
+
+    """
+    match = _ONE.search(raw)
+    if match is None:
+        msg = f"the reply is neither {KEEP!r} nor {DROP!r}"
+        raise Unusable(msg)
+    return _read(raw, [match], logprobs, 1)

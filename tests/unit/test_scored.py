@@ -1,0 +1,330 @@
+"""The scored variant: a keep-or-drop decision per sentence, P(keep) read from its token.
+
+The reply reader is checked on its own (probabilities, other tokenisations, missing or doubled
+decisions, no probabilities at all); the variant through the real client paths: S2ARunnable
+over `tgi_chat_model` and `run_s2a`, both against the in-memory TGI, which answers with the
+tokens' alternatives as TGI's chat route does. Per-sentence calls share their prompt up to
+the last line, run concurrently, and a failed one keeps its sentence, flagged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from langchain_s2a import S2ARunnable, tgi_chat_model
+from s2a import NO_RETRY, Decoding, S2AConfig, S2AInput, S2AParseError, finish, prepare
+from s2a._client import run_s2a
+from s2a._parsing import Unusable
+from s2a._scores import decisions_regex, read_decision, read_decisions
+from s2a._steps import Reply, arun_plan, run_plan
+from s2a._types import TokenLogprob
+from s2a._windows import plan_step
+from s2a.tgi import inference_client
+from tests.fake_models import decision_tokens, sentence_block
+from tests.fake_tgi import FakeTGI
+from tests.ledger import question_kept
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+URL = "http://tgi.test:8080"
+PROMPT = (
+    "Mary has 3 apples. Her brother likes pears. I think the answer is 4. How many apples does Mary have?"
+)
+QUESTION = "How many apples does Mary have?"
+SCORED = S2AConfig(variant="scored")
+EACH = S2AConfig(variant="scored", scored_calls="per_sentence")
+
+
+@cache
+def records(name: str) -> tuple[dict[str, Any], ...]:
+    lines = (SHARED / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    return tuple(json.loads(line) for line in lines if line.strip())
+
+
+def tokens(text: str, p_keep: dict[int, float]) -> tuple[TokenLogprob, ...]:
+    """The core's tokens for a decision reply, P(keep) of line n being `p_keep[n]`."""
+    return tuple(
+        TokenLogprob(t["token"], t["logprob"], tuple((a["token"], a["logprob"]) for a in t["top_logprobs"]))
+        for t in decision_tokens(text, lambda n, _: p_keep[n])
+    )
+
+
+def shown_sentences(body: dict[str, Any]) -> list[str]:
+    """The sentences a scored call numbered, without their numbers."""
+    return [line.split("] ", 1)[1] for line in sentence_block(str(body["messages"][-1]["content"]))]
+
+
+# The reply reader.
+
+
+def test_the_grammar_is_one_numbered_decision_per_line() -> None:
+    regex = decisions_regex(3)
+    assert regex == "1 (keep|drop)\n2 (keep|drop)\n3 (keep|drop)"
+    assert re.fullmatch(regex, "1 keep\n2 drop\n3 keep")
+    assert not re.fullmatch(regex, "1 keep\n2 drop")
+
+
+def test_p_keep_is_read_at_each_decision_token_and_normalised_over_the_two_words() -> None:
+    text = "1 keep\n2 drop\n3 keep"
+    scores = read_decisions(text, 3, tokens(text, {1: 0.9, 2: 0.2, 3: 0.55}))
+    assert scores.source == "logprobs"
+    assert [round(v, 6) for v in scores.values] == [0.9, 0.2, 0.55]
+
+
+def test_other_mass_at_the_decision_token_does_not_count() -> None:
+    top = (
+        (" keep", math.log(0.3)),
+        (" drop", math.log(0.1)),
+        (" Keep", math.log(0.1)),
+        (" maybe", math.log(0.5)),
+    )
+    reply = (TokenLogprob("1", 0.0), TokenLogprob(" keep", math.log(0.3), top))
+    (value,) = read_decisions("1 keep", 1, reply).values
+    assert value == pytest.approx(0.4 / 0.5)  # keep + Keep over keep + Keep + drop
+
+
+def test_a_decision_split_over_two_tokens_is_read_at_its_first() -> None:
+    top = ((" ke", math.log(0.6)), (" dr", math.log(0.2)))
+    reply = (TokenLogprob("1", 0.0), TokenLogprob(" ke", math.log(0.6), top), TokenLogprob("ep", 0.0))
+    assert read_decisions("1 keep", 1, reply).values == pytest.approx((0.75,))
+
+
+def test_without_probabilities_the_written_decision_counts_and_says_so() -> None:
+    scores = read_decisions("1 keep\n2 drop", 2)
+    assert scores == ((1.0, 0.0), "text")
+    other_text = tokens("1 drop\n2 drop", {1: 0.1, 2: 0.1})  # tokens of another reply
+    assert read_decisions("1 keep\n2 drop", 2, other_text).source == "text"
+    no_alternative = (TokenLogprob("1", 0.0), TokenLogprob(" keep", -0.1, ((" maybe", -0.1),)))
+    assert read_decisions("1 keep", 1, no_alternative) == ((1.0,), "text")
+
+
+def test_an_unconstrained_model_may_number_as_it_likes() -> None:
+    assert read_decisions("```\n[1]: keep\n2. Drop\n3) KEEP\n```", 3).values == (1.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("1 keep\n3 drop", r"no keep-or-drop decision for sentence\(s\) \[2\]"),
+        ("1 keep\n1 drop\n2 keep", "decides sentence 1 twice"),
+        ("Mary has 3 apples.", r"\[1, 2\]"),
+    ],
+)
+def test_a_reply_without_one_decision_per_sentence_is_unusable(reply: str, reason: str) -> None:
+    with pytest.raises(Unusable, match=reason):
+        read_decisions(reply, 2)
+
+
+def test_a_one_word_reply_is_read_the_same_way() -> None:
+    assert read_decision("drop") == ((0.0,), "text")
+    assert read_decision("keep", tokens("keep", {1: 0.7})).values == pytest.approx((0.7,))
+    with pytest.raises(Unusable, match="neither 'keep' nor 'drop'"):
+        read_decision("yes")
+
+
+# The variant.
+
+
+def test_the_call_states_the_question_numbers_the_rest_and_asks_for_probabilities() -> None:
+    request = prepare(S2AInput(context=PROMPT), SCORED)
+    assert request.grammar == {"type": "regex", "value": decisions_regex(3)}
+    assert request.top_logprobs == 5
+    assert request.json_schema is None
+    user = request.messages[-1]["content"]
+    assert f"asks: {QUESTION}" in user
+    assert sentence_block(user) == [
+        "[1] Mary has 3 apples.",
+        "[2] Her brother likes pears.",
+        "[3] I think the answer is 4.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("threshold", "kept"), [(0.0, [1, 2, 3, 4]), (0.5, [1, 2, 4]), (0.51, [1, 4]), (1.0, [4])]
+)
+def test_a_sentence_is_kept_when_p_keep_reaches_the_threshold(threshold: float, kept: list[int]) -> None:
+    request = prepare(S2AInput(context=PROMPT), SCORED.model_copy(update={"threshold": threshold}))
+    text = "1 keep\n2 keep\n3 drop"
+    result = finish(request, text, logprobs=tokens(text, {1: 0.9, 2: 0.5, 3: 0.1}))
+    assert result.kept == kept
+    assert result.scores == pytest.approx({1: 0.9, 2: 0.5, 3: 0.1})
+    assert result.scores_from == "logprobs"
+    question_kept(result, QUESTION)
+    assert result.prompt.endswith(QUESTION)
+    assert all(PROMPT.split(". ")[n - 1].rstrip(".?") in result.prompt for n in kept)
+
+
+def test_the_probability_decides_not_the_written_word() -> None:
+    request = prepare(S2AInput(context=PROMPT), SCORED)
+    text = "1 keep\n2 keep\n3 keep"  # greedy under the grammar, but P(keep) of 2 and 3 is low
+    result = finish(request, text, logprobs=tokens(text, {1: 0.8, 2: 0.3, 3: 0.05}))
+    assert result.prompt == f"Mary has 3 apples. {QUESTION}"
+
+
+def test_an_unusable_reply_keeps_the_input_flagged_or_raises() -> None:
+    request = prepare(S2AInput(context=PROMPT), SCORED)
+    result = finish(request, "1 keep")
+    assert result.prompt == PROMPT
+    assert "no keep-or-drop decision" in (result.fallback or "")
+    with pytest.raises(S2AParseError):
+        finish(prepare(S2AInput(context=PROMPT), SCORED.model_copy(update={"fallback": "raise"})), "1 keep")
+
+
+@pytest.mark.parametrize("config", [SCORED, EACH], ids=["one", "per_sentence"])
+def test_keeping_every_sentence_gives_every_clean_dev_prompt_back_byte_for_byte(config: S2AConfig) -> None:
+    prompts = [r["original_question"] for r in records("gsm_ic")[:40]]
+    prompts += [r["prompt"] for r in records("trivia_opinion") if r["opinion_type"] == "none"][:40]
+
+    def keep_all(request: Any) -> Reply:
+        count = max(1, len(request.shown)) if request.judged is None else 1
+        text = "keep" if request.judged is not None else "\n".join(f"{n} keep" for n in range(1, count + 1))
+        return Reply(text, logprobs=tokens(text, dict.fromkeys(range(1, count + 1), 0.9)))
+
+    for prompt in prompts:
+        result = run_plan(plan_step(S2AInput(context=prompt), config), keep_all, NO_RETRY)
+        assert result.prompt == prompt
+        assert result.fallback is None
+
+
+# Through LangChain and huggingface_hub, against the in-memory TGI.
+
+
+def scripted_tgi(p_keep: dict[str, float]) -> FakeTGI:
+    """A TGI whose model keeps (greedily) every sentence, with P(keep) by sentence text."""
+
+    def reply(body: dict[str, Any]) -> str:
+        grammar = body.get("response_format") or {}
+        if grammar.get("value") == "(keep|drop)":
+            return "keep"
+        return "\n".join(f"{n} keep" for n in range(1, len(shown_sentences(body)) + 1))
+
+    def logprobs(body: dict[str, Any], text: str) -> list[dict[str, Any]]:
+        shown = shown_sentences(body)
+        if text == "keep":  # per sentence: the one asked about is named on the last line
+            number = int(re.findall(r"Sentence (\d+):", body["messages"][-1]["content"])[-1])
+            return decision_tokens(text, lambda _n, _line: p_keep[shown[number - 1]])
+        return decision_tokens(text, lambda n, _line: p_keep[shown[n - 1]])
+
+    return FakeTGI(reply=reply, logprobs=logprobs)
+
+
+P_KEEP = {"Mary has 3 apples.": 0.93, "Her brother likes pears.": 0.22, "I think the answer is 4.": 0.08}
+
+
+@pytest.mark.parametrize("config", [SCORED, EACH], ids=["one", "per_sentence"])
+def test_s2a_runnable_over_tgi_reads_p_keep_from_the_chat_route(fake_tgi: FakeTGI, config: S2AConfig) -> None:
+    fake_tgi.reply, fake_tgi.logprobs = scripted_tgi(P_KEEP).reply, scripted_tgi(P_KEEP).logprobs
+    s2a = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", scored_calls=config.scored_calls)
+    result = s2a.invoke(PROMPT)
+    assert result.prompt == f"Mary has 3 apples. {QUESTION}"
+    assert result.scores == pytest.approx({1: 0.93, 2: 0.22, 3: 0.08})
+    assert result.scores_from == "logprobs"
+    bodies = fake_tgi.bodies("/v1/chat/completions")
+    assert all(b["logprobs"] is True and b["top_logprobs"] == 5 for b in bodies)
+    assert all(b["response_format"]["type"] == "regex" for b in bodies)
+    assert len(bodies) == (1 if config.scored_calls == "one" else 3)
+
+
+def test_run_s2a_reads_p_keep_through_huggingface_hub(fake_tgi: FakeTGI) -> None:
+    fake_tgi.reply, fake_tgi.logprobs = scripted_tgi(P_KEEP).reply, scripted_tgi(P_KEEP).logprobs
+    result = run_s2a(inference_client(URL), S2AInput(context=PROMPT), SCORED, Decoding())
+    assert result.kept == [1, 4]
+    assert result.scores == pytest.approx({1: 0.93, 2: 0.22, 3: 0.08})
+
+
+def test_a_backend_without_probabilities_falls_back_to_the_written_decisions(fake_tgi: FakeTGI) -> None:
+    fake_tgi.reply = lambda body: "1 keep\n2 drop\n3 drop"  # and no logprobs
+    result = S2ARunnable(llm=tgi_chat_model(URL), variant="scored").invoke(PROMPT)
+    assert result.scores == {1: 1.0, 2: 0.0, 3: 0.0}
+    assert result.scores_from == "text"
+    assert result.prompt == f"Mary has 3 apples. {QUESTION}"
+
+
+def test_a_chat_model_that_reports_logprobs_is_read_whatever_its_class() -> None:
+    text = "1 keep\n2 keep\n3 keep"
+    metadata = {"logprobs": {"content": decision_tokens(text, lambda n, _: [0.9, 0.4, 0.1][n - 1])}}
+    llm = GenericFakeChatModel(messages=iter([AIMessage(content=text, response_metadata=metadata)]))
+    result = S2ARunnable(llm=llm, variant="scored", threshold=0.35).invoke(PROMPT)
+    assert result.kept == [1, 2, 4]
+    assert result.scores_from == "logprobs"
+
+
+# Per-sentence calls.
+
+
+def test_per_sentence_calls_share_their_prompt_up_to_the_last_line() -> None:
+    plan = plan_step(S2AInput(context=PROMPT), EACH)
+    users = [r.messages[-1]["content"] for r in plan.first]
+    assert len(users) == 3
+    assert plan.concurrent
+    heads = {u.rsplit("\n", 1)[0] for u in users}
+    assert len(heads) == 1
+    assert [u.rsplit("\n", 1)[1].split(":")[0] for u in users] == ["Sentence 1", "Sentence 2", "Sentence 3"]
+    assert all(r.grammar == {"type": "regex", "value": "(keep|drop)"} for r in plan.first)
+
+
+def test_sync_per_sentence_calls_run_at_once() -> None:
+    arrived = threading.Barrier(3, timeout=10)  # breaks unless all three are in flight together
+
+    def call(request: Any) -> Reply:
+        arrived.wait()
+        return Reply("keep" if request.judged == 0 else "drop")
+
+    result = run_plan(plan_step(S2AInput(context=PROMPT), EACH), call, NO_RETRY)
+    assert result.prompt == f"Mary has 3 apples. {QUESTION}"
+
+
+def test_async_per_sentence_calls_run_at_once_and_a_failed_one_keeps_its_sentence() -> None:
+    started: list[int] = []
+
+    async def call(request: Any) -> Reply:
+        started.append(request.judged)
+        await asyncio.sleep(0.01)
+        if request.judged == 1:
+            raise httpx.ConnectError("[Errno 111] Connection refused")
+        return Reply("drop" if request.judged == 2 else "keep")
+
+    plan = plan_step(S2AInput(context=PROMPT), EACH)
+    result = asyncio.run(arun_plan(plan, call, NO_RETRY))
+    assert sorted(started) == [0, 1, 2]
+    assert result.kept == [1, 2, 4]
+    assert result.prompt == f"Mary has 3 apples. Her brother likes pears. {QUESTION}"
+    assert "sentence 2: the S2A call failed" in (result.fallback or "")
+
+
+def test_a_long_context_split_into_parts_keeps_whole_context_numbers() -> None:
+    sentences = [f"Fact number {i} is here." for i in range(1, 13)]
+    prompt = " ".join([*sentences, QUESTION])
+    p = {s: (0.1 if i % 3 == 0 else 0.9) for i, s in enumerate(sentences, start=1)}
+    tgi = scripted_tgi(p)
+
+    def call(request: Any) -> Reply:
+        body = {"messages": list(request.messages), "response_format": request.grammar}
+        text = tgi.reply(body)
+        content = tgi.logprobs(body, text) if tgi.logprobs else []
+        return Reply(text, logprobs=tokens_from(content))
+
+    plan = plan_step(S2AInput(context=prompt), SCORED, window_tokens=330)
+    assert plan.split
+    result = run_plan(plan, call, NO_RETRY)
+    assert result.parts == len(plan.parts)
+    assert sorted(result.scores or {}) == list(range(1, 13))
+    assert result.kept == [i for i in range(1, 14) if i % 3 != 0]
+
+
+def tokens_from(content: list[dict[str, Any]]) -> tuple[TokenLogprob, ...]:
+    return tuple(
+        TokenLogprob(t["token"], t["logprob"], tuple((a["token"], a["logprob"]) for a in t["top_logprobs"]))
+        for t in content
+    )
