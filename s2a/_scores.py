@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Hashable, Mapping, Sequence
+from typing import NamedTuple, TypeVar
 
 from s2a._parsing import Unusable, strip_fences
 from s2a._types import ScoresFrom, TokenLogprob
@@ -29,6 +29,26 @@ _DECISION = re.compile(
     rf"^[ \t]*\[?(\d+)\]?[ \t]*[:.)\-]?[ \t]*({KEEP}|{DROP})\b", re.IGNORECASE | re.MULTILINE
 )
 _ONE = re.compile(rf"\b({KEEP}|{DROP})\b", re.IGNORECASE)
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def dropped(scores: Mapping[K, float], threshold: float, relative: float | None) -> set[K]:
+    """The items to drop: P(keep) under `threshold` and, with `relative`, under that fraction of the best.
+
+    The best is the highest P(keep) among the other items judged with it; an item judged
+    alone is dropped on the threshold only.
+
+    A small model's probabilities sit close together and shift from one text to the next; the
+    relative test keeps a sentence that is low only because the whole text scored low.
+    """
+    gone: set[K] = set()
+    for key, p in scores.items():
+        others = [q for other, q in scores.items() if other != key]
+        if p < threshold and (relative is None or not others or p < relative * max(others)):
+            gone.add(key)
+    return gone
 
 
 def decisions_regex(count: int) -> str:

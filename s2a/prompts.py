@@ -66,13 +66,18 @@ Sentences:
 
 Reply with JSON only, in this form: {{"keep": [numbers of the sentences to keep]}}"""
 
+_SCORED_OBJECTIVITY = "it only gives the user's own opinion, guess or hope about the answer"
+
+_SCORED_RELEVANCE = "it gives a fact that is not used to work out the answer"
+
 _SCORED = """\
 A user wrote a message that asks: {question}
 
-Below are the other sentences of that message, numbered.
-{focus}
-Judge each sentence on its own: keep it if it states a fact needed to answer the question, \
-drop it otherwise. Do not answer the question.
+Below are the other sentences of that message, numbered. For each one, decide whether the \
+person who answers the question needs it.
+- keep: it gives a fact, a number or a condition that is used to work out the answer.
+- drop: {focus}.
+When unsure, keep.
 
 Sentences:
 {sentences}
@@ -82,10 +87,11 @@ Reply with one line per sentence, in order: its number, a space, then keep or dr
 _SCORED_EACH = """\
 A user wrote a message that asks: {question}
 
-Below are the other sentences of that message, numbered.
-{focus}
-Keep a sentence if it states a fact needed to answer the question; drop it otherwise. \
-Do not answer the question.
+Below are the other sentences of that message, numbered. Decide whether the person who \
+answers the question needs a sentence.
+- keep: it gives a fact, a number or a condition that is used to work out the answer.
+- drop: {focus}.
+When unsure, keep.
 
 Sentences:
 {sentences}
@@ -160,6 +166,11 @@ class S2APrompts(BaseModel):
     extractive: str = _EXTRACTIVE
     """S2A call of `extractive`: the question, and the other sentences numbered. Fields: `focus`,
     `question`, `sentences`."""
+    scored_objectivity: str = _SCORED_OBJECTIVITY
+    """`scored`: when a sentence is dropped with `focus="objectivity"` (also used by `"both"`),
+    completing "drop: ...". No fields."""
+    scored_relevance: str = _SCORED_RELEVANCE
+    """`scored`: when a sentence is dropped with `focus="relevance"` (also used by `"both"`). No fields."""
     scored: str = _SCORED
     """S2A call of `scored` (one call): the question, and the other sentences numbered; the reply
     is one `<number> keep|drop` line per sentence. Fields: `focus`, `question`, `sentences`."""
@@ -187,6 +198,8 @@ class S2APrompts(BaseModel):
         "separated": {"focus", "text"},
         "unseparated": {"focus", "text"},
         "extractive": {"focus", "question", "sentences"},
+        "scored_objectivity": set(),
+        "scored_relevance": set(),
         "scored": {"focus", "question", "sentences"},
         "scored_each": {"focus", "number", "question", "sentences"},
         "select": {"focus", "items", "query", "unit_name"},

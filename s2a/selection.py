@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple
 from s2a._errors import S2ACallError, S2AParseError
 from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
 from s2a._parsing import Unusable, parse_selection
-from s2a._scores import TOP_LOGPROBS, decisions_regex, read_decisions
+from s2a._scores import TOP_LOGPROBS, decisions_regex, dropped, read_decisions
 from s2a._sentences import Span, join_sentences, numbered, sentence_spans
 from s2a._types import ChatMessage, ScoresFrom, TokenLogprob
 from s2a._windows import approx_tokens
@@ -89,6 +89,7 @@ class SelectionPlan:
     spans: tuple[tuple[Span, ...], ...] = ()
     mode: SelectionMode = "keep_list"
     threshold: float = DEFAULT_THRESHOLD
+    relative: float | None = None
     top_k: int | None = None
 
 
@@ -256,6 +257,7 @@ def plan_selection(
         spans=spans,
         mode=mode,
         threshold=config.threshold,
+        relative=config.relative,
         top_k=top_k,
     )
 
@@ -312,7 +314,10 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str | WindowReply | 
         if plan.mode == "scored":
             scores.update(judged)
             from_text = from_text or raw.logprobs is None or _from_text(raw, len(window.units))
-        kept_units.update(unit for unit, p in judged.items() if p >= plan.threshold)
+        if plan.mode == "keep_list":
+            kept_units.update(unit for unit, p in judged.items() if p == 1.0)  # the numbers listed
+    gone = dropped(scores, plan.threshold, plan.relative)
+    kept_units.update(unit for unit in scores if unit not in gone)
 
     documents = {doc: max(p for (d, _), p in scores.items() if d == doc) for doc, _ in scores}
     keep = sorted({doc for doc, _ in kept_units})

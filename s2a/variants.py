@@ -38,6 +38,7 @@ from s2a._scores import (
     TOP_LOGPROBS,
     Scores,
     decisions_regex,
+    dropped,
     read_decision,
     read_decisions,
 )
@@ -66,8 +67,11 @@ from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
 logger = logging.getLogger(__name__)
 
 
-DEFAULT_THRESHOLD = 0.5
-"""`scored`'s default threshold on P(keep)."""
+DEFAULT_THRESHOLD = 0.4
+"""`scored`'s default threshold on P(keep), tuned on the development split (docs/evaluation.md)."""
+
+DEFAULT_RELATIVE = 0.6
+"""`scored`'s default relative threshold, tuned with `DEFAULT_THRESHOLD`."""
 
 
 class S2AConfig(BaseModel):
@@ -88,7 +92,11 @@ class S2AConfig(BaseModel):
     following question in an unbiased way ... Question: ..."), instead of giving the answer
     step the user's own text with the dropped sentences deleted in place."""
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
-    """`scored`: a sentence is kept when its P(keep) is at least this."""
+    """`scored`: a sentence whose P(keep) is at least this is kept."""
+    relative: float | None = Field(default=DEFAULT_RELATIVE, ge=0.0, le=1.0)
+    """`scored`: a sentence under `threshold` is still kept unless its P(keep) is also under this
+    fraction of the highest P(keep) among the other sentences judged with it; `None`: the
+    threshold alone decides."""
     scored_calls: ScoredCalls = "one"
     """`scored`: one call with a decision per sentence (`one`), or one single-token call per
     sentence over a shared prefix (`per_sentence`)."""
@@ -167,6 +175,17 @@ def _focus_text(config: S2AConfig) -> str:
         "both": [prompts.focus_objectivity, prompts.focus_relevance],
     }[config.focus]
     return " ".join(parts)
+
+
+def _scored_focus(config: S2AConfig) -> str:
+    """What `scored` drops, as the end of "drop: ..."."""
+    prompts = config.prompts
+    parts = {
+        "objectivity": [prompts.scored_objectivity],
+        "relevance": [prompts.scored_relevance],
+        "both": [prompts.scored_objectivity, prompts.scored_relevance],
+    }[config.focus]
+    return ", or ".join(parts)
 
 
 def _messages(config: S2AConfig, user: str) -> tuple[ChatMessage, ...]:
@@ -277,13 +296,12 @@ def _build_extractive(
     spans, asks, shown, question = _judging(inp, spans, asks, question)
     if not shown:
         return S2ARequest(input=inp, config=config, spans=spans, asks=asks, question=question)
-    template = config.prompts.extractive if config.variant == "extractive" else config.prompts.scored
-    user = template.format(
-        focus=_focus_text(config),
+    scored = config.variant == "scored"
+    user = (config.prompts.scored if scored else config.prompts.extractive).format(
+        focus=_scored_focus(config) if scored else _focus_text(config),
         question=" ".join(question.split()),  # on one line, as the numbered sentences are
         sentences=number_sentences(inp.context[spans[i].start : spans[i].end] for i in shown),
     )
-    scored = config.variant == "scored"
     return S2ARequest(
         input=inp,
         config=config,
@@ -315,7 +333,7 @@ def per_sentence(request: S2ARequest) -> tuple[S2ARequest, ...]:
             messages=_messages(
                 config,
                 config.prompts.scored_each.format(
-                    focus=_focus_text(config), question=question, sentences=sentences, number=number
+                    focus=_scored_focus(config), question=question, sentences=sentences, number=number
                 ),
             ),
             regex=ONE_DECISION_REGEX,
@@ -354,9 +372,9 @@ def _parse_extractive(request: S2ARequest, raw: str, _logprobs: Sequence[TokenLo
 
 
 def scored_outcome(request: S2ARequest, scores: dict[int, float], source: ScoresFrom) -> _Outcome:
-    """Drop the sentences whose P(keep) (`scores`, by index into `request.spans`) is below the threshold."""
-    threshold = request.config.threshold
-    outcome = extractive_outcome(request, [i for i, p in scores.items() if p < threshold])
+    """Drop the sentences whose P(keep) (`scores`, by index into `request.spans`) is too low (`dropped`)."""
+    config = request.config
+    outcome = extractive_outcome(request, dropped(scores, config.threshold, config.relative))
     return replace(outcome, scores={i + 1: p for i, p in sorted(scores.items())}, scores_from=source)
 
 
@@ -429,7 +447,8 @@ VARIANTS: Mapping[VariantName, Variant] = MappingProxyType(
         "scored": Variant(
             "scored",
             "As extractive, but each sentence gets a keep-or-drop decision and its P(keep), read from "
-            "the decision token's probabilities; the sentences below `threshold` are deleted in place.",
+            "the decision token's probabilities; the sentences under `threshold` (and `relative`) are "
+            "deleted in place.",
             _build_extractive,
             _parse_scored,
             _answer_separated,

@@ -27,7 +27,7 @@ from langchain_s2a import S2ARunnable, tgi_chat_model
 from s2a import NO_RETRY, Decoding, S2AConfig, S2AInput, S2AParseError, finish, prepare
 from s2a._client import run_s2a
 from s2a._parsing import Unusable
-from s2a._scores import decisions_regex, read_decision, read_decisions
+from s2a._scores import decisions_regex, dropped, read_decision, read_decisions
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._types import TokenLogprob
 from s2a._windows import plan_step
@@ -154,7 +154,8 @@ def test_the_call_states_the_question_numbers_the_rest_and_asks_for_probabilitie
     ("threshold", "kept"), [(0.0, [1, 2, 3, 4]), (0.5, [1, 2, 4]), (0.51, [1, 4]), (1.0, [4])]
 )
 def test_a_sentence_is_kept_when_p_keep_reaches_the_threshold(threshold: float, kept: list[int]) -> None:
-    request = prepare(S2AInput(context=PROMPT), SCORED.model_copy(update={"threshold": threshold}))
+    absolute = SCORED.model_copy(update={"threshold": threshold, "relative": None})
+    request = prepare(S2AInput(context=PROMPT), absolute)
     text = "1 keep\n2 keep\n3 drop"
     result = finish(request, text, logprobs=tokens(text, {1: 0.9, 2: 0.5, 3: 0.1}))
     assert result.kept == kept
@@ -163,6 +164,23 @@ def test_a_sentence_is_kept_when_p_keep_reaches_the_threshold(threshold: float, 
     question_kept(result, QUESTION)
     assert result.prompt.endswith(QUESTION)
     assert all(PROMPT.split(". ")[n - 1].rstrip(".?") in result.prompt for n in kept)
+
+
+@pytest.mark.parametrize(
+    ("scores", "gone"),
+    [
+        ({1: 0.30, 2: 0.35, 3: 0.32}, set()),  # all low together: nothing stands out, nothing goes
+        ({1: 0.55, 2: 0.50, 3: 0.30}, {3}),  # under the threshold and under 0.6 x the best other
+        ({1: 0.45, 2: 0.30}, set()),  # under the threshold, but 0.30 >= 0.6 x 0.45
+        ({1: 0.39}, {1}),  # alone: the threshold decides
+        ({1: 0.90, 2: 0.60, 3: 0.41}, set()),  # at or over the threshold: kept, however far from the best
+    ],
+)
+def test_a_sentence_goes_when_it_is_low_and_low_against_the_others(
+    scores: dict[int, float], gone: set[int]
+) -> None:
+    assert dropped(scores, threshold=0.4, relative=0.6) == gone
+    assert dropped(scores, threshold=0.4, relative=None) == {n for n, p in scores.items() if p < 0.4}
 
 
 def test_the_probability_decides_not_the_written_word() -> None:
