@@ -38,10 +38,13 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
     """Keep the retrieved documents (or sentences) that help answer the query and carry no opinion.
 
     One LLM call per query (per window, for large document sets), unlike LLMChainExtractor's
-    call per document: the numbered documents and the query go in, the numbers to keep come out
-    as JSON (grammar-constrained on TGI-backed models). Kept documents are the originals, in
-    their order, with their ids and metadata; with `granularity="sentence"` a document's text is
-    rebuilt from its own kept sentences. Nothing is ever invented.
+    call per document: the numbered documents and the query go in. By default (`mode="scored"`)
+    a `<number> keep|drop` line per document comes out (regex-constrained on TGI-backed models),
+    each document's P(keep) is read from its decision token, the documents at or over
+    `threshold` are kept, best first, with `metadata["relevance_score"]`. `mode="keep_list"`:
+    the numbers to keep come out as JSON, and kept documents stay in their order. Kept documents
+    are the originals, with their ids and metadata; with `granularity="sentence"` a document's
+    text is rebuilt from its own kept sentences. Nothing is ever invented.
 
     Use it in a `ContextualCompressionRetriever` (langchain-classic), or call it directly:
 
@@ -50,7 +53,7 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         from langchain_core.language_models import FakeListChatModel
         from langchain_s2a import S2ADocumentCompressor
 
-        compressor = S2ADocumentCompressor(llm=FakeListChatModel(responses=['{"keep": [1]}']))
+        compressor = S2ADocumentCompressor(llm=FakeListChatModel(responses=["1 keep\\n2 drop"]))
         docs = [Document("Paris is in France.", id="a"), Document("I bet Paris is in Spain.", id="b")]
         kept = compressor.compress_documents(docs, "Where is Paris?")
         assert [d.id for d in kept] == ["a"]

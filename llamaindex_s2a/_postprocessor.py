@@ -58,9 +58,12 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
     """Keep the retrieved nodes (or sentences) that help answer the query and carry no opinion.
 
     One LLM call per query (per window, for node sets larger than the model's context): the
-    numbered nodes and the query go in, the numbers to keep come out as JSON, grammar-constrained
-    on a TGI-backed `HuggingFaceInferenceAPI`. Kept nodes keep their ids, metadata, scores and
-    order; text is never invented (with `granularity="sentence"` a node's text is rebuilt from
+    numbered nodes and the query go in. By default (`mode="scored"`) a `<number> keep|drop`
+    line per node comes out, regex-constrained on a TGI-backed `HuggingFaceInferenceAPI`; each
+    node's P(keep), read from its decision token, becomes its score, and the nodes at or over
+    `threshold` are returned best first (at most `top_k`). With `mode="keep_list"` the numbers
+    to keep come out as JSON, and kept nodes keep their scores and order. Kept nodes keep their
+    ids and metadata; text is never invented (with `granularity="sentence"` a node's text is rebuilt from
     its own kept sentences).
 
     Example:
@@ -71,7 +74,7 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
 
         class Scripted(MockLLM):  # a MockLLM that answers like the S2A step would
             def complete(self, prompt, formatted=False, **kwargs):
-                return super().complete('{"keep": [1]}', formatted=formatted)
+                return super().complete("1 keep\\n2 drop", formatted=formatted)
 
         nodes = [NodeWithScore(node=TextNode(text="Paris is in France."), score=0.9),
                  NodeWithScore(node=TextNode(text="I bet Paris is in Spain."), score=0.8)]

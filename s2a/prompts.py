@@ -110,10 +110,11 @@ Question: {query}
 Reply with JSON only, in this form: {{"keep": [numbers of the {unit_name} to keep]}}"""
 
 _SELECT_SCORED = """\
-Below are numbered {unit_name} retrieved for a question.
-{focus}
-Judge each on its own: keep it if it helps to answer the question, drop it otherwise. \
-Do not answer the question.
+Below are numbered {unit_name} retrieved for a question. For each one, decide whether the \
+person who answers the question needs it.
+- keep: it gives a fact that helps to answer the question.
+- drop: {focus}.
+When unsure, keep.
 
 Question: {query}
 

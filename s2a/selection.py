@@ -38,10 +38,10 @@ Granularity = Literal["document", "sentence"]
 SelectionMode = Literal["keep_list", "scored"]
 """One JSON list of the numbers to keep, or a scored keep-or-drop decision per item."""
 
-DEFAULT_MODE: SelectionMode = "keep_list"
+DEFAULT_MODE: SelectionMode = "scored"
 """The RAG adapters' default mode."""
 
-DEFAULT_RAG_THRESHOLD = 0.5
+DEFAULT_RAG_THRESHOLD = DEFAULT_THRESHOLD
 """The RAG adapters' default threshold on P(keep), in `scored` mode."""
 
 

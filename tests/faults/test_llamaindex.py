@@ -60,7 +60,7 @@ def postprocessor(
     url: str, fallback: FallbackPolicy, attempts: int = 3, timeout: float = TIMEOUT
 ) -> S2ANodePostprocessor:
     llm = tgi_llm(url, timeout=timeout, connect_timeout=timeout)
-    return S2ANodePostprocessor(llm=llm, fallback=fallback, retry=policy(attempts))
+    return S2ANodePostprocessor(mode="keep_list", llm=llm, fallback=fallback, retry=policy(attempts))
 
 
 async def aclose(s2a: S2ANodePostprocessor) -> None:

@@ -439,7 +439,7 @@ async def test_documents_with_no_text_are_not_shown_and_not_returned() -> None:
     record("bad inputs tried", 3)
     recorder = PromptRecorder()
     llm = FakeListChatModel(responses=["unused"], callbacks=[recorder])
-    compressor = S2ADocumentCompressor(llm=llm)
+    compressor = S2ADocumentCompressor(mode="keep_list", llm=llm)
     assert compressor.compress_documents([Document(""), Document(" \n\t")], QUESTION) == []
     assert await compressor.acompress_documents([Document("")], QUESTION) == []
     assert await compressor.acompress_documents([], QUESTION) == []
@@ -447,18 +447,20 @@ async def test_documents_with_no_text_are_not_shown_and_not_returned() -> None:
 
     given = [Document(""), Document("Mary has 3 apples."), Document("   ")]
     shown = PromptRecorder()
-    kept = S2ADocumentCompressor(llm=FakeListChatModel(responses=['{"keep": [1]}'], callbacks=[shown]))
+    kept = S2ADocumentCompressor(
+        mode="keep_list", llm=FakeListChatModel(responses=['{"keep": [1]}'], callbacks=[shown])
+    )
     assert list(kept.compress_documents(given, QUESTION)) == [given[1]]
     (prompt,) = shown.prompts
     assert "[1] Mary has 3 apples.\n\nReply" in prompt
     assert "[2]" not in prompt
     # On a fallback the documents shown are kept; the empty ones, never shown, are not.
-    unusable = S2ADocumentCompressor(llm=FakeListChatModel(responses=["no idea"]))
+    unusable = S2ADocumentCompressor(mode="keep_list", llm=FakeListChatModel(responses=["no idea"]))
     assert list(unusable.compress_documents(given, QUESTION)) == [given[1]]
 
     nodes = [NodeWithScore(node=TextNode(text=t)) for t in ("", "Mary has 3 apples.", " ")]
     llm_index = ScriptedLLM(lambda _prompt: '{"keep": [1]}')
-    postprocessor = S2ANodePostprocessor(llm=llm_index)
+    postprocessor = S2ANodePostprocessor(mode="keep_list", llm=llm_index)
     assert postprocessor.postprocess_nodes(nodes, query_str=QUESTION) == [nodes[1]]
     assert len(llm_index.prompts) == 1
     assert await postprocessor.apostprocess_nodes([], query_str=QUESTION) == []
@@ -478,7 +480,7 @@ async def test_documents_with_no_text_are_not_shown_and_not_returned() -> None:
 )
 def test_compressor_query_of_the_wrong_type(query: Any, error: type[Exception], match: str) -> None:
     record("bad inputs tried")
-    compressor = S2ADocumentCompressor(llm=FakeListChatModel(responses=['{"keep": [1]}']))
+    compressor = S2ADocumentCompressor(mode="keep_list", llm=FakeListChatModel(responses=['{"keep": [1]}']))
     with pytest.raises(error, match=match):
         compressor.compress_documents([Document("Mary has 3 apples.")], query)
 
@@ -496,7 +498,9 @@ def test_postprocessor_query_of_the_wrong_type(query: Any, error: type[Exception
     llm = ScriptedLLM(lambda _prompt: '{"keep": [1]}')
     nodes = [NodeWithScore(node=TextNode(text="Mary has 3 apples."))]
     with pytest.raises(error, match=match):
-        S2ANodePostprocessor(llm=llm).postprocess_nodes(nodes, query_bundle=QueryBundle(query_str=query))
+        S2ANodePostprocessor(mode="keep_list", llm=llm).postprocess_nodes(
+            nodes, query_bundle=QueryBundle(query_str=query)
+        )
     assert llm.prompts == []
 
 
@@ -506,7 +510,7 @@ def test_a_document_larger_than_the_window_is_sent_whole(granularity: Granularit
     recorder = PromptRecorder()
     llm = FakeListChatModel(responses=['{"keep": [1]}', '{"keep": []}'], callbacks=[recorder])
     given = [Document(LONG, id="long"), Document("Mary has 3 apples.", id="small")]
-    compressor = S2ADocumentCompressor(llm=llm, window_tokens=2000, granularity=granularity)
+    compressor = S2ADocumentCompressor(mode="keep_list", llm=llm, window_tokens=2000, granularity=granularity)
     kept = compressor.compress_documents(given, QUESTION)
     assert len(recorder.prompts) == 2  # the long one alone, uncut, then the small one
     assert f"[1] {LONG.strip()}\n" in recorder.prompts[0]

@@ -247,14 +247,17 @@ def select(
     """(document index, kept text) for each kept document, and the fallback reason."""
     if adapter == "compressor":
         compressor = S2ADocumentCompressor(
-            llm=FakeListChatModel(responses=[raw]), granularity=granularity, fallback=fallback
+            mode="keep_list",
+            llm=FakeListChatModel(responses=[raw]),
+            granularity=granularity,
+            fallback=fallback,
         )
         documents = [Document(text, metadata={"n": i}) for i, text in enumerate(DOCS)]
         reason = compressor.select(documents, QUERY).fallback
         kept = compressor.compress_documents(documents, QUERY)
         return [(d.metadata["n"], d.page_content) for d in kept], reason
     postprocessor = S2ANodePostprocessor(
-        llm=ScriptedLLM(lambda _prompt: raw), granularity=granularity, fallback=fallback
+        mode="keep_list", llm=ScriptedLLM(lambda _prompt: raw), granularity=granularity, fallback=fallback
     )
     nodes = [NodeWithScore(node=TextNode(text=text, id_=str(i)), score=1.0) for i, text in enumerate(DOCS)]
     with selection_ends() as ends:

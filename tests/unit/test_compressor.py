@@ -36,14 +36,14 @@ def keep(*numbers: int) -> FakeListChatModel:
 
 def test_keeps_ids_metadata_and_order_in_one_call() -> None:
     given = docs()
-    kept = S2ADocumentCompressor(llm=keep(4, 1)).compress_documents(given, QUERY)
+    kept = S2ADocumentCompressor(mode="keep_list", llm=keep(4, 1)).compress_documents(given, QUERY)
     assert [d.id for d in kept] == ["d0", "d3"]
     assert [d.metadata for d in kept] == [{"source": 0}, {"source": 3}]
     assert kept[0] is given[0]
 
 
 def test_select_reports_calls_and_raw() -> None:
-    selected = S2ADocumentCompressor(llm=keep(2, 2, 9)).select(docs(), QUERY)
+    selected = S2ADocumentCompressor(mode="keep_list", llm=keep(2, 2, 9)).select(docs(), QUERY)
     assert (selected.keep, selected.calls, selected.raw, selected.fallback) == (
         [1],
         1,
@@ -54,18 +54,25 @@ def test_select_reports_calls_and_raw() -> None:
 
 def test_sentence_granularity() -> None:
     doc = Document("Paris is in France. I love cheese. It is big.", id="x", metadata={"a": 1})
-    (kept,) = S2ADocumentCompressor(llm=keep(1, 3), granularity="sentence").compress_documents([doc], QUERY)
+    (kept,) = S2ADocumentCompressor(
+        mode="keep_list", llm=keep(1, 3), granularity="sentence"
+    ).compress_documents([doc], QUERY)
     assert (kept.page_content, kept.id, kept.metadata) == ("Paris is in France. It is big.", "x", {"a": 1})
     assert doc.page_content == "Paris is in France. I love cheese. It is big."
 
 
 def test_empty_list_makes_no_call() -> None:
-    assert S2ADocumentCompressor(llm=FakeListChatModel(responses=[])).compress_documents([], QUERY) == []
+    assert (
+        S2ADocumentCompressor(mode="keep_list", llm=FakeListChatModel(responses=[])).compress_documents(
+            [], QUERY
+        )
+        == []
+    )
 
 
 async def test_windows_sync_and_async_agree() -> None:
     many = [Document(f"Fact {i} about Paris and its long history.", id=str(i)) for i in range(50)]
-    compressor = S2ADocumentCompressor(llm=keep(1), window_tokens=400)
+    compressor = S2ADocumentCompressor(mode="keep_list", llm=keep(1), window_tokens=400)
     selected = compressor.select(many, QUERY)
     assert selected.calls > 1
     sync = compressor.compress_documents(many, QUERY)
@@ -78,16 +85,16 @@ def test_fallback_keeps_all_and_raise_raises() -> None:
     given = docs()
     assert (
         list(
-            S2ADocumentCompressor(llm=FakeListChatModel(responses=["no idea"])).compress_documents(
-                given, QUERY
-            )
+            S2ADocumentCompressor(
+                mode="keep_list", llm=FakeListChatModel(responses=["no idea"])
+            ).compress_documents(given, QUERY)
         )
         == given
     )
     with pytest.raises(S2AParseError):
-        S2ADocumentCompressor(llm=FakeListChatModel(responses=["no"]), fallback="raise").compress_documents(
-            given, QUERY
-        )
+        S2ADocumentCompressor(
+            mode="keep_list", llm=FakeListChatModel(responses=["no"]), fallback="raise"
+        ).compress_documents(given, QUERY)
 
 
 class Fixed(BaseRetriever):
@@ -119,7 +126,7 @@ class ModelRuns(BaseCallbackHandler):
 
 def test_in_a_contextual_compression_retriever_with_nested_runs() -> None:
     retriever = ContextualCompressionRetriever(
-        base_compressor=S2ADocumentCompressor(llm=keep(1, 4)), base_retriever=Fixed()
+        base_compressor=S2ADocumentCompressor(mode="keep_list", llm=keep(1, 4)), base_retriever=Fixed()
     )
     runs = ModelRuns()
     found = retriever.invoke(QUERY, config={"callbacks": [runs]})
@@ -129,7 +136,9 @@ def test_in_a_contextual_compression_retriever_with_nested_runs() -> None:
 
 def test_grammar_through_tgi(fake_tgi: FakeTGI) -> None:
     fake_tgi.reply = lambda body: '{"keep": [3]}'
-    kept = S2ADocumentCompressor(llm=tgi_chat_model("http://tgi.test:8080")).compress_documents(docs(), QUERY)
+    kept = S2ADocumentCompressor(
+        mode="keep_list", llm=tgi_chat_model("http://tgi.test:8080")
+    ).compress_documents(docs(), QUERY)
     assert [d.id for d in kept] == ["d2"]
     (body,) = fake_tgi.bodies("/v1/chat/completions")
     assert body["response_format"]["value"]["required"] == ["keep"]

@@ -257,11 +257,11 @@ def compress(reply: str, granularity: Granularity) -> tuple[list[str], list[str]
     """The kept texts (compressor and postprocessor must agree) and the prompts each sent."""
     recorder = PromptRecorder()
     llm = FakeListChatModel(responses=[reply], callbacks=[recorder])
-    compressor = S2ADocumentCompressor(llm=llm, granularity=granularity)
+    compressor = S2ADocumentCompressor(mode="keep_list", llm=llm, granularity=granularity)
     kept = [d.page_content for d in compressor.compress_documents([Document(t) for t in DOCS], QUERY)]
     scripted = ScriptedLLM(lambda _prompt: reply)
     nodes = [NodeWithScore(node=TextNode(text=t)) for t in DOCS]
-    postprocessor = S2ANodePostprocessor(llm=scripted, granularity=granularity)
+    postprocessor = S2ANodePostprocessor(mode="keep_list", llm=scripted, granularity=granularity)
     assert [n.node.get_content() for n in postprocessor.postprocess_nodes(nodes, query_str=QUERY)] == kept
     return kept, [*recorder.prompts, *scripted.prompts]
 

@@ -39,7 +39,7 @@ def nodes() -> list[NodeWithScore]:
 
 def test_keeps_ids_metadata_scores_and_order() -> None:
     given = nodes()
-    kept = S2ANodePostprocessor(llm=keep(4, 1)).postprocess_nodes(given, query_str=QUERY)
+    kept = S2ANodePostprocessor(mode="keep_list", llm=keep(4, 1)).postprocess_nodes(given, query_str=QUERY)
     assert [n.node.node_id for n in kept] == ["n0", "n3"]
     assert [n.node.metadata for n in kept] == [{"source": "doc0"}, {"source": "doc3"}]
     assert [n.score for n in kept] == [given[0].score, given[3].score]
@@ -48,20 +48,22 @@ def test_keeps_ids_metadata_scores_and_order() -> None:
 
 def test_one_call_per_query() -> None:
     llm = keep(1)
-    S2ANodePostprocessor(llm=llm).postprocess_nodes(nodes(), query_str=QUERY)
+    S2ANodePostprocessor(mode="keep_list", llm=llm).postprocess_nodes(nodes(), query_str=QUERY)
     assert len(llm.prompts) == 1
     assert "[4] Paris is on the Seine." in llm.prompts[0]
 
 
 @pytest.mark.parametrize(("numbers", "ids"), [((9, 0, -1), []), ((2, 2, 2), ["n1"]), ((), [])])
 def test_out_of_range_and_repeated_numbers(numbers: tuple[int, ...], ids: list[str]) -> None:
-    kept = S2ANodePostprocessor(llm=keep(*numbers)).postprocess_nodes(nodes(), query_str=QUERY)
+    kept = S2ANodePostprocessor(mode="keep_list", llm=keep(*numbers)).postprocess_nodes(
+        nodes(), query_str=QUERY
+    )
     assert [n.node.node_id for n in kept] == ids
 
 
 def test_empty_node_list_makes_no_call() -> None:
     llm = keep(1)
-    assert S2ANodePostprocessor(llm=llm).postprocess_nodes([], query_str=QUERY) == []
+    assert S2ANodePostprocessor(mode="keep_list", llm=llm).postprocess_nodes([], query_str=QUERY) == []
     assert llm.prompts == []
 
 
@@ -69,7 +71,7 @@ def test_sentence_granularity_rebuilds_text_from_kept_sentences() -> None:
     node = NodeWithScore(
         node=TextNode(text="Paris is in France. I love cheese. It is big.", id_="x"), score=0.5
     )
-    kept = S2ANodePostprocessor(llm=keep(1, 3), granularity="sentence").postprocess_nodes(
+    kept = S2ANodePostprocessor(mode="keep_list", llm=keep(1, 3), granularity="sentence").postprocess_nodes(
         [node], query_str=QUERY
     )
     assert kept[0].node.get_content() == "Paris is in France. It is big."
@@ -85,7 +87,9 @@ def test_windowing_on_a_large_set() -> None:
         for i in range(60)
     ]
     llm = keep(1)
-    kept = S2ANodePostprocessor(llm=llm, window_tokens=400).postprocess_nodes(many, query_str=QUERY)
+    kept = S2ANodePostprocessor(mode="keep_list", llm=llm, window_tokens=400).postprocess_nodes(
+        many, query_str=QUERY
+    )
     assert len(llm.prompts) > 1
     assert [n.node.node_id for n in kept] == sorted((n.node.node_id for n in kept), key=int)
     firsts = [re.search(r"\[1\] Fact (\d+)", p) for p in llm.prompts]
@@ -94,7 +98,7 @@ def test_windowing_on_a_large_set() -> None:
 
 async def test_sync_and_async_agree() -> None:
     many = [NodeWithScore(node=TextNode(text=f"Fact {i} about Paris.", id_=str(i))) for i in range(30)]
-    postprocessor = S2ANodePostprocessor(llm=keep(2, 3), window_tokens=300)
+    postprocessor = S2ANodePostprocessor(mode="keep_list", llm=keep(2, 3), window_tokens=300)
     sync = postprocessor.postprocess_nodes(many, query_str=QUERY)
     asynchronous = await postprocessor.apostprocess_nodes(many, query_str=QUERY)
     assert [n.node.node_id for n in sync] == [n.node.node_id for n in asynchronous]
@@ -104,27 +108,32 @@ async def test_sync_and_async_agree() -> None:
 def test_fallback_keeps_all_and_raise_raises() -> None:
     unusable = ScriptedLLM(lambda _prompt: "Sorry, I cannot.")
     given = nodes()
-    assert S2ANodePostprocessor(llm=unusable).postprocess_nodes(given, query_str=QUERY) == given
+    assert (
+        S2ANodePostprocessor(mode="keep_list", llm=unusable).postprocess_nodes(given, query_str=QUERY)
+        == given
+    )
     with pytest.raises(S2AParseError):
-        S2ANodePostprocessor(llm=unusable, fallback="raise").postprocess_nodes(given, query_str=QUERY)
+        S2ANodePostprocessor(mode="keep_list", llm=unusable, fallback="raise").postprocess_nodes(
+            given, query_str=QUERY
+        )
 
 
 def test_llm_defaults_to_settings_and_never_to_a_vendor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Settings, "_llm", None)
     with pytest.raises(ValueError, match="no LLM: pass llm="):
-        S2ANodePostprocessor().postprocess_nodes(nodes(), query_str=QUERY)
+        S2ANodePostprocessor(mode="keep_list").postprocess_nodes(nodes(), query_str=QUERY)
     monkeypatch.setattr(Settings, "_llm", keep(1))
-    assert len(S2ANodePostprocessor().postprocess_nodes(nodes(), query_str=QUERY)) == 1
+    assert len(S2ANodePostprocessor(mode="keep_list").postprocess_nodes(nodes(), query_str=QUERY)) == 1
 
 
 def test_query_is_required() -> None:
     with pytest.raises(ValueError, match="needs the query"):
-        S2ANodePostprocessor(llm=keep(1)).postprocess_nodes(nodes())
+        S2ANodePostprocessor(mode="keep_list", llm=keep(1)).postprocess_nodes(nodes())
 
 
 def test_prompts_are_swappable() -> None:
     llm = keep(1)
-    postprocessor = S2ANodePostprocessor(llm=llm)
+    postprocessor = S2ANodePostprocessor(mode="keep_list", llm=llm)
     assert "selection_prompt" in postprocessor.get_prompts()
     template = PromptTemplate("MINE {focus}|{query}|{unit_name}\n{items}")
     postprocessor.update_prompts({"selection_prompt": template})
@@ -136,7 +145,7 @@ def test_prompts_are_swappable() -> None:
 
 def test_instrumentation_events() -> None:
     with recorded_events() as seen:
-        S2ANodePostprocessor(llm=keep(1)).postprocess_nodes(nodes(), query_str=QUERY)
+        S2ANodePostprocessor(mode="keep_list", llm=keep(1)).postprocess_nodes(nodes(), query_str=QUERY)
     start = next(e for e in seen if isinstance(e, S2ASelectionStartEvent))
     end = next(e for e in seen if isinstance(e, S2ASelectionEndEvent))
     assert (start.query, start.nodes, start.windows) == (QUERY, 4, 1)
@@ -151,7 +160,9 @@ class FixedRetriever(BaseRetriever):
 def test_in_a_query_engine() -> None:
     answers = ScriptedLLM(lambda p: '{"keep": [1]}' if "numbered documents" in p else "ANSWER: " + p)
     engine = RetrieverQueryEngine.from_args(
-        FixedRetriever(), llm=answers, node_postprocessors=[S2ANodePostprocessor(llm=answers)]
+        FixedRetriever(),
+        llm=answers,
+        node_postprocessors=[S2ANodePostprocessor(mode="keep_list", llm=answers)],
     )
     response = engine.query(QUERY)
     assert [n.node.node_id for n in response.source_nodes] == ["n0"]
@@ -160,7 +171,7 @@ def test_in_a_query_engine() -> None:
 
 
 def test_function_tool() -> None:
-    tool = S2ANodePostprocessor(llm=keep(1, 3)).as_tool()
+    tool = S2ANodePostprocessor(mode="keep_list", llm=keep(1, 3)).as_tool()
     assert tool.metadata.name == "s2a_filter"
     output = tool.call(text="Paris is in France. Buy now! It is big.", question=QUERY)
     assert output.content == "Paris is in France. It is big."
@@ -171,7 +182,7 @@ def test_grammar_and_window_through_tgi(fake_tgi: FakeTGI) -> None:
     fake_tgi.reply = lambda body: '{"keep": [1]}'
     llm = tgi_llm("http://tgi.test:8080")
     assert llm.metadata.context_window == 1000  # read from the server's /info
-    kept = S2ANodePostprocessor(llm=llm).postprocess_nodes(nodes(), query_str=QUERY)
+    kept = S2ANodePostprocessor(mode="keep_list", llm=llm).postprocess_nodes(nodes(), query_str=QUERY)
     assert [n.node.node_id for n in kept] == ["n0"]
     (body,) = fake_tgi.bodies("/v1/chat/completions")
     assert body["response_format"]["type"] == "json"

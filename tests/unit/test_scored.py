@@ -20,10 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
+from langchain_core.documents import Document
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from llama_index.core.schema import NodeWithScore, TextNode
 
-from langchain_s2a import S2ARunnable, tgi_chat_model
+from langchain_s2a import S2ADocumentCompressor, S2ARunnable, tgi_chat_model
+from llamaindex_s2a import S2ANodePostprocessor, tgi_llm
 from s2a import NO_RETRY, Decoding, S2AConfig, S2AInput, S2AParseError, finish, prepare
 from s2a._client import run_s2a
 from s2a._parsing import Unusable
@@ -31,6 +34,7 @@ from s2a._scores import decisions_regex, dropped, read_decision, read_decisions
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._types import TokenLogprob
 from s2a._windows import plan_step
+from s2a.selection import finish_selection, plan_selection
 from s2a.tgi import inference_client
 from tests.fake_models import decision_tokens, sentence_block
 from tests.fake_tgi import FakeTGI
@@ -346,3 +350,68 @@ def tokens_from(content: list[dict[str, Any]]) -> tuple[TokenLogprob, ...]:
         TokenLogprob(t["token"], t["logprob"], tuple((a["token"], a["logprob"]) for a in t["top_logprobs"]))
         for t in content
     )
+
+
+# The RAG adapters' scored mode (their default).
+
+DOCS = {
+    "fact": "Paris is the capital of France.",
+    "off": "The Paris Hilton hotel opened in 1960.",
+    "op": "I am sure the capital of France is Lyon.",
+    "also": "France's government sits in Paris.",
+}
+P_DOC = {"fact": 0.8, "off": 0.15, "op": 0.05, "also": 0.55}
+CAPITAL = "What is the capital of France?"
+
+
+def document_tgi() -> tuple[Any, Any]:
+    """Reply and logprobs of a TGI whose model greedily keeps every document, P(keep) as in P_DOC."""
+
+    def items(body: dict[str, Any]) -> list[str]:
+        text = str(body["messages"][-1]["content"])
+        return [line.split("] ", 1)[1] for line in text.split("\n") if re.match(r"\[\d+\] ", line)]
+
+    def reply(body: dict[str, Any]) -> str:
+        return "\n".join(f"{n} keep" for n in range(1, len(items(body)) + 1))
+
+    def logprobs(body: dict[str, Any], text: str) -> list[dict[str, Any]]:
+        by_text = {t: P_DOC[k] for k, t in DOCS.items()}
+        shown = items(body)
+        return decision_tokens(text, lambda n, _line: by_text[shown[n - 1]])
+
+    return reply, logprobs
+
+
+def test_the_compressor_filters_and_reranks_by_p_keep_over_tgi(fake_tgi: FakeTGI) -> None:
+    fake_tgi.reply, fake_tgi.logprobs = document_tgi()
+    docs = [Document(text, id=key, metadata={"source": key}) for key, text in DOCS.items()]
+    kept = S2ADocumentCompressor(llm=tgi_chat_model(URL)).compress_documents(docs, CAPITAL)
+    assert [d.id for d in kept] == ["fact", "also"]  # best first; off and op under the threshold
+    assert [d.metadata["relevance_score"] for d in kept] == pytest.approx([0.8, 0.55])
+    assert kept[0].metadata["source"] == "fact"
+    (body,) = fake_tgi.bodies("/v1/chat/completions")
+    assert body["response_format"] == {"type": "regex", "value": decisions_regex(4)}
+    assert (body["logprobs"], body["top_logprobs"]) == (True, 5)
+    top_one = S2ADocumentCompressor(llm=tgi_chat_model(URL), top_k=1).compress_documents(docs, CAPITAL)
+    assert [d.id for d in top_one] == ["fact"]
+
+
+def test_the_postprocessor_gives_each_node_its_p_keep_as_score_over_tgi(fake_tgi: FakeTGI) -> None:
+    fake_tgi.reply, fake_tgi.logprobs = document_tgi()
+    nodes = [NodeWithScore(node=TextNode(text=text, id_=key), score=1.0) for key, text in DOCS.items()]
+    kept = S2ANodePostprocessor(llm=tgi_llm(URL)).postprocess_nodes(nodes, query_str=CAPITAL)
+    assert [(n.node.node_id, round(n.score or 0, 6)) for n in kept] == [("fact", 0.8), ("also", 0.55)]
+    low = S2ANodePostprocessor(llm=tgi_llm(URL), threshold=0.1).postprocess_nodes(nodes, query_str=CAPITAL)
+    assert [n.node.node_id for n in low] == ["fact", "also", "off"]
+    (body, *_) = fake_tgi.bodies("/v1/chat/completions")
+    assert body["response_format"]["type"] == "regex"
+    assert body["logprobs"] is True
+
+
+def test_a_selection_without_probabilities_uses_the_written_decisions() -> None:
+    plan = plan_selection(list(DOCS.values()), CAPITAL, mode="scored")
+    selected = finish_selection(plan, ["1 keep\n2 drop\n3 drop\n4 keep"])
+    assert (selected.keep, selected.scores_from) == ([0, 3], "text")
+    unusable = finish_selection(plan, ["1 keep"])
+    assert unusable.keep == [0, 1, 2, 3]
+    assert "no keep-or-drop decision" in (unusable.fallback or "")
