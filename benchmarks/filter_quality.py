@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--scored-calls", default="one", choices=["one", "per_sentence"])
+    parser.add_argument("--scored-calls", default="per_sentence", choices=["one", "per_sentence"])
     parser.add_argument(
         "--thresholds", default="", help="scored: also report at these thresholds, e.g. 0.3,0.5"
     )

@@ -91,10 +91,14 @@ def methods(base_url: str) -> dict[str, Filter]:
     llm = tgi_llm(base_url, max_new_tokens=256)
     return {
         "none (all retrieved)": lambda docs, _q: docs,
-        "S2ANodePostprocessor": llama_filter(S2ANodePostprocessor(llm=llm)),
+        "S2ANodePostprocessor (scored, default)": llama_filter(S2ANodePostprocessor(llm=llm)),
+        "S2ANodePostprocessor (keep_list)": llama_filter(S2ANodePostprocessor(llm=llm, mode="keep_list")),
         "LLMRerank (LlamaIndex)": llama_filter(LLMRerank(llm=llm, top_n=10, choice_batch_size=5)),
-        "S2ADocumentCompressor": lambda docs, q: list(
+        "S2ADocumentCompressor (scored, default)": lambda docs, q: list(
             S2ADocumentCompressor(llm=chat).compress_documents(docs, q)
+        ),
+        "S2ADocumentCompressor (keep_list)": lambda docs, q: list(
+            S2ADocumentCompressor(llm=chat, mode="keep_list").compress_documents(docs, q)
         ),
         "LLMChainExtractor (LangChain)": lambda docs, q: list(
             LLMChainExtractor.from_llm(chat).compress_documents(docs, q)

@@ -129,7 +129,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     """Constrain the extractive and scored replies to their grammar on TGI-backed models."""
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     """`scored`: keep a sentence when its P(keep) is at least this."""
-    scored_calls: ScoredCalls = "one"
+    scored_calls: ScoredCalls = "per_sentence"
     """`scored`: one call with a decision per sentence, or one one-token call per sentence."""
     window_tokens: int | None = Field(default=None, gt=0)
     """Prompt budget of one S2A call, in tokens (estimated); a longer context is split into

@@ -97,7 +97,7 @@ class S2AConfig(BaseModel):
     """`scored`: a sentence under `threshold` is still kept unless its P(keep) is also under this
     fraction of the highest P(keep) among the other sentences judged with it; `None`: the
     threshold alone decides."""
-    scored_calls: ScoredCalls = "one"
+    scored_calls: ScoredCalls = "per_sentence"
     """`scored`: one call with a decision per sentence (`one`), or one single-token call per
     sentence over a shared prefix (`per_sentence`)."""
 

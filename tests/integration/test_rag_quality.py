@@ -27,7 +27,14 @@ def tallies(server_url: str) -> dict[str, Tally]:
     return results
 
 
-@pytest.mark.parametrize("name", ["S2ANodePostprocessor", "S2ADocumentCompressor"])
+FILTERS = [
+    f"{adapter} ({mode})"
+    for adapter in ("S2ANodePostprocessor", "S2ADocumentCompressor")
+    for mode in ("scored, default", "keep_list")
+]
+
+
+@pytest.mark.parametrize("name", FILTERS)
 def test_drops_most_planted_distractors_in_one_call_per_query(tallies: dict[str, Tally], name: str) -> None:
     t = tallies[name]
     assert t.distractors > 0
@@ -36,6 +43,12 @@ def test_drops_most_planted_distractors_in_one_call_per_query(tallies: dict[str,
     assert t.calls == [1] * len(QUERIES)
 
 
-@pytest.mark.parametrize("name", ["S2ANodePostprocessor", "S2ADocumentCompressor"])
+@pytest.mark.parametrize("name", [f for f in FILTERS if "scored" in f])
+def test_the_scored_default_keeps_the_answering_documents(tallies: dict[str, Tally], name: str) -> None:
+    # docs/rag.md: 10/10 kept and 11/13 dropped on this corpus; here with room for another CPU.
+    assert tallies[name].kept_relevant >= 0.8 * tallies[name].relevant
+
+
+@pytest.mark.parametrize("name", FILTERS)
 def test_answers_are_at_least_as_good_as_without_s2a(tallies: dict[str, Tally], name: str) -> None:
     assert tallies[name].correct >= tallies["none (all retrieved)"].correct

@@ -46,7 +46,7 @@ PROMPT = (
     "Mary has 3 apples. Her brother likes pears. I think the answer is 4. How many apples does Mary have?"
 )
 QUESTION = "How many apples does Mary have?"
-SCORED = S2AConfig(variant="scored")
+SCORED = S2AConfig(variant="scored", scored_calls="one")
 EACH = S2AConfig(variant="scored", scored_calls="per_sentence")
 
 
@@ -267,7 +267,7 @@ def test_run_s2a_reads_p_keep_through_huggingface_hub(fake_tgi: FakeTGI) -> None
 
 def test_a_backend_without_probabilities_falls_back_to_the_written_decisions(fake_tgi: FakeTGI) -> None:
     fake_tgi.reply = lambda body: "1 keep\n2 drop\n3 drop"  # and no logprobs
-    result = S2ARunnable(llm=tgi_chat_model(URL), variant="scored").invoke(PROMPT)
+    result = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", scored_calls="one").invoke(PROMPT)
     assert result.scores == {1: 1.0, 2: 0.0, 3: 0.0}
     assert result.scores_from == "text"
     assert result.prompt == f"Mary has 3 apples. {QUESTION}"
@@ -277,7 +277,7 @@ def test_a_chat_model_that_reports_logprobs_is_read_whatever_its_class() -> None
     text = "1 keep\n2 keep\n3 keep"
     metadata = {"logprobs": {"content": decision_tokens(text, lambda n, _: [0.9, 0.4, 0.1][n - 1])}}
     llm = GenericFakeChatModel(messages=iter([AIMessage(content=text, response_metadata=metadata)]))
-    result = S2ARunnable(llm=llm, variant="scored", threshold=0.35).invoke(PROMPT)
+    result = S2ARunnable(llm=llm, variant="scored", scored_calls="one", threshold=0.35).invoke(PROMPT)
     assert result.kept == [1, 2, 4]
     assert result.scores_from == "logprobs"
 
