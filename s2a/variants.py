@@ -167,25 +167,21 @@ class Variant:
     answer: Callable[[S2APrompts, S2AInput, str, str], str]
 
 
+def _focused(config: S2AConfig, opinion: str, other: str, join: str) -> str:
+    """`opinion`, `other` or both (joined by `join`), as `config.focus` asks."""
+    parts = {"objectivity": [opinion], "relevance": [other], "both": [opinion, other]}[config.focus]
+    return join.join(parts)
+
+
 def _focus_text(config: S2AConfig) -> str:
     prompts = config.prompts
-    parts = {
-        "objectivity": [prompts.focus_objectivity],
-        "relevance": [prompts.focus_relevance],
-        "both": [prompts.focus_objectivity, prompts.focus_relevance],
-    }[config.focus]
-    return " ".join(parts)
+    return _focused(config, prompts.focus_objectivity, prompts.focus_relevance, " ")
 
 
 def _scored_focus(config: S2AConfig) -> str:
     """What `scored` drops, as the end of "drop: ..."."""
     prompts = config.prompts
-    parts = {
-        "objectivity": [prompts.scored_objectivity],
-        "relevance": [prompts.scored_relevance],
-        "both": [prompts.scored_objectivity, prompts.scored_relevance],
-    }[config.focus]
-    return ", or ".join(parts)
+    return _focused(config, prompts.scored_objectivity, prompts.scored_relevance, ", or ")
 
 
 def _messages(config: S2AConfig, user: str) -> tuple[ChatMessage, ...]:
