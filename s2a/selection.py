@@ -264,13 +264,13 @@ def plan_selection(
 
 def _decisions(
     plan: SelectionPlan, window: Window, reply: WindowReply
-) -> dict[tuple[int, int | None], float]:
-    """P(keep) of each unit of `window` (`keep_list`: 1.0 for the numbers kept, else 0.0)."""
+) -> tuple[dict[tuple[int, int | None], float], ScoresFrom]:
+    """P(keep) of each unit of `window` (`keep_list`: 1.0 for the numbers kept, else 0.0), and its source."""
     if plan.mode == "scored":
         scores = read_decisions(reply.text, len(window.units), reply.logprobs)
-        return dict(zip(window.units, scores.values, strict=True))
+        return dict(zip(window.units, scores.values, strict=True)), scores.source
     keep = set(parse_selection(reply.text, len(window.units)).keep)
-    return {unit: 1.0 if n in keep else 0.0 for n, unit in enumerate(window.units, start=1)}
+    return {unit: 1.0 if n in keep else 0.0 for n, unit in enumerate(window.units, start=1)}, "text"
 
 
 def finish_selection(plan: SelectionPlan, outputs: Sequence[str | WindowReply | S2ACallError]) -> Selected:
@@ -303,7 +303,7 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str | WindowReply | 
             kept_units.update(window.units)
             continue
         try:
-            judged = _decisions(plan, window, raw)
+            judged, source = _decisions(plan, window, raw)
         except Unusable as exc:
             if plan.config.fallback == "raise":
                 raise S2AParseError(exc.reason, raw.text) from None
@@ -313,7 +313,7 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str | WindowReply | 
             continue
         if plan.mode == "scored":
             scores.update(judged)
-            from_text = from_text or raw.logprobs is None or _from_text(raw, len(window.units))
+            from_text = from_text or source == "text"
         if plan.mode == "keep_list":
             kept_units.update(unit for unit, p in judged.items() if p == 1.0)  # the numbers listed
     gone = dropped(scores, plan.threshold, plan.relative)
@@ -345,10 +345,6 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str | WindowReply | 
         scores=documents,
         scores_from=("text" if from_text else "logprobs") if plan.mode == "scored" else None,
     )
-
-
-def _from_text(reply: WindowReply, count: int) -> bool:
-    return read_decisions(reply.text, count, reply.logprobs).source == "text"
 
 
 def call_window(

@@ -28,7 +28,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from langchain_s2a import S2ADocumentCompressor, S2ARunnable, tgi_chat_model
 from llamaindex_s2a import S2ANodePostprocessor, tgi_llm
 from s2a import NO_RETRY, Decoding, S2AConfig, S2AInput, S2AParseError, finish, prepare
-from s2a._client import run_s2a
+from s2a._client import run_s2a, token_logprobs
 from s2a._parsing import Unusable
 from s2a._scores import decisions_regex, dropped, read_decision, read_decisions
 from s2a._steps import Reply, arun_plan, run_plan
@@ -58,10 +58,7 @@ def records(name: str) -> tuple[dict[str, Any], ...]:
 
 def tokens(text: str, p_keep: dict[int, float]) -> tuple[TokenLogprob, ...]:
     """The core's tokens for a decision reply, P(keep) of line n being `p_keep[n]`."""
-    return tuple(
-        TokenLogprob(t["token"], t["logprob"], tuple((a["token"], a["logprob"]) for a in t["top_logprobs"]))
-        for t in decision_tokens(text, lambda n, _: p_keep[n])
-    )
+    return token_logprobs(decision_tokens(text, lambda n, _: p_keep[n])) or ()
 
 
 def shown_sentences(body: dict[str, Any]) -> list[str]:
@@ -335,7 +332,7 @@ def test_a_long_context_split_into_parts_keeps_whole_context_numbers() -> None:
         body = {"messages": list(request.messages), "response_format": request.grammar}
         text = tgi.reply(body)
         content = tgi.logprobs(body, text) if tgi.logprobs else []
-        return Reply(text, logprobs=tokens_from(content))
+        return Reply(text, logprobs=token_logprobs(content))
 
     plan = plan_step(S2AInput(context=prompt), SCORED, window_tokens=330)
     assert plan.split
@@ -343,13 +340,6 @@ def test_a_long_context_split_into_parts_keeps_whole_context_numbers() -> None:
     assert result.parts == len(plan.parts)
     assert sorted(result.scores or {}) == list(range(1, 13))
     assert result.kept == [i for i in range(1, 14) if i % 3 != 0]
-
-
-def tokens_from(content: list[dict[str, Any]]) -> tuple[TokenLogprob, ...]:
-    return tuple(
-        TokenLogprob(t["token"], t["logprob"], tuple((a["token"], a["logprob"]) for a in t["top_logprobs"]))
-        for t in content
-    )
 
 
 # The RAG adapters' scored mode (their default).
