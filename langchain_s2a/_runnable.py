@@ -131,6 +131,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     """`scored`: keep a sentence when its P(keep) is at least this."""
     scored_calls: ScoredCalls = "per_sentence"
     """`scored`: one call with a decision per sentence, or one one-token call per sentence."""
+    scored_concurrency: int = Field(default=1, ge=1, le=64)
+    """`scored_calls="per_sentence"`: calls of one text in flight at once, after the first
+    (see `s2a.S2AConfig.scored_concurrency`)."""
     window_tokens: int | None = Field(default=None, gt=0)
     """Prompt budget of one S2A call, in tokens (estimated); a longer context is split into
     parts that fit, one call each, and merged. `None`: always one call."""
@@ -156,6 +159,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
             answer_frame=self.answer_frame,
             threshold=self.threshold,
             scored_calls=self.scored_calls,
+            scored_concurrency=self.scored_concurrency,
         )
         return plan_step(to_s2a_input(value), config, window_tokens=self.window_tokens)
 

@@ -69,21 +69,20 @@ async def arun_step(
     return finish(request, reply.text, reply.usage, truncated=reply.truncated, logprobs=reply.logprobs)
 
 
-CONCURRENT_CALLS = 8
-"""Calls of one plan sent at once from sync code when they may run together (`plan.concurrent`)."""
-
-
 def run_plan(plan: StepPlan, call: Callable[[S2ARequest], Reply], retry: RetryPolicy) -> S2AResult:
     """Run every part of `plan` (one request when the context fits) and merge the results.
 
-    One call at a time, in order; the per-sentence calls of `scored` go `CONCURRENT_CALLS` at
-    a time from threads, so that a batching server decodes them together.
+    One call at a time, in order, except the per-sentence calls of `scored` that
+    `plan.waves()` groups together: those go from threads, so that a batching server
+    decodes them together.
     """
-    if plan.concurrent:
-        with ThreadPoolExecutor(min(CONCURRENT_CALLS, len(plan.first))) as pool:
-            first = list(pool.map(lambda request: run_step(request, call, retry), plan.first))
-    else:
-        first = [run_step(request, call, retry) for request in plan.first]
+    first: list[S2AResult] = []
+    for wave in plan.waves():
+        if plan.units and len(wave) > 1:
+            with ThreadPoolExecutor(len(wave)) as pool:
+                first += pool.map(lambda request: run_step(request, call, retry), wave)
+        else:
+            first += [run_step(request, call, retry) for request in wave]
     rest = [run_step(request, call, retry) for request in plan.rest(first)]
     return plan.merge(first, rest)
 
@@ -91,7 +90,9 @@ def run_plan(plan: StepPlan, call: Callable[[S2ARequest], Reply], retry: RetryPo
 async def arun_plan(
     plan: StepPlan, call: Callable[[S2ARequest], Awaitable[Reply]], retry: RetryPolicy
 ) -> S2AResult:
-    """`run_plan`, with the parts of each stage called concurrently."""
-    first = await asyncio.gather(*(arun_step(request, call, retry) for request in plan.first))
+    """`run_plan`, with the parts of each stage (each of `plan.waves()`) called concurrently."""
+    first: list[S2AResult] = []
+    for wave in plan.waves():
+        first += await asyncio.gather(*(arun_step(request, call, retry) for request in wave))
     rest = await asyncio.gather(*(arun_step(request, call, retry) for request in plan.rest(first)))
     return plan.merge(first, rest)

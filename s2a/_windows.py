@@ -14,7 +14,7 @@ which needs none).
 
 `scored` with `scored_calls="per_sentence"` turns each of those requests into one call per
 sentence (`units` holds the requests they came from), folded back into one result each
-before the merge.
+before the merge; `plan.waves()` says which of them go together.
 
     plan = plan_step(inp, config, window_tokens=7000)
     first = [<run_step(r)> for r in plan.first]      # sync or async: the only difference
@@ -183,10 +183,16 @@ class StepPlan:
     groups: tuple[int, ...] = ()
     """For each request in `first`, the index of its request in `units`."""
 
-    @property
-    def concurrent(self) -> bool:
-        """Whether the requests in `first` are one text's per-sentence calls, best sent together."""
-        return bool(self.units) and len(self.first) > 1
+    def waves(self) -> tuple[tuple[S2ARequest, ...], ...]:
+        """`first` in the groups sent together, each after the one before.
+
+        Per-sentence calls: the first alone, leaving the prefix they share in the server's
+        prompt cache, then `config.scored_concurrency` at a time. Other plans: one group.
+        """
+        if not self.units:
+            return (self.first,)
+        head, tail, size = self.first[:1], self.first[1:], self.config.scored_concurrency
+        return (head, *(tail[i : i + size] for i in range(0, len(tail), size)))
 
     @property
     def split(self) -> bool:

@@ -100,6 +100,12 @@ class S2AConfig(BaseModel):
     scored_calls: ScoredCalls = "per_sentence"
     """`scored`: one call with a decision per sentence (`one`), or one single-token call per
     sentence over a shared prefix (`per_sentence`)."""
+    scored_concurrency: int = Field(default=1, ge=1, le=64)
+    """`scored_calls="per_sentence"`: how many of one text's calls are in flight at once. The
+    first always goes alone, so that it leaves the shared prefix in the server's prompt cache;
+    the rest follow this many at a time. 1 suits llama.cpp (the local server), whose cache is
+    per slot: calls sent together land in different slots and each prefills the whole prefix
+    again. A TGI with a prefix cache shared by all requests can take more at once."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import json
 import math
 import re
 import threading
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -286,37 +287,65 @@ def test_per_sentence_calls_share_their_prompt_up_to_the_last_line() -> None:
     plan = plan_step(S2AInput(context=PROMPT), EACH)
     users = [r.messages[-1]["content"] for r in plan.first]
     assert len(users) == 3
-    assert plan.concurrent
+    assert plan.waves() == tuple((r,) for r in plan.first)  # one after another
     heads = {u.rsplit("\n", 1)[0] for u in users}
     assert len(heads) == 1
     assert [u.rsplit("\n", 1)[1].split(":")[0] for u in users] == ["Sentence 1", "Sentence 2", "Sentence 3"]
     assert all(r.grammar == {"type": "regex", "value": "(keep|drop)"} for r in plan.first)
 
 
-def test_sync_per_sentence_calls_run_at_once() -> None:
-    arrived = threading.Barrier(3, timeout=10)  # breaks unless all three are in flight together
+def test_sync_per_sentence_calls_go_one_after_another_by_default() -> None:
+    in_flight: list[int] = []
+    most = 0
+    lock = threading.Lock()
 
     def call(request: Any) -> Reply:
-        arrived.wait()
+        nonlocal most
+        with lock:
+            in_flight.append(request.judged)
+            most = max(most, len(in_flight))
+        time.sleep(0.01)
+        with lock:
+            in_flight.remove(request.judged)
         return Reply("keep" if request.judged == 0 else "drop")
 
     result = run_plan(plan_step(S2AInput(context=PROMPT), EACH), call, NO_RETRY)
+    assert most == 1
     assert result.prompt == f"Mary has 3 apples. {QUESTION}"
 
 
-def test_async_per_sentence_calls_run_at_once_and_a_failed_one_keeps_its_sentence() -> None:
-    started: list[int] = []
+def test_sync_per_sentence_calls_after_the_first_go_together_when_asked() -> None:
+    arrived = threading.Barrier(2, timeout=10)  # breaks unless calls 2 and 3 are in flight together
+    done: list[int] = []
+
+    def call(request: Any) -> Reply:
+        if request.judged != 0:
+            assert done == [0]  # the first came back before the others left
+            arrived.wait()
+        done.append(request.judged)
+        return Reply("keep" if request.judged == 0 else "drop")
+
+    config = EACH.model_copy(update={"scored_concurrency": 4})
+    result = run_plan(plan_step(S2AInput(context=PROMPT), config), call, NO_RETRY)
+    assert result.prompt == f"Mary has 3 apples. {QUESTION}"
+
+
+def test_async_per_sentence_calls_follow_the_waves_and_a_failed_one_keeps_its_sentence() -> None:
+    started: list[tuple[int, int]] = []
+    finished = 0
 
     async def call(request: Any) -> Reply:
-        started.append(request.judged)
+        nonlocal finished
+        started.append((request.judged, finished))
         await asyncio.sleep(0.01)
+        finished += 1
         if request.judged == 1:
             raise httpx.ConnectError("[Errno 111] Connection refused")
         return Reply("drop" if request.judged == 2 else "keep")
 
-    plan = plan_step(S2AInput(context=PROMPT), EACH)
+    plan = plan_step(S2AInput(context=PROMPT), EACH.model_copy(update={"scored_concurrency": 2}))
     result = asyncio.run(arun_plan(plan, call, NO_RETRY))
-    assert sorted(started) == [0, 1, 2]
+    assert started == [(0, 0), (1, 1), (2, 1)]  # the first alone, then the other two together
     assert result.kept == [1, 2, 4]
     assert result.prompt == f"Mary has 3 apples. Her brother likes pears. {QUESTION}"
     assert "sentence 2: the S2A call failed" in (result.fallback or "")
