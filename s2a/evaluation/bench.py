@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from s2a._types import S2AInput
 from s2a.evaluation.methods import S2A_TOKENS, ChatModel, Outcome, Peer, Step, run_method
 from s2a.evaluation.tasks import Record, Task
+from s2a.local.cpu import cpu_model
 from s2a.variants import S2AConfig, prepare
 
 
@@ -144,9 +145,10 @@ def machine() -> str:
     memory = ""
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         memory = f", {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB RAM"
+    cpu = cpu_model()
     return (
         f"{platform.system()} {platform.release()} {platform.machine()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPU cores{memory}, no GPU used"
+        f"{os.cpu_count()} CPU cores{f' ({cpu})' if cpu else ''}{memory}, no GPU used"
     )
 
 

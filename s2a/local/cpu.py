@@ -45,6 +45,15 @@ def cpu_flags(cpuinfo: str) -> set[str]:
     return set()
 
 
+def cpu_model(cpuinfo: str | None = None) -> str | None:
+    """The first processor's model name in a `/proc/cpuinfo` text (this machine's by default)."""
+    for line in (cpuinfo if cpuinfo is not None else _read_cpuinfo() or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return None
+
+
 def missing_instructions(machine: str, cpuinfo: str | None) -> list[str]:
     """The instruction sets the wheel needs that this CPU lacks (empty when unknown or fine)."""
     if machine.lower() not in _X86_MACHINES or cpuinfo is None:

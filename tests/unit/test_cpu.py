@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from s2a.local.cpu import UnsupportedCPUError, check_cpu, cpu_flags, missing_instructions
+from s2a.local.cpu import UnsupportedCPUError, check_cpu, cpu_flags, cpu_model, missing_instructions
 from s2a.local.model import ModelError
 
 HASWELL = "processor\t: 0\nflags\t\t: fpu sse sse2 pni ssse3 sse4_1 sse4_2 avx avx2 fma f16c bmi1 bmi2\n"
@@ -19,6 +19,13 @@ ARM64 = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32\
 def test_flags_are_read_from_the_first_processor() -> None:
     assert {"avx2", "bmi2", "pni"} <= cpu_flags(HASWELL)
     assert cpu_flags("model name: nothing useful\n") == set()
+
+
+def test_the_model_name_is_read_from_the_first_processor_and_may_be_absent() -> None:
+    two = "model name\t: Intel(R) Xeon(R) Processor\n" + HASWELL + "model name\t: Other\n"
+    assert cpu_model(two) == "Intel(R) Xeon(R) Processor"
+    assert cpu_model(ARM64) is None
+    assert cpu_model("model name\t:   \n") is None
 
 
 @pytest.mark.parametrize("cpuinfo", [HASWELL, SAPPHIRE_RAPIDS])
