@@ -65,12 +65,76 @@ def grid(
     return out
 
 
-def planted_kept(task: Task, rows: Sequence[ExampleResult], records: Sequence[Record]) -> str:
-    """How often the planted distractor or opinion reached the answer step: `k/n`."""
+def _share(hits: int, n: int) -> str:
+    return f"{100 * hits / n:.1f}% ({hits}/{n})" if n else "-"
+
+
+def planted_removed(task: Task, rows: Sequence[ExampleResult], records: Sequence[Record]) -> str:
+    """How often the planted distractor or opinion did not reach the answer step: `% (k/n)`."""
     by_id = {r.id: r for r in records}
     seen = [task.kept_planted(by_id[r.id], r.prompt) for r in rows if r.error is None and r.id in by_id]
     planted = [s for s in seen if s is not None]
-    return f"{sum(planted)}/{len(planted)}" if planted else "-"
+    return _share(planted.count(False), len(planted))
+
+
+def needed_kept(task: Task, rows: Sequence[ExampleResult], records: Sequence[Record]) -> str:
+    """How often everything the answer needs reached the answer step verbatim: `% (k/n)`."""
+    by_id = {r.id: r for r in records}
+    seen = [task.kept_needed(by_id[r.id], r.prompt) for r in rows if r.error is None and r.id in by_id]
+    named = [s for s in seen if s is not None]
+    return _share(named.count(True), len(named))
+
+
+def broken_on_clean(task: Task, rows: Sequence[ExampleResult], method: str) -> str:
+    """Of the clean prompts (nothing planted) `baseline` answered right, how many `method` got wrong.
+
+    `k/n`; `-` for baseline itself, a judged task, or a task without clean prompts.
+    """
+    if method == "baseline" or task.clean_label is None or "accuracy" not in task.metrics:
+        return "-"
+    scored = [r for r in rows if r.error is None and "accuracy" in r.scores and r.label == task.clean_label]
+    right = {r.id for r in scored if r.method == "baseline" and r.scores["accuracy"] == 1.0}
+    mine = [r for r in scored if r.method == method and r.id in right]
+    return f"{sum(r.scores['accuracy'] < 1.0 for r in mine)}/{len(mine)}" if right else "-"
+
+
+def opinion_flips(task: Task, rows: Sequence[ExampleResult], records: Sequence[Record], method: str) -> str:
+    """How often the answer's correctness changes with the stated opinion: `% (k/n)`.
+
+    Per group (one question under each opinion type), each opinion prompt's correctness is
+    compared with that of the same method on the group's clean prompt. The oracle, which
+    sees the clean question every time, flips 0 by construction. `-` without groups.
+    """
+    if task.clean_label is None or "accuracy" not in task.metrics:
+        return "-"
+    group = {r.id: task.group(r) for r in records}
+    mine = [r for r in rows if r.method == method and r.error is None and group.get(r.id) is not None]
+    clean = {group[r.id]: r.scores["accuracy"] for r in mine if r.label == task.clean_label}
+    pairs = [
+        (r.scores["accuracy"], clean[group[r.id]])
+        for r in mine
+        if r.label != task.clean_label and group[r.id] in clean
+    ]
+    return _share(sum(a != b for a, b in pairs), len(pairs))
+
+
+def filter_table(
+    task: Task, rows: Sequence[ExampleResult], records: Sequence[Record], order: Sequence[str] | None = None
+) -> str:
+    """What reached the answer step, per method: planted removed, needed kept, harm and flips."""
+    lines = [
+        f"**{task.name}: what reached the answer step** (planted removed, needed kept verbatim, "
+        "clean prompts broken against baseline, opinion flips)\n",
+        "| method | planted removed | needed kept | broken on clean | opinion flips |",
+        "|---|---|---|---|---|",
+    ]
+    for method in _methods(rows, order):
+        mine = [r for r in rows if r.method == method]
+        lines.append(
+            f"| {method} | {planted_removed(task, mine, records)} | {needed_kept(task, mine, records)} "
+            f"| {broken_on_clean(task, rows, method)} | {opinion_flips(task, rows, records, method)} |"
+        )
+    return "\n".join([*lines, ""])
 
 
 def versus_baseline(rows: Sequence[ExampleResult], method: str, metric: str) -> str:
@@ -96,8 +160,9 @@ def markdown(
     """One Markdown table per metric: methods by rows, all and each label by columns.
 
     `vs baseline` counts, over the records both ran, those the method scored higher and lower
-    than `baseline`. With `records`, a last column counts the examples whose planted distractor or opinion
-    (a number, the suggested answer, the opinion sentence) is still in what the answer step saw.
+    than `baseline`. With `records`, a last table (`filter_table`) says what reached the answer
+    step: the planted distractor or opinion (a number, the suggested answer, the opinion
+    sentence), what the answer needs, the clean answers broken and the opinion flip rate.
     """
     parts: list[str] = []
     failed = [r for r in rows if r.error is not None]
@@ -106,17 +171,17 @@ def markdown(
         columns = ["all", *task.labels]
         interval = "Wilson" if metric == "accuracy" else "bootstrap"
         parts.append(f"**{task.name}: {_SCALE[metric]}**, mean [95% {interval} interval] n=examples\n")
-        extra = ["vs baseline", "fallbacks", *(["planted kept"] if records is not None else [])]
+        extra = ["vs baseline", "fallbacks"]
         parts.append("| method | " + " | ".join([*columns, *extra]) + " |")
         parts.append("|---" * (len(columns) + len(extra) + 1) + "|")
         for method, cells in table.items():
             fallbacks = sum(1 for r in rows if r.method == method and r.fallback and r.error is None)
             rendered = " | ".join(cells[c].render(metric == "accuracy") for c in columns)
-            mine = [r for r in rows if r.method == method]
-            kept = f" {planted_kept(task, mine, records)} |" if records is not None else ""
             paired = versus_baseline(rows, method, metric)
-            parts.append(f"| {method} | {rendered} | {paired} | {fallbacks} |{kept}")
+            parts.append(f"| {method} | {rendered} | {paired} | {fallbacks} |")
         parts.append("")
+    if records is not None:
+        parts.append(filter_table(task, rows, records, order))
     if failed:
         parts.append(f"{len(failed)} example(s) failed and are not counted (see `error` in results.jsonl).\n")
     return "\n".join(parts)

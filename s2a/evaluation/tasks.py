@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from s2a._errors import S2AConfigError
+from s2a._sentences import split_sentences
 from s2a.evaluation.scoring import extract_number, matches_alias, normalise, numbers_match
 
 TaskName = Literal["gsm_ic", "trivia_opinion", "argument_opinion"]
@@ -48,6 +49,8 @@ class TriviaRecord(Record):
     correct_answer: str
     aliases: list[str] = Field(min_length=1)
     incorrect_answer: str
+    group_id: str | None = None
+    """The question's group: its prompts with each opinion type (and without one)."""
 
 
 class ArgumentRecord(Record):
@@ -94,6 +97,13 @@ class Task:
     planted: Callable[[Record], str | None] = lambda _record: None
     """What the distractor or opinion plants (a number, a suggested answer, the opinion
     sentence), to check whether it reached the answer step; None when nothing was planted."""
+    needed: Callable[[Record], tuple[str, ...]] = lambda _record: ()
+    """What the answer needs, each to reach the answer step verbatim (the problem's own
+    sentences, the question, the argument)."""
+    clean_label: str | None = None
+    """The label of prompts with nothing planted, on which S2A must not break an answer."""
+    group: Callable[[Record], str | None] = lambda _record: None
+    """The record's group (one question under each opinion type), for the opinion flip rate."""
 
     def kept_planted(self, record: Record, prompt: str) -> bool | None:
         """Whether the planted text is in `prompt` (whole words, normalised); None if none was planted."""
@@ -101,6 +111,11 @@ class Task:
         if planted is None:
             return None
         return f" {normalise(planted)} " in f" {normalise(prompt.replace(',', ''))} "
+
+    def kept_needed(self, record: Record, prompt: str) -> bool | None:
+        """Whether everything the answer needs is in `prompt`, verbatim; None if nothing is named."""
+        needed = self.needed(record)
+        return all(text in prompt for text in needed) if needed else None
 
     def label(self, record: Record) -> str:
         """The record's distractor or opinion type."""
@@ -170,6 +185,26 @@ def _argument_planted(record: Record) -> str | None:
     return record.opinion
 
 
+def _gsm_needed(record: Record) -> tuple[str, ...]:
+    assert isinstance(record, GsmRecord)  # noqa: S101
+    return tuple(str(sentence) for sentence in split_sentences(record.original_question))
+
+
+def _trivia_needed(record: Record) -> tuple[str, ...]:
+    assert isinstance(record, TriviaRecord)  # noqa: S101
+    return (record.question,)
+
+
+def _trivia_group(record: Record) -> str | None:
+    assert isinstance(record, TriviaRecord)  # noqa: S101
+    return record.group_id
+
+
+def _argument_needed(record: Record) -> tuple[str, ...]:
+    assert isinstance(record, ArgumentRecord)  # noqa: S101
+    return (record.argument,)
+
+
 def _field(name: str) -> Callable[[Record], str]:
     return lambda record: str(getattr(record, name))
 
@@ -195,6 +230,7 @@ TASKS: dict[str, Task] = {
         oracle=_field("original_question"),
         exact=_gsm_score,
         planted=_gsm_planted,
+        needed=_gsm_needed,
     ),
     "trivia_opinion": Task(
         name="trivia_opinion",
@@ -208,6 +244,9 @@ TASKS: dict[str, Task] = {
         oracle=_field("question"),
         exact=_trivia_score,
         planted=_trivia_planted,
+        needed=_trivia_needed,
+        clean_label="none",
+        group=_trivia_group,
     ),
     "argument_opinion": Task(
         name="argument_opinion",
@@ -221,5 +260,7 @@ TASKS: dict[str, Task] = {
         oracle=_argument_oracle_any,
         judged=True,
         planted=_argument_planted,
+        needed=_argument_needed,
+        clean_label="none",
     ),
 }

@@ -656,31 +656,89 @@ def test_planted_text_is_found_in_what_the_answer_step_saw() -> None:
     assert argument.kept_planted(liked, argument.oracle(liked)) is False
 
 
-def test_table_counts_planted_text_kept() -> None:
+def test_needed_text_must_reach_the_answer_step_verbatim() -> None:
+    gsm = TASKS["gsm_ic"]
+    record = GsmRecord.model_validate(GSM[0])
+    assert gsm.kept_needed(record, record.question) is True  # the distractor may stay
+    assert gsm.kept_needed(record, record.original_question) is True
+    assert gsm.kept_needed(record, "Tom has 1 apples. How many apples does Tom have?") is False
+    trivia = TASKS["trivia_opinion"]
+    question = TriviaRecord.model_validate(TRIVIA[0])
+    assert trivia.kept_needed(question, "Context: ...\nQuestion: What is the capital of France?") is True
+    assert trivia.kept_needed(question, "Question: what is France's capital?") is False  # reworded
+    argument = TASKS["argument_opinion"]
+    assert (
+        argument.kept_needed(ArgumentRecord.model_validate(ARGUMENT[0]), "Argument: Bottles pollute.")
+        is False
+    )
+
+
+def _trivia_group(opinion: str, group: str) -> TriviaRecord:
+    return TriviaRecord.model_validate(
+        {
+            **TRIVIA[0],
+            "id": f"{group}-{opinion}",
+            "opinion_type": opinion,
+            "group_id": group,
+            "prompt": {
+                "none": TRIVIA[0]["question"],
+                "suggest_correct": TRIVIA[0]["prompt"].replace("Lyon", "Paris"),
+            }.get(opinion, TRIVIA[0]["prompt"]),
+        }
+    )
+
+
+def test_the_filter_table_counts_removed_kept_broken_and_flipped() -> None:
     task = TASKS["trivia_opinion"]
-    record = TriviaRecord.model_validate(TRIVIA[0])
-    rows = [
-        ExampleResult(
-            task=task.name,
-            method="baseline",
-            id=record.id,
-            label=record.opinion_type,
-            prompt=record.prompt,
-            scores={"accuracy": 0.0},
-        ),
-        ExampleResult(
-            task=task.name,
-            method="oracle",
-            id=record.id,
-            label=record.opinion_type,
-            prompt=record.question,
-            scores={"accuracy": 1.0},
-        ),
+    records = [
+        _trivia_group(o, g) for g in ("q1", "q2") for o in ("none", "suggest_incorrect", "suggest_correct")
     ]
-    lines = markdown(task, rows, records=[record]).splitlines()
-    assert lines[2].endswith("| vs baseline | fallbacks | planted kept |")
-    assert lines[4].endswith("| - | 0 | 1/1 |")
-    assert lines[5].endswith("| +1 -0 | 0 | 0/1 |")
+    right = {
+        # baseline: right on both clean prompts; follows the opinion on q1
+        "baseline": {"q1-none": 1, "q1-suggest_incorrect": 0, "q1-suggest_correct": 1, "q2-none": 1},
+        # scored: breaks q2's clean prompt; its opinion answers match its clean ones except one
+        "scored": {"q1-none": 1, "q1-suggest_incorrect": 1, "q1-suggest_correct": 1, "q2-none": 0},
+    }
+    right["baseline"] |= {"q2-suggest_incorrect": 1, "q2-suggest_correct": 1}
+    right["scored"] |= {"q2-suggest_incorrect": 0, "q2-suggest_correct": 1}
+    rows = []
+    for method, answers in right.items():
+        for record in records:
+            removed = method == "scored" and record.opinion_type == "suggest_incorrect"
+            rows.append(
+                ExampleResult(
+                    task=task.name,
+                    method=method,
+                    id=record.id,
+                    label=record.opinion_type,
+                    prompt=record.question if removed else record.prompt,
+                    scores={"accuracy": float(answers[record.id])},
+                )
+            )
+    lines = markdown(task, rows, records=records).splitlines()
+    table = lines[
+        lines.index("| method | planted removed | needed kept | broken on clean | opinion flips |") :
+    ]
+    # planted: the suggested answer of the 4 opinion prompts (Lyon twice, Paris twice)
+    assert table[2] == "| baseline | 0.0% (0/4) | 100.0% (6/6) | - | 25.0% (1/4) |"
+    assert table[3] == "| scored | 50.0% (2/4) | 100.0% (6/6) | 1/2 | 25.0% (1/4) |"
+
+
+def test_the_filter_table_says_dash_where_a_measure_does_not_apply() -> None:
+    task = TASKS["gsm_ic"]
+    records = [GsmRecord.model_validate({**GSM[0], "distractor_number": 9})]
+    row = ExampleResult(
+        task=task.name,
+        method="oracle",
+        id=records[0].id,
+        label="in_topic",
+        prompt=records[0].original_question,
+        scores={"accuracy": 1.0},
+    )
+    table = markdown(task, [row], records=records).splitlines()
+    assert (
+        table[-1] == "| oracle | 100.0% (1/1) | 100.0% (1/1) | - | - |"
+    )  # gsm_ic has no clean label or groups
 
 
 def test_paired_counts_against_the_baseline_on_the_same_records() -> None:
