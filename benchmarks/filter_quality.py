@@ -1,7 +1,8 @@
 """What the S2A step removes and keeps on the dev split, with no answer step: cheap to rerun.
 
     python benchmarks/filter_quality.py --tgi-url http://127.0.0.1:8090 [--variants extractive]
-        [--limit 60] [--data ../shared/data] [--concurrency 4]
+        [--limit 60] [--data ../shared/data] [--concurrency 4] [--save run.jsonl]
+    python benchmarks/filter_quality.py --grid run.jsonl   # `scored` re-read at other thresholds
 
 For each variant, over the records of `gsm_ic` and `trivia_opinion` (the first `--limit`
 of each task; the trivia records cycle through the four opinion types):
@@ -134,9 +135,11 @@ async def run_variant(
     return report, list(results)
 
 
-def at_threshold(config: S2AConfig, found: list[Case], results: list[S2AResult], threshold: float) -> Report:
-    """The report `scored` would give at `threshold`, from the P(keep) it already read."""
-    config = config.model_copy(update={"threshold": threshold})
+def reread(
+    config: S2AConfig, found: list[Case], results: list[S2AResult], threshold: float, relative: float | None
+) -> Report:
+    """The report `scored` would give at `threshold` and `relative`, from the P(keep) it already read."""
+    config = config.model_copy(update={"threshold": threshold, "relative": relative})
     report = Report()
     for (kind, prompt, record), result in zip(found, results, strict=True):
         seen = result
@@ -146,6 +149,46 @@ def at_threshold(config: S2AConfig, found: list[Case], results: list[S2AResult],
             seen = result.model_copy(update={"prompt": scored_prompt(request, scores, result.scores_from)})
         score(report, kind, record, seen)
     return report
+
+
+TARGETS = {
+    "gsm: distractor removed": 0.60,
+    "gsm: every original sentence kept": 0.90,
+    "gsm clean: every sentence kept": 0.95,
+    "trivia: opinion removed": 0.95,
+    "trivia: question kept": 1.0,
+    "trivia clean: prompt unchanged": 0.95,
+}
+"""issue 13's quality lines, as shares of prompts."""
+
+
+def _percent(tally: Tally) -> str:
+    return f"{100 * tally.hits / tally.total:.0f}" if tally.total else "-"
+
+
+def grid(saved: Path) -> None:
+    """Re-read saved `scored` runs over a grid of thresholds and relative thresholds; no server."""
+    runs: dict[str, tuple[S2AConfig, list[Case], list[S2AResult]]] = {}
+    for line in saved.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        config = S2AConfig(**row["config"])
+        if config.variant != "scored":
+            continue
+        _, found, results = runs.setdefault(json.dumps(row["config"], sort_keys=True), (config, [], []))
+        found.append((row["kind"], row["prompt"], row["record"]))
+        results.append(S2AResult.model_validate(row["result"]))
+    short = [name.replace("every ", "").replace(" sentence", "") for name in TARGETS]
+    for config, found, results in runs.values():
+        print(f"\n## scored, scored_calls={config.scored_calls}, focus={config.focus}: {len(found)} prompts")
+        print(f"| threshold | relative | {' | '.join(short)} | meets all |")
+        print("|---" * (len(TARGETS) + 3) + "|")
+        for threshold in [round(0.25 + 0.05 * i, 2) for i in range(8)]:
+            for relative in [None, 0.5, 0.6, 0.7, 0.8, 0.9]:
+                report = reread(config, found, results, threshold, relative)
+                shares = {name: report.tallies[name] for name in TARGETS}
+                meets = all(t.total and t.hits / t.total >= TARGETS[n] for n, t in shares.items())
+                cells = " | ".join(_percent(t) for t in shares.values())
+                print(f"| {threshold} | {relative} | {cells} | {'yes' if meets else ''} |")
 
 
 def _print(report: Report) -> None:
@@ -158,7 +201,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tgi-url", required=True)
+    parser.add_argument("--tgi-url")
+    parser.add_argument("--save", type=Path, help="write every prompt's result here (JSON lines)")
+    parser.add_argument("--grid", type=Path, help="re-read a --save file over a grid of thresholds")
     parser.add_argument("--variants", default="extractive")
     parser.add_argument("--focus", default="both", choices=["objectivity", "relevance", "both"])
     parser.add_argument("--limit", type=int, default=60)
@@ -169,7 +214,13 @@ def main() -> None:
         "--thresholds", default="", help="scored: also report at these thresholds, e.g. 0.3,0.5"
     )
     args = parser.parse_args()
+    if args.grid:
+        grid(args.grid)
+        return
+    if not args.tgi_url:
+        parser.error("--tgi-url is needed (or --grid to re-read a saved run)")
     model = TGIChat(args.tgi_url)
+    saved = args.save.open("w", encoding="utf-8") if args.save else None
     found = cases(args.data, args.limit)
     print(f"{len(found)} prompts from {args.data}, served by {model.model_id()}")
     for variant in args.variants.split(","):
@@ -182,7 +233,13 @@ def main() -> None:
         _print(report)
         for threshold in [float(t) for t in args.thresholds.split(",") if t] if variant == "scored" else []:
             print(f"\n### threshold {threshold}")
-            _print(at_threshold(config, found, results, threshold))
+            _print(reread(config, found, results, threshold, config.relative))
+        if saved is not None:
+            keys = {"variant": variant, "focus": args.focus, "scored_calls": args.scored_calls}
+            for (kind, prompt, record), result in zip(found, results, strict=True):
+                row = {"config": keys, "kind": kind, "prompt": prompt, "record": record}
+                saved.write(json.dumps({**row, "result": result.model_dump(mode="json")}) + "\n")
+            saved.flush()
 
 
 if __name__ == "__main__":

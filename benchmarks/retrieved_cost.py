@@ -1,0 +1,138 @@
+"""What the S2A step costs on a context of retrieved documents, per method, side by side.
+
+    python benchmarks/retrieved_cost.py --tgi-url http://127.0.0.1:8090 [--top-k 8] [--repeats 1]
+
+For each query of examples/corpus.py, BM25 (bm25s) retrieves the top-k documents; their texts,
+joined, are the context, and the query is the question (as a RAG chain gives it). Each method
+filters that context, in turn on the same query and repeat, against the same server:
+- `separated`, `extractive`, `scored` (and `scored/one`): the sentence-level S2A step;
+- `rag_scored`: the RAG adapters' default, one scored keep-or-drop line per document
+  (`s2a.selection`, `mode="scored"`), as `S2ANodePostprocessor` sends it.
+
+A repeat finds the prompts of the one before in the server's prompt cache, which flatters
+the prefill-heavy methods: keep the default of one. Per method: median wall time of the step,
+the median of its ratio to `separated` on the same query and repeat, decode tokens per step,
+and decode tokens per judged item (sentence or document). The answer step is not run: it is
+the same for every method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bm25s
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from examples.corpus import DOCS, QUERIES
+from s2a import S2AConfig, S2AInput
+from s2a.evaluation.bench import machine
+from s2a.evaluation.methods import S2A_TOKENS, TGIChat, s2a_step
+from s2a.selection import WindowReply, finish_selection, plan_selection
+
+SENTENCE_LEVEL = {
+    "separated": S2AConfig(variant="separated"),
+    "extractive": S2AConfig(variant="extractive"),
+    "scored": S2AConfig(variant="scored"),
+    "scored/one": S2AConfig(variant="scored", scored_calls="one"),
+}
+METHODS = (*SENTENCE_LEVEL, "rag_scored")
+
+
+@dataclass
+class Cost:
+    """One method's runs."""
+
+    seconds: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    per_item: list[float] = field(default_factory=list)
+
+
+def retrieve(question: str, k: int) -> list[str]:
+    """BM25 top-k over the corpus."""
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize([d.text for d in DOCS], show_progress=False), show_progress=False)
+    found, _ = retriever.retrieve(bm25s.tokenize([question], show_progress=False), k=k, show_progress=False)
+    return [DOCS[int(i)].text for i in found[0]]
+
+
+def run(method: str, docs: list[str], question: str, model: TGIChat) -> tuple[float, int, int]:
+    """Seconds, decode tokens and judged items of one step of `method`."""
+    if method in SENTENCE_LEVEL:
+        inp = S2AInput(context="\n\n".join(docs), question=question)
+        result, step = s2a_step(inp, SENTENCE_LEVEL[method], model)
+        items = len(result.scores) if result.scores is not None else len(result.kept or [])
+        return step.seconds, step.output_tokens or 0, max(items, 1)
+    plan = plan_selection(docs, question, S2AConfig(), mode="scored")
+    started = time.perf_counter()
+    tokens = 0
+    replies = []
+    for window in plan.windows:
+        reply = model(
+            window.messages,
+            max_new_tokens=S2A_TOKENS,
+            grammar=window.grammar,
+            top_logprobs=window.top_logprobs,
+        )
+        tokens += reply.usage.output_tokens if reply.usage else 0
+        replies.append(WindowReply(reply.text, reply.logprobs))
+    finish_selection(plan, replies)
+    return time.perf_counter() - started, tokens, len(docs)
+
+
+def main() -> None:
+    """Time every method on every query, print one Markdown table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tgi-url", required=True)
+    parser.add_argument("--top-k", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    args = parser.parse_args()
+    methods = ["separated", *(m for m in args.methods.split(",") if m != "separated")]  # the reference first
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    model = TGIChat(args.tgi_url)
+    costs = {m: Cost() for m in methods}
+    started = time.perf_counter()
+    for repeat in range(args.repeats):
+        for query in QUERIES:
+            docs = retrieve(query.question, args.top_k)
+            reference = 0.0
+            for method in methods:
+                seconds, tokens, items = run(method, docs, query.question, model)
+                reference = reference or seconds  # separated's, run first
+                cost = costs[method]
+                cost.seconds.append(seconds)
+                cost.tokens.append(tokens)
+                cost.per_item.append(tokens / items)
+                cost.ratios.append(seconds / reference)
+        print(f"repeat {repeat + 1} of {args.repeats} done", file=sys.stderr)
+    print(
+        f"{len(QUERIES)} queries x {args.repeats} repeats, top-{args.top_k} documents, served by "
+        f"{model.model_id()}; {machine()}; {time.perf_counter() - started:.0f} s in all\n"
+    )
+    print(
+        "| method | step seconds (median) | x separated (median of paired ratios) | decode tokens "
+        "| decode tokens per sentence or document |"
+    )
+    print("|---|---|---|---|---|")
+    for method in methods:
+        c = costs[method]
+        ratio = f"{statistics.median(c.ratios):.2f}x"
+        print(
+            f"| {method} | {statistics.median(c.seconds):.2f} | {ratio} | {statistics.median(c.tokens):.0f} "
+            f"| {statistics.median(c.per_item):.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
