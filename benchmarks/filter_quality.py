@@ -23,13 +23,13 @@ import json
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2a import S2AConfig, S2AInput, S2AResult, prepare
+from s2a import S2AConfig, S2AInput, S2ARequest, S2AResult, prepare
 from s2a._sentences import sentence_spans
 from s2a.evaluation.methods import TGIChat, s2a_step
 from s2a.variants import scored_outcome
@@ -136,15 +136,28 @@ async def run_variant(
 
 
 def reread(
-    config: S2AConfig, found: list[Case], results: list[S2AResult], threshold: float, relative: float | None
+    config: S2AConfig,
+    found: list[Case],
+    results: list[S2AResult],
+    *,
+    threshold: float,
+    relative: float | None,
+    prepared: dict[str, S2ARequest] | None = None,
 ) -> Report:
-    """The report `scored` would give at `threshold` and `relative`, from the P(keep) it already read."""
+    """The report `scored` would give at `threshold` and `relative`, from the P(keep) it already read.
+
+    `prepared` caches each prompt's prepared request across calls (the split does not depend
+    on the thresholds).
+    """
     config = config.model_copy(update={"threshold": threshold, "relative": relative})
+    cache = {} if prepared is None else prepared
     report = Report()
     for (kind, prompt, record), result in zip(found, results, strict=True):
         seen = result
         if result.scores is not None and result.scores_from is not None:
-            request = prepare(S2AInput(context=prompt), config)
+            if prompt not in cache:
+                cache[prompt] = prepare(S2AInput(context=prompt), config)
+            request = replace(cache[prompt], config=config)
             scores = {n - 1: p for n, p in result.scores.items()}
             seen = result.model_copy(update={"prompt": scored_prompt(request, scores, result.scores_from)})
         score(report, kind, record, seen)
@@ -162,12 +175,21 @@ TARGETS = {
 """issue 13's quality lines, as shares of prompts."""
 
 
+def _share(tally: Tally) -> float:
+    return tally.hits / tally.total if tally.total else 0.0
+
+
 def _percent(tally: Tally) -> str:
     return f"{100 * tally.hits / tally.total:.0f}" if tally.total else "-"
 
 
-def grid(saved: Path) -> None:
-    """Re-read saved `scored` runs over a grid of thresholds and relative thresholds; no server."""
+def grid(saved: Path, rows: int = 20) -> None:
+    """Re-read saved `scored` runs over a grid of thresholds and relative thresholds; no server.
+
+    Thresholds 0.25 to 0.60 by 0.01, relative none or 0.50 to 0.90 by 0.02; the `rows` settings
+    with the smallest shortfall (the points by which the six quality lines are missed, summed)
+    are printed, best first.
+    """
     runs: dict[str, tuple[S2AConfig, list[Case], list[S2AResult]]] = {}
     for line in saved.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -180,15 +202,21 @@ def grid(saved: Path) -> None:
     short = [name.replace("every ", "").replace(" sentence", "") for name in TARGETS]
     for config, found, results in runs.values():
         print(f"\n## scored, scored_calls={config.scored_calls}, focus={config.focus}: {len(found)} prompts")
-        print(f"| threshold | relative | {' | '.join(short)} | meets all |")
-        print("|---" * (len(TARGETS) + 3) + "|")
-        for threshold in [round(0.25 + 0.05 * i, 2) for i in range(8)]:
-            for relative in [None, 0.5, 0.6, 0.7, 0.8, 0.9]:
-                report = reread(config, found, results, threshold, relative)
+        print(f"| threshold | relative | {' | '.join(short)} | shortfall | meets all |")
+        print("|---" * (len(TARGETS) + 4) + "|")
+        table = []
+        prepared: dict[str, S2ARequest] = {}
+        for threshold in [round(0.25 + 0.01 * i, 2) for i in range(36)]:
+            for relative in [None, *(round(0.5 + 0.02 * i, 2) for i in range(21))]:
+                report = reread(
+                    config, found, results, threshold=threshold, relative=relative, prepared=prepared
+                )
                 shares = {name: report.tallies[name] for name in TARGETS}
-                meets = all(t.total and t.hits / t.total >= TARGETS[n] for n, t in shares.items())
+                gaps = [max(0.0, TARGETS[n] - _share(t)) for n, t in shares.items()]
                 cells = " | ".join(_percent(t) for t in shares.values())
-                print(f"| {threshold} | {relative} | {cells} | {'yes' if meets else ''} |")
+                table.append((sum(gaps), threshold, relative, cells, not any(gaps)))
+        for shortfall, threshold, relative, cells, meets in sorted(table, key=lambda r: r[0])[:rows]:
+            print(f"| {threshold} | {relative} | {cells} | {100 * shortfall:.1f} | {'yes' * meets} |")
 
 
 def _print(report: Report) -> None:
@@ -233,7 +261,7 @@ def main() -> None:
         _print(report)
         for threshold in [float(t) for t in args.thresholds.split(",") if t] if variant == "scored" else []:
             print(f"\n### threshold {threshold}")
-            _print(reread(config, found, results, threshold, config.relative))
+            _print(reread(config, found, results, threshold=threshold, relative=config.relative))
         if saved is not None:
             keys = {"variant": variant, "focus": args.focus, "scored_calls": args.scored_calls}
             for (kind, prompt, record), result in zip(found, results, strict=True):

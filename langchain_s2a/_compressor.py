@@ -18,6 +18,7 @@ from langchain_s2a._convert import check_complete, constrained, output_logprobs,
 from s2a import DEFAULT_PROMPTS, DEFAULT_RETRY, FallbackPolicy, Focus, RetryPolicy, S2AConfig, S2APrompts
 from s2a.selection import (
     DEFAULT_MODE,
+    DEFAULT_RAG_RELATIVE,
     DEFAULT_RAG_THRESHOLD,
     Granularity,
     Selected,
@@ -90,7 +91,11 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
 
     def _plan(self, documents: Sequence[Document], query: str) -> SelectionPlan:
         config = S2AConfig(
-            focus=self.focus, fallback=self.fallback, prompts=self.prompts, threshold=self.threshold
+            focus=self.focus,
+            fallback=self.fallback,
+            prompts=self.prompts,
+            threshold=self.threshold,
+            relative=DEFAULT_RAG_RELATIVE,
         )
         texts = [d.page_content for d in documents]
         return plan_selection(

@@ -33,6 +33,7 @@ from s2a import (
 from s2a._client import token_logprobs
 from s2a.selection import (
     DEFAULT_MODE,
+    DEFAULT_RAG_RELATIVE,
     DEFAULT_RAG_THRESHOLD,
     Granularity,
     Selected,
@@ -147,7 +148,11 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
         llm = self._llm()
         window = self.window_tokens or max(llm.metadata.context_window - _REPLY_RESERVE, 512)
         config = S2AConfig(
-            focus=self.focus, fallback=self.fallback, prompts=self.prompts, threshold=self.threshold
+            focus=self.focus,
+            fallback=self.fallback,
+            prompts=self.prompts,
+            threshold=self.threshold,
+            relative=DEFAULT_RAG_RELATIVE,
         )
         texts = [n.node.get_content() for n in nodes]
         plan = plan_selection(

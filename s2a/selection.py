@@ -41,8 +41,12 @@ SelectionMode = Literal["keep_list", "scored"]
 DEFAULT_MODE: SelectionMode = "scored"
 """The RAG adapters' default mode."""
 
-DEFAULT_RAG_THRESHOLD = DEFAULT_THRESHOLD
-"""The RAG adapters' default threshold on P(keep), in `scored` mode."""
+DEFAULT_RAG_THRESHOLD = 0.4
+"""The RAG adapters' default threshold on P(keep), in `scored` mode, tuned on examples/corpus.py
+(docs/rag.md) so that the answering documents are kept."""
+
+DEFAULT_RAG_RELATIVE = 0.6
+"""The RAG adapters' default relative threshold (see `S2AConfig.relative`), tuned with it."""
 
 
 class WindowReply(NamedTuple):

@@ -67,10 +67,10 @@ from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
 logger = logging.getLogger(__name__)
 
 
-DEFAULT_THRESHOLD = 0.4
-"""`scored`'s default threshold on P(keep), tuned on the development split (docs/evaluation.md)."""
+DEFAULT_THRESHOLD = 0.44
+"""`scored`'s default threshold on P(keep), tuned on the whole development split (docs/evaluation.md)."""
 
-DEFAULT_RELATIVE = 0.6
+DEFAULT_RELATIVE = 0.56
 """`scored`'s default relative threshold, tuned with `DEFAULT_THRESHOLD`."""
 
 
