@@ -5,7 +5,9 @@
 For each query of examples/corpus.py, BM25 (bm25s) retrieves the top-k documents; their texts,
 joined, are the context, and the query is the question (as a RAG chain gives it). Each method
 filters that context, in turn on the same query and repeat, against the same server:
-- `separated`, `extractive`, `scored` (and `scored/one`): the sentence-level S2A step;
+- `separated`, `extractive`, `scored`: the sentence-level S2A step; `scored/one` is `scored`
+  with `scored_calls="one"`, `scored/together` with `scored_concurrency=8` (the per-sentence
+  calls after the first sent 8 at a time instead of one after another);
 - `rag_scored`: the RAG adapters' default, one scored keep-or-drop line per document
   (`s2a.selection`, `mode="scored"`), as `S2ANodePostprocessor` sends it.
 
@@ -40,6 +42,7 @@ SENTENCE_LEVEL = {
     "extractive": S2AConfig(variant="extractive"),
     "scored": S2AConfig(variant="scored"),
     "scored/one": S2AConfig(variant="scored", scored_calls="one"),
+    "scored/together": S2AConfig(variant="scored", scored_concurrency=8),
 }
 METHODS = (*SENTENCE_LEVEL, "rag_scored")
 
