@@ -682,7 +682,7 @@ def _trivia_group(opinion: str, group: str) -> TriviaRecord:
             "group_id": group,
             "prompt": {
                 "none": TRIVIA[0]["question"],
-                "suggest_correct": TRIVIA[0]["prompt"].replace("Lyon", "Paris"),
+                "suggest_correct": str(TRIVIA[0]["prompt"]).replace("Lyon", "Paris"),
             }.get(opinion, TRIVIA[0]["prompt"]),
         }
     )
