@@ -27,11 +27,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bm25s
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from examples.corpus import DOCS, QUERIES
+from benchmarks.rag_peers import retrieve
+from examples.corpus import QUERIES
 from s2a import S2AConfig, S2AInput
 from s2a.evaluation.bench import machine
 from s2a.evaluation.methods import S2A_TOKENS, TGIChat, s2a_step
@@ -55,14 +54,6 @@ class Cost:
     ratios: list[float] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     per_item: list[float] = field(default_factory=list)
-
-
-def retrieve(question: str, k: int) -> list[str]:
-    """BM25 top-k over the corpus."""
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize([d.text for d in DOCS], show_progress=False), show_progress=False)
-    found, _ = retriever.retrieve(bm25s.tokenize([question], show_progress=False), k=k, show_progress=False)
-    return [DOCS[int(i)].text for i in found[0]]
 
 
 def run(method: str, docs: list[str], question: str, model: TGIChat) -> tuple[float, int, int]:
@@ -108,7 +99,7 @@ def main() -> None:
     started = time.perf_counter()
     for repeat in range(args.repeats):
         for query in QUERIES:
-            docs = retrieve(query.question, args.top_k)
+            docs = [d.page_content for d in retrieve(query.question, args.top_k)]
             reference = 0.0
             for method in methods:
                 seconds, tokens, items = run(method, docs, query.question, model)
