@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,19 +69,24 @@ def _share(hits: int, n: int) -> str:
     return f"{100 * hits / n:.1f}% ({hits}/{n})" if n else "-"
 
 
+def _checked(
+    check: Callable[[Record, str], bool | None], rows: Sequence[ExampleResult], records: Sequence[Record]
+) -> list[bool]:
+    """`check(record, prompt seen)` for each scored row of a known record, where it applies."""
+    by_id = {r.id: r for r in records}
+    seen = [check(by_id[r.id], r.prompt) for r in rows if r.error is None and r.id in by_id]
+    return [s for s in seen if s is not None]
+
+
 def planted_removed(task: Task, rows: Sequence[ExampleResult], records: Sequence[Record]) -> str:
     """How often the planted distractor or opinion did not reach the answer step: `% (k/n)`."""
-    by_id = {r.id: r for r in records}
-    seen = [task.kept_planted(by_id[r.id], r.prompt) for r in rows if r.error is None and r.id in by_id]
-    planted = [s for s in seen if s is not None]
+    planted = _checked(task.kept_planted, rows, records)
     return _share(planted.count(False), len(planted))
 
 
 def needed_kept(task: Task, rows: Sequence[ExampleResult], records: Sequence[Record]) -> str:
     """How often everything the answer needs reached the answer step verbatim: `% (k/n)`."""
-    by_id = {r.id: r for r in records}
-    seen = [task.kept_needed(by_id[r.id], r.prompt) for r in rows if r.error is None and r.id in by_id]
-    named = [s for s in seen if s is not None]
+    named = _checked(task.kept_needed, rows, records)
     return _share(named.count(True), len(named))
 
 
