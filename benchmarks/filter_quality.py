@@ -3,6 +3,7 @@
     python benchmarks/filter_quality.py --tgi-url http://127.0.0.1:8090 [--variants extractive]
         [--limit 60] [--data ../shared/data] [--concurrency 4] [--save run.jsonl]
     python benchmarks/filter_quality.py --grid run.jsonl   # `scored` re-read at other thresholds
+    python benchmarks/filter_quality.py --grid both.jsonl --opinions objectivity.jsonl
 
 For each variant, over the records of `gsm_ic` and `trivia_opinion` (the first `--limit`
 of each task; the trivia records cycle through the four opinion types):
@@ -35,9 +36,11 @@ from s2a.evaluation.methods import TGIChat, s2a_step
 from s2a.variants import scored_outcome
 
 
-def scored_prompt(request: Any, scores: dict[int, float], source: Any) -> str:
-    """The answer prompt `scored` builds from `scores` at `request`'s threshold."""
-    return scored_outcome(request, scores, source).prompt or request.input.original_prompt
+def scored_prompt(
+    request: Any, scores: dict[int, float], source: Any, opinions: dict[int, float] | None = None
+) -> str:
+    """The answer prompt `scored` builds from `scores` (and `opinions`) at `request`'s thresholds."""
+    return scored_outcome(request, scores, source, opinions).prompt or request.input.original_prompt
 
 
 @dataclass
@@ -142,24 +145,30 @@ def reread(
     *,
     threshold: float,
     relative: float | None,
+    opinion_threshold: float | None = None,
     prepared: dict[str, S2ARequest] | None = None,
 ) -> Report:
-    """The report `scored` would give at `threshold` and `relative`, from the P(keep) it already read.
+    """The report `scored` would give at these thresholds, from the P(keep) and P(opinion) it read.
 
-    `prepared` caches each prompt's prepared request across calls (the split does not depend
-    on the thresholds).
+    `opinion_threshold` `None` keeps the config's. `prepared` caches each prompt's prepared
+    request across calls (the split does not depend on the thresholds).
     """
-    config = config.model_copy(update={"threshold": threshold, "relative": relative})
+    update: dict[str, Any] = {"threshold": threshold, "relative": relative}
+    if opinion_threshold is not None:
+        update["opinion_threshold"] = opinion_threshold
+    config = config.model_copy(update=update)
     cache = {} if prepared is None else prepared
     report = Report()
     for (kind, prompt, record), result in zip(found, results, strict=True):
         seen = result
-        if result.scores is not None and result.scores_from is not None:
+        if (result.scores is not None or result.opinions is not None) and result.scores_from is not None:
             if prompt not in cache:
                 cache[prompt] = prepare(S2AInput(context=prompt), config)
             request = replace(cache[prompt], config=config)
-            scores = {n - 1: p for n, p in result.scores.items()}
-            seen = result.model_copy(update={"prompt": scored_prompt(request, scores, result.scores_from)})
+            scores = {n - 1: p for n, p in (result.scores or {}).items()}
+            opinions = {n - 1: p for n, p in result.opinions.items()} if result.opinions is not None else None
+            shown = scored_prompt(request, scores, result.scores_from, opinions)
+            seen = result.model_copy(update={"prompt": shown})
         score(report, kind, record, seen)
     return report
 
@@ -183,16 +192,53 @@ def _percent(tally: Tally) -> str:
     return f"{100 * tally.hits / tally.total:.0f}" if tally.total else "-"
 
 
-def grid(saved: Path, rows: int = 20) -> None:
+def _with_opinions(rows: list[dict[str, Any]], opinions: Path) -> list[dict[str, Any]]:
+    """`rows` of a `focus=both` run, each given the P(opinion) a `focus=objectivity` run read.
+
+    The two runs' calls are exactly those `focus=both` makes (its keep-or-drop calls and its
+    opinion tests), each read once, greedily: their union is what a `focus=both` run reads.
+    """
+    by_prompt = {
+        row["prompt"]: row["result"].get("opinions")
+        for row in _records(opinions)
+        if row["config"]["variant"] == "scored" and row["config"]["focus"] == "objectivity"
+    }
+    merged = []
+    for row in rows:
+        if row["config"]["variant"] != "scored" or row["config"]["focus"] != "both":
+            continue
+        if row["prompt"] not in by_prompt:
+            msg = f"{opinions} has no opinion tests for the prompt {row['prompt'][:60]!r}"
+            raise SystemExit(msg)
+        result = {**row["result"], "opinions": by_prompt[row["prompt"]]}
+        if result["scores"] is None and result["opinions"] is not None:
+            result["scores_from"] = "logprobs"
+        merged.append({**row, "result": result})
+    return merged
+
+
+def _table_row(report: Report) -> tuple[float, str, bool]:
+    """The shortfall against the six quality lines, their cells, and whether all are met."""
+    shares = {name: report.tallies[name] for name in TARGETS}
+    gaps = [max(0.0, TARGETS[n] - _share(t)) for n, t in shares.items()]
+    return sum(gaps), " | ".join(_percent(t) for t in shares.values()), not any(gaps)
+
+
+def grid(saved: Path, rows: int = 20, opinions: Path | None = None) -> None:
     """Re-read saved `scored` runs over a grid of thresholds and relative thresholds; no server.
 
-    Thresholds 0.25 to 0.60 by 0.01, relative none or 0.50 to 0.90 by 0.02; the `rows` settings
-    with the smallest shortfall (the points by which the six quality lines are missed, summed)
-    are printed, best first.
+    Thresholds 0.25 to 0.60 by 0.01, relative none or 0.50 to 0.90 by 0.02, at the default
+    opinion threshold; the `rows` settings with the smallest shortfall (the points by which
+    the six quality lines are missed, summed) are printed, best first. With `opinions` (a
+    `focus=objectivity` run of the same prompts), the P(opinion) it read is joined to the
+    `focus=both` rows, and a second table sweeps the opinion threshold at the default
+    threshold and relative threshold.
     """
+    saved_rows = _records(saved)
+    if opinions is not None:
+        saved_rows = _with_opinions(saved_rows, opinions)
     runs: dict[str, tuple[S2AConfig, list[Case], list[S2AResult]]] = {}
-    for line in saved.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in saved_rows:
         config = S2AConfig(**row["config"])
         if config.variant != "scored":
             continue
@@ -200,9 +246,12 @@ def grid(saved: Path, rows: int = 20) -> None:
         found.append((row["kind"], row["prompt"], row["record"]))
         results.append(S2AResult.model_validate(row["result"]))
     short = [name.replace("every ", "").replace(" sentence", "") for name in TARGETS]
+    header = f"| {' | '.join(short)} | shortfall | meets all |"
     for config, found, results in runs.values():
-        print(f"\n## scored, scored_calls={config.scored_calls}, focus={config.focus}: {len(found)} prompts")
-        print(f"| threshold | relative | {' | '.join(short)} | shortfall | meets all |")
+        joined = " + opinion tests" if opinions is not None else ""
+        shape = f"scored_calls={config.scored_calls}, focus={config.focus}{joined}"
+        print(f"\n## scored, {shape}: {len(found)} prompts")
+        print(f"| threshold | relative {header}")
         print("|---" * (len(TARGETS) + 4) + "|")
         table = []
         prepared: dict[str, S2ARequest] = {}
@@ -211,12 +260,27 @@ def grid(saved: Path, rows: int = 20) -> None:
                 report = reread(
                     config, found, results, threshold=threshold, relative=relative, prepared=prepared
                 )
-                shares = {name: report.tallies[name] for name in TARGETS}
-                gaps = [max(0.0, TARGETS[n] - _share(t)) for n, t in shares.items()]
-                cells = " | ".join(_percent(t) for t in shares.values())
-                table.append((sum(gaps), threshold, relative, cells, not any(gaps)))
-        for shortfall, threshold, relative, cells, meets in sorted(table, key=lambda r: r[0])[:rows]:
+                table.append((threshold, relative, *_table_row(report)))
+        for threshold, relative, shortfall, cells, meets in sorted(table, key=lambda r: r[2])[:rows]:
             print(f"| {threshold} | {relative} | {cells} | {100 * shortfall:.1f} | {'yes' * meets} |")
+        if opinions is None:
+            continue
+        print(f"\n### opinion threshold, at threshold {config.threshold} and relative {config.relative}")
+        print(f"| opinion threshold {header}")
+        print("|---" * (len(TARGETS) + 3) + "|")
+        for step in range(13):
+            level = round(0.6 + 0.025 * step, 3)
+            report = reread(
+                config,
+                found,
+                results,
+                threshold=config.threshold,
+                relative=config.relative,
+                opinion_threshold=level,
+                prepared=prepared,
+            )
+            shortfall, cells, meets = _table_row(report)
+            print(f"| {level} | {cells} | {100 * shortfall:.1f} | {'yes' * meets} |")
 
 
 def _print(report: Report) -> None:
@@ -232,6 +296,9 @@ def main() -> None:
     parser.add_argument("--tgi-url")
     parser.add_argument("--save", type=Path, help="write every prompt's result here (JSON lines)")
     parser.add_argument("--grid", type=Path, help="re-read a --save file over a grid of thresholds")
+    parser.add_argument(
+        "--opinions", type=Path, help="with --grid: join the opinion tests of a --focus objectivity run"
+    )
     parser.add_argument("--variants", default="extractive")
     parser.add_argument("--focus", default="both", choices=["objectivity", "relevance", "both"])
     parser.add_argument("--limit", type=int, default=60)
@@ -243,7 +310,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.grid:
-        grid(args.grid)
+        grid(args.grid, opinions=args.opinions)
         return
     if not args.tgi_url:
         parser.error("--tgi-url is needed (or --grid to re-read a saved run)")

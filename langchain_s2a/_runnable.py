@@ -37,7 +37,7 @@ from s2a import (
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._types import ScoredCalls
 from s2a._windows import StepPlan, plan_step
-from s2a.variants import DEFAULT_THRESHOLD
+from s2a.variants import DEFAULT_OPINION_THRESHOLD, DEFAULT_THRESHOLD
 
 _TOOL_DESCRIPTION = (
     "Filter text with System 2 Attention before reasoning on it: give the text as `context` "
@@ -129,6 +129,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     """Constrain the extractive and scored replies to their grammar on TGI-backed models."""
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     """`scored`: keep a sentence when its P(keep) is at least this."""
+    opinion_threshold: float = Field(default=DEFAULT_OPINION_THRESHOLD, ge=0.0, le=1.0)
+    """`scored` with `focus` `objectivity` or `both`: drop a sentence when its P(opinion) is at
+    least this (see `s2a.S2AConfig.opinion_threshold`)."""
     scored_calls: ScoredCalls = "per_sentence"
     """`scored`: one call with a decision per sentence, or one one-token call per sentence."""
     scored_concurrency: int = Field(default=1, ge=1, le=64)
@@ -158,6 +161,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
             prompts=self.prompts,
             answer_frame=self.answer_frame,
             threshold=self.threshold,
+            opinion_threshold=self.opinion_threshold,
             scored_calls=self.scored_calls,
             scored_concurrency=self.scored_concurrency,
         )

@@ -5,6 +5,9 @@ sentence. P(keep) is read at the token that starts each decision word, from the 
 the backend reports there (TGI's `top_n_tokens`, OpenAI-style `top_logprobs`), normalised
 over the words `keep` and `drop`. A backend that reports none gives the decision as written,
 1.0 or 0.0, and the result says so (`scores_from="text"`).
+
+The opinion test asks of one sentence, on its own, whether it states what the writer thinks
+rather than a fact; its one-word reply (`yes` or `no`) is read the same way, as P(opinion).
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ from s2a._parsing import Unusable, strip_fences
 from s2a._types import ScoresFrom, TokenLogprob
 
 KEEP, DROP = "keep", "drop"
+YES, NO = "yes", "no"
 
 ONE_DECISION_REGEX = f"({KEEP}|{DROP})"
 """The reply of one per-sentence call: one word."""
+
+OPINION_REGEX = f"({YES}|{NO})"
+"""The reply of one opinion test: one word."""
 
 TOP_LOGPROBS = 5
 """Alternatives asked for at each token; TGI allows at most 5 on its chat route."""
@@ -29,6 +36,7 @@ _DECISION = re.compile(
     rf"^[ \t]*\[?(\d+)\]?[ \t]*[:.)\-]?[ \t]*({KEEP}|{DROP})\b", re.IGNORECASE | re.MULTILINE
 )
 _ONE = re.compile(rf"\b({KEEP}|{DROP})\b", re.IGNORECASE)
+_YES_NO = re.compile(rf"\b({YES}|{NO})\b", re.IGNORECASE)
 
 
 K = TypeVar("K", bound=Hashable)
@@ -37,16 +45,20 @@ K = TypeVar("K", bound=Hashable)
 def dropped(scores: Mapping[K, float], threshold: float, relative: float | None) -> set[K]:
     """The items to drop: P(keep) under `threshold` and, with `relative`, under that fraction of the best.
 
-    The best is the highest P(keep) among the other items judged with it; an item judged
-    alone is dropped on the threshold only.
+    The best is the highest P(keep) among the other items judged with it. With `relative`, an
+    item judged alone has nothing to be measured against, and is kept; without it, the
+    threshold alone decides every item.
 
     A small model's probabilities sit close together and shift from one text to the next; the
-    relative test keeps a sentence that is low only because the whole text scored low.
+    relative test keeps a sentence that is low only because the whole text scored low. Alone,
+    its P(keep) says little (the default model gives a lone fact beside a question anything
+    from 0.3 to 0.6), and dropping the one sentence a question stands on costs more than
+    keeping a harmless one.
     """
     gone: set[K] = set()
     for key, p in scores.items():
         others = [q for other, q in scores.items() if other != key]
-        if p < threshold and (relative is None or not others or p < relative * max(others)):
+        if p < threshold and (relative is None or (others and p < relative * max(others))):
             gone.add(key)
     return gone
 
@@ -63,16 +75,19 @@ class Scores(NamedTuple):
     source: ScoresFrom
 
 
-def _p_keep(entry: TokenLogprob) -> float | None:
-    """P(keep) / (P(keep) + P(drop)) among the alternatives at `entry`'s place, if either is there."""
-    keep = drop = 0.0
+def _p_first(entry: TokenLogprob, first: str, second: str) -> float | None:
+    """P(first) / (P(first) + P(second)) among the alternatives at `entry`'s place, if either is there.
+
+    A token counts for a word when it starts it (`k` and `ke` for `keep`).
+    """
+    one = two = 0.0
     for token, logprob in entry.top or ((entry.token, entry.logprob),):
         word = token.strip().lower()
-        if word and KEEP.startswith(word):
-            keep += math.exp(logprob)
-        elif word and DROP.startswith(word):
-            drop += math.exp(logprob)
-    return keep / (keep + drop) if keep + drop > 0 else None
+        if word and first.startswith(word):
+            one += math.exp(logprob)
+        elif word and second.startswith(word):
+            two += math.exp(logprob)
+    return one / (one + two) if one + two > 0 else None
 
 
 def _at(tokens: Sequence[TokenLogprob], positions: Sequence[int]) -> list[TokenLogprob] | None:
@@ -90,16 +105,20 @@ def _at(tokens: Sequence[TokenLogprob], positions: Sequence[int]) -> list[TokenL
 
 
 def _read(
-    text: str, words: list[re.Match[str]], logprobs: Sequence[TokenLogprob] | None, group: int
+    text: str,
+    words: list[re.Match[str]],
+    logprobs: Sequence[TokenLogprob] | None,
+    group: int,
+    pair: tuple[str, str] = (KEEP, DROP),
 ) -> Scores:
-    """Each decision word's P(keep) from the token that starts it; the written word where none is."""
-    written = tuple(1.0 if m.group(group).lower() == KEEP else 0.0 for m in words)
+    """Each decision word's P(pair[0]) from the token that starts it; the written word where none is."""
+    written = tuple(1.0 if m.group(group).lower() == pair[0] else 0.0 for m in words)
     joined = "".join(t.token for t in logprobs or ())
     if not logprobs or joined.strip() != text.strip():  # no tokens, or tokens of another text
         return Scores(written, "text")
     shift = (len(joined) - len(joined.lstrip())) - (len(text) - len(text.lstrip()))
     entries = _at(logprobs, [m.start(group) + shift for m in words])
-    read = [_p_keep(entry) for entry in entries] if entries is not None else [None] * len(words)
+    read = [_p_first(entry, *pair) for entry in entries] if entries is not None else [None] * len(words)
     values = tuple(w if p is None else p for w, p in zip(written, read, strict=True))
     return Scores(values, "text" if None in read else "logprobs")
 
@@ -139,3 +158,17 @@ def read_decision(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> S
         msg = f"the reply is neither {KEEP!r} nor {DROP!r}"
         raise Unusable(msg)
     return _read(raw, [match], logprobs, 1)
+
+
+def read_opinion(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> Scores:
+    """P(opinion) from a one-word `yes` or `no` reply; the written word (1.0 or 0.0) without probabilities.
+
+    Raises:
+        Unusable: the reply says neither word.
+
+    """
+    match = _YES_NO.search(raw)
+    if match is None:
+        msg = f"the reply is neither {YES!r} nor {NO!r}"
+        raise Unusable(msg)
+    return _read(raw, [match], logprobs, 1, (YES, NO))

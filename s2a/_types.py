@@ -109,6 +109,9 @@ class S2AResult(BaseModel):
     scores: dict[int, float] | None = None
     """`scored`: P(keep) of each sentence the model judged, by 1-based sentence number (the
     question's sentences are never judged, and always kept)."""
+    opinions: dict[int, float] | None = None
+    """`scored` with `focus` `objectivity` or `both`: P(opinion) of each sentence the opinion
+    test judged, by 1-based sentence number; at `opinion_threshold` or above, it was dropped."""
     scores_from: ScoresFrom | None = None
     """`scored`: `logprobs`, or `text` when the model gave no probabilities (then every score
     is 1.0 or 0.0, the decision it wrote)."""

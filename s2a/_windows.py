@@ -12,9 +12,11 @@ end of the prompt, where the question is; the question it yields is then given t
 parts. If the last part yields none, the whole input is kept, flagged (except `unseparated`,
 which needs none).
 
-`scored` with `scored_calls="per_sentence"` turns each of those requests into one call per
-sentence (`units` holds the requests they came from), folded back into one result each
-before the merge; `plan.waves()` says which of them go together.
+`scored` turns each of those requests into its calls (`s2a.variants.scored_calls`: one call
+per sentence with `scored_calls="per_sentence"`, and an opinion test per sentence with
+`focus` `objectivity` or `both`); `units` holds the requests they came from, and their
+results are folded back into one result each before the merge. `plan.waves()` says which
+calls go together.
 
     plan = plan_step(inp, config, window_tokens=7000)
     first = [<run_step(r)> for r in plan.first]      # sync or async: the only difference
@@ -38,9 +40,9 @@ from s2a.variants import (
     extractive_outcome,
     finish,
     original_result,
-    per_sentence,
     prepare,
     prepare_part,
+    scored_calls,
     scored_outcome,
 )
 
@@ -179,15 +181,16 @@ class StepPlan:
     first: tuple[S2ARequest, ...]
     """The requests to run first: every part's, or (question unknown) the last part's."""
     units: tuple[S2ARequest, ...] = ()
-    """`scored_calls="per_sentence"`: the one-call requests whose sentences `first` judges one by one."""
+    """`scored`, when it makes more than one call a text: the requests whose calls `first` holds."""
     groups: tuple[int, ...] = ()
     """For each request in `first`, the index of its request in `units`."""
 
     def waves(self) -> tuple[tuple[S2ARequest, ...], ...]:
         """`first` in the groups sent together, each after the one before.
 
-        Per-sentence calls: the first alone, leaving the prefix they share in the server's
-        prompt cache, then `config.scored_concurrency` at a time. Other plans: one group.
+        `scored`'s calls: the first alone, leaving the prefix the per-sentence calls share in
+        the server's prompt cache, then `config.scored_concurrency` at a time. Other plans: one
+        group.
         """
         if not self.units:
             return (self.first,)
@@ -299,18 +302,22 @@ def _reasons(parts: Sequence[Part], results: Sequence[S2AResult]) -> str | None:
 
 
 def _folded(unit: S2ARequest, results: Sequence[S2AResult]) -> S2AResult:
-    """One request's result from the results of its per-sentence calls (a failed call's sentence kept)."""
+    """One request's result from the results of its calls (`scored_calls`); a failed call's sentence kept."""
     if not unit.needs_llm:
         return finish(unit)
-    scores = {n - 1: p for r in results if r.fallback is None and r.scores for n, p in r.scores.items()}
+    calls = scored_calls(unit)
+    ok = [r for r in results if r.fallback is None]
+    scores = {n - 1: p for r in ok for n, p in (r.scores or {}).items()}
+    opinions = {n - 1: p for r in ok for n, p in (r.opinions or {}).items()}
     failed = [r.fallback for r in results if r.fallback is not None]
-    if not scores:
-        return original_result(unit, f"every per-sentence call failed: {failed[0]}", usage=_usage(results))
-    source: ScoresFrom = "text" if any(r.scores_from == "text" for r in results) else "logprobs"
-    outcome = scored_outcome(unit, scores, source)
+    if not scores and not opinions:
+        return original_result(unit, f"every S2A call failed: {failed[0]}", usage=_usage(results))
+    source: ScoresFrom = "text" if any(r.scores_from == "text" for r in ok) else "logprobs"
+    asked_opinions = any(call.opinion for call in calls)
+    outcome = scored_outcome(unit, scores, source, opinions if asked_opinions else None)
     raws = [r.raw for r in results if r.raw is not None]
     reasons = [
-        f"sentence {u + 1}: {r.fallback}" for u, r in zip(unit.shown, results, strict=True) if r.fallback
+        _reason(call, r.fallback) for call, r in zip(calls, results, strict=True) if r.fallback is not None
     ]
     return S2AResult(
         context=outcome.context,
@@ -319,11 +326,20 @@ def _folded(unit: S2ARequest, results: Sequence[S2AResult]) -> S2AResult:
         variant="scored",
         kept=outcome.kept,
         scores=outcome.scores,
+        opinions=outcome.opinions,
         scores_from=outcome.scores_from,
         raw="\n".join(raws) if raws else None,
         fallback="; ".join(reasons) or None,
         usage=_usage(results),
     )
+
+
+def _reason(call: S2ARequest, fallback: str) -> str:
+    """Why one of `scored`'s calls failed, naming the sentence it judged (or every sentence)."""
+    if call.judged is None:
+        return f"the keep-or-drop call: {fallback}"
+    test = "opinion test" if call.opinion else "keep-or-drop call"
+    return f"sentence {call.judged + 1} ({test}): {fallback}"
 
 
 def _merged_extractive(whole: S2ARequest, parts: Sequence[Part], results: Sequence[S2AResult]) -> S2AResult:
@@ -395,9 +411,11 @@ def plan_step(
 
     """
     plan = _plan(inp, config or S2AConfig(), window_tokens, count_tokens)
-    if plan.config.variant != "scored" or plan.config.scored_calls != "per_sentence":
+    if plan.config.variant != "scored":
         return plan
-    calls = [(k, call) for k, unit in enumerate(plan.first) for call in per_sentence(unit)]
+    calls = [(k, call) for k, unit in enumerate(plan.first) for call in scored_calls(unit)]
+    if [call for _, call in calls] == [unit for unit in plan.first if unit.needs_llm]:
+        return plan  # one call a text (`scored_calls="one"`, `focus="relevance"`): nothing to fold
     return replace(
         plan, units=plan.first, first=tuple(c for _, c in calls), groups=tuple(k for k, _ in calls)
     )

@@ -98,6 +98,12 @@ Sentences:
 
 Sentence {number}: reply with one word, keep or drop."""
 
+_SCORED_OPINION = """\
+Here is one sentence from a message:
+"{sentence}"
+Does it state what the writer thinks, believes, guesses or hopes, rather than a fact? \
+Reply with one word, yes or no."""
+
 _SELECT = """\
 Below are numbered {unit_name} retrieved for a question.
 {focus}
@@ -179,6 +185,10 @@ class S2APrompts(BaseModel):
     """S2A call of `scored` with `scored_calls="per_sentence"`: as `scored`, asking about one
     sentence at the end, so the calls of one text share every token before it. Fields: `focus`,
     `number`, `question`, `sentences`."""
+    scored_opinion: str = _SCORED_OPINION
+    """`scored`'s opinion test (`focus` `objectivity` or `both`): one sentence, on its own, with
+    no question or other sentence beside it; the reply is `yes` (an opinion) or `no`. Fields:
+    `sentence`."""
     select: str = _SELECT
     """Selection of retrieved documents or sentences (RAG adapters). Fields: `focus`, `items`,
     `query`, `unit_name`."""
@@ -203,6 +213,7 @@ class S2APrompts(BaseModel):
         "scored_relevance": set(),
         "scored": {"focus", "question", "sentences"},
         "scored_each": {"focus", "number", "question", "sentences"},
+        "scored_opinion": {"sentence"},
         "select": {"focus", "items", "query", "unit_name"},
         "select_scored": {"focus", "items", "query", "unit_name"},
         "answer_separated": {"context", "question"},

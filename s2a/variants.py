@@ -35,12 +35,14 @@ from s2a._parsing import Unusable, parse_labelled, parse_rewrite, parse_selectio
 from s2a._question import is_question, question_sentences
 from s2a._scores import (
     ONE_DECISION_REGEX,
+    OPINION_REGEX,
     TOP_LOGPROBS,
     Scores,
     decisions_regex,
     dropped,
     read_decision,
     read_decisions,
+    read_opinion,
 )
 from s2a._sentences import (
     Span,
@@ -73,6 +75,9 @@ DEFAULT_THRESHOLD = 0.44
 DEFAULT_RELATIVE = 0.56
 """`scored`'s default relative threshold, tuned with `DEFAULT_THRESHOLD`."""
 
+DEFAULT_OPINION_THRESHOLD = 0.75
+"""`scored`'s default threshold on P(opinion), tuned on the whole development split (docs/evaluation.md)."""
+
 
 class S2AConfig(BaseModel):
     """How the S2A step runs; shared by every adapter."""
@@ -95,8 +100,11 @@ class S2AConfig(BaseModel):
     """`scored`: a sentence whose P(keep) is at least this is kept."""
     relative: float | None = Field(default=DEFAULT_RELATIVE, ge=0.0, le=1.0)
     """`scored`: a sentence under `threshold` is still kept unless its P(keep) is also under this
-    fraction of the highest P(keep) among the other sentences judged with it; `None`: the
-    threshold alone decides."""
+    fraction of the highest P(keep) among the other sentences judged with it (a sentence judged
+    alone is kept); `None`: the threshold alone decides."""
+    opinion_threshold: float = Field(default=DEFAULT_OPINION_THRESHOLD, ge=0.0, le=1.0)
+    """`scored` with `focus` `objectivity` or `both`: a sentence whose P(opinion), from the
+    opinion test that reads it on its own, is at least this is dropped."""
     scored_calls: ScoredCalls = "per_sentence"
     """`scored`: one call with a decision per sentence (`one`), or one single-token call per
     sentence over a shared prefix (`per_sentence`)."""
@@ -125,7 +133,9 @@ class S2ARequest:
     top_logprobs: int = 0
     """Alternatives to report at each generated token (`scored` reads P(keep) from them); 0: none."""
     judged: int | None = None
-    """`scored_calls="per_sentence"`: the index (into `spans`) of the one sentence this call judges."""
+    """`scored`'s calls about one sentence: the index (into `spans`) of the sentence judged."""
+    opinion: bool = False
+    """`scored`: this call is the opinion test of the sentence `judged` (P(yes) is P(opinion))."""
     spans: tuple[Span, ...] = field(default=())
     """Sentence spans of `input.context` (extractive variant)."""
     asks: tuple[int, ...] = ()
@@ -158,6 +168,7 @@ class _Outcome:
     prompt: str | None = None
     """The answer prompt, when the variant builds it itself."""
     scores: dict[int, float] | None = None
+    opinions: dict[int, float] | None = None
     scores_from: ScoresFrom | None = None
 
 
@@ -345,6 +356,49 @@ def per_sentence(request: S2ARequest) -> tuple[S2ARequest, ...]:
     )
 
 
+def opinion_tests(request: S2ARequest) -> tuple[S2ARequest, ...]:
+    """The opinion test of each sentence `request` shows: the sentence alone, `yes` or `no`.
+
+    Asked with the question and the other sentences beside it, the default model takes "I
+    think the answer is X" for a fact about the answer (P(keep) 0.2 to 0.46, as low as many a
+    needed fact); asked of the sentence alone whether it states what the writer thinks, it
+    told every opinion of the dev split from every fact (docs/evaluation.md).
+    """
+    config, inp = request.config, request.input
+    return tuple(
+        replace(
+            request,
+            messages=_messages(
+                config,
+                config.prompts.scored_opinion.format(
+                    sentence=inp.context[request.spans[index].start : request.spans[index].end]
+                ),
+            ),
+            regex=OPINION_REGEX,
+            judged=index,
+            opinion=True,
+        )
+        for index in request.shown
+    )
+
+
+def scored_calls(request: S2ARequest) -> tuple[S2ARequest, ...]:
+    """Every call `scored` makes for `request` (one text, or one part of it), in the order sent.
+
+    Relevance (`focus` `relevance` or `both`): `request` itself, a decision per sentence
+    (`scored_calls="one"`), or one call per sentence (`per_sentence`). Opinions (`focus`
+    `objectivity` or `both`): one opinion test per sentence. None when nothing is to be judged.
+    """
+    if not request.needs_llm:
+        return ()
+    config = request.config
+    relevance: tuple[S2ARequest, ...] = ()
+    if config.focus != "objectivity":
+        relevance = per_sentence(request) if config.scored_calls == "per_sentence" else (request,)
+    opinions = opinion_tests(request) if config.focus != "relevance" else ()
+    return (*relevance, *opinions)
+
+
 def extractive_outcome(request: S2ARequest, dropped: Iterable[int]) -> _Outcome:
     """What the answer step sees when the sentences `dropped` (indexes into `request.spans`) go.
 
@@ -373,16 +427,35 @@ def _parse_extractive(request: S2ARequest, raw: str, _logprobs: Sequence[TokenLo
     return extractive_outcome(request, [i for i in request.shown if i not in keep])
 
 
-def scored_outcome(request: S2ARequest, scores: dict[int, float], source: ScoresFrom) -> _Outcome:
-    """Drop the sentences whose P(keep) (`scores`, by index into `request.spans`) is too low (`dropped`)."""
+def scored_outcome(
+    request: S2ARequest,
+    scores: dict[int, float],
+    source: ScoresFrom,
+    opinions: dict[int, float] | None = None,
+) -> _Outcome:
+    """Drop the sentences whose P(keep) is too low (`dropped`) or whose P(opinion) is too high.
+
+    `scores` and `opinions` are by index into `request.spans`; a sentence missing from one of
+    them (its call failed, or the focus does not ask) is not dropped on that count.
+    """
     config = request.config
-    outcome = extractive_outcome(request, dropped(scores, config.threshold, config.relative))
-    return replace(outcome, scores={i + 1: p for i, p in sorted(scores.items())}, scores_from=source)
+    gone = dropped(scores, config.threshold, config.relative)
+    gone |= {i for i, p in (opinions or {}).items() if p >= config.opinion_threshold}
+    outcome = extractive_outcome(request, gone)
+    return replace(
+        outcome,
+        scores={i + 1: p for i, p in sorted(scores.items())} or None,
+        opinions={i + 1: p for i, p in sorted(opinions.items())} if opinions is not None else None,
+        scores_from=source,
+    )
 
 
 def _parse_scored(request: S2ARequest, raw: str, logprobs: Sequence[TokenLogprob] | None) -> _Outcome:
+    if request.opinion and request.judged is not None:
+        found: Scores = read_opinion(raw, logprobs)
+        return scored_outcome(request, {}, found.source, {request.judged: found.values[0]})
     if request.judged is not None:
-        found: Scores = read_decision(raw, logprobs)
+        found = read_decision(raw, logprobs)
         return scored_outcome(request, {request.judged: found.values[0]}, found.source)
     found = read_decisions(raw, len(request.shown), logprobs)
     return scored_outcome(request, dict(zip(request.shown, found.values, strict=True)), found.source)
@@ -511,6 +584,7 @@ def _result(request: S2ARequest, outcome: _Outcome, **extra: Any) -> S2AResult:
         variant=variant.name,
         kept=outcome.kept,
         scores=outcome.scores,
+        opinions=outcome.opinions,
         scores_from=outcome.scores_from,
         **extra,
     )

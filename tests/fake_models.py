@@ -6,7 +6,8 @@ MockLLM answering each prompt with a function of it, and keeping the prompts.
 `selection_ends` collects the S2A postprocessor's end events (they carry the fallback reason).
 `sentence_block` and `stated_question` read an extractive S2A call back as the model saw it;
 `keep_shown` is a scripted extractive reply to such a call. `decision_tokens` is a scored
-reply's `logprobs.content`, tokenised as Qwen's tokenizer does (`1`, ` keep`, `\n`).
+reply's `logprobs.content`, tokenised as Qwen's tokenizer does (`1`, ` keep`, `\n`);
+`opinion_sentence` is the sentence an opinion test asks about.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ def sentence_block(prompt: str) -> list[str]:
     return prompt.split("\nSentences:\n", 1)[1].split("\n\n", 1)[0].split("\n")
 
 
+def opinion_sentence(prompt: str) -> str:
+    """The sentence a scored opinion test asks about (on the line after the first, in quotes)."""
+    return prompt.split("\n", 2)[1].removeprefix('"').removesuffix('"')
+
+
 def stated_question(prompt: str) -> str:
     """The question an extractive S2A prompt states above its numbered sentences."""
     return prompt.split("A user wrote a message that asks: ", 1)[1].split("\n\nBelow are the other", 1)[0]
@@ -112,12 +118,14 @@ def keep_shown(prompt: str, keep: Callable[[str], bool] = lambda _sentence: True
     return json.dumps({"keep": [n for n, sentence in enumerate(sentences, start=1) if keep(sentence)]})
 
 
-def decision_tokens(text: str, p_keep: Callable[[int, str], float]) -> list[dict[str, Any]]:
+def decision_tokens(
+    text: str, p_keep: Callable[[int, str], float], words: tuple[str, str] = ("keep", "drop")
+) -> list[dict[str, Any]]:
     """OpenAI-style `logprobs.content` for a `1 keep\n2 drop ...` (or one-word) reply.
 
     Each decision word is one token (` keep`, with its leading space) whose alternatives are
-    the two words, with P(keep) = `p_keep(number, sentence-less reply line)`; every other
-    token is certain.
+    the two `words`, with P(first word) = `p_keep(number, sentence-less reply line)`; every
+    other token is certain. `words=("yes", "no")` gives an opinion test's reply.
     """
     content: list[dict[str, Any]] = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -129,8 +137,8 @@ def decision_tokens(text: str, p_keep: Callable[[int, str], float]) -> list[dict
         p = p_keep(number, line)
         space = " " if head else ""
         top = [
-            {"token": f"{space}keep", "logprob": math.log(p) if p > 0 else -99.0},
-            {"token": f"{space}drop", "logprob": math.log(1 - p) if p < 1 else -99.0},
+            {"token": f"{space}{words[0]}", "logprob": math.log(p) if p > 0 else -99.0},
+            {"token": f"{space}{words[1]}", "logprob": math.log(1 - p) if p < 1 else -99.0},
         ]
         chosen = next(t for t in top if str(t["token"]).strip() == word)
         content.append({**chosen, "top_logprobs": top})

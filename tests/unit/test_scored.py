@@ -31,13 +31,13 @@ from llamaindex_s2a import S2ANodePostprocessor, tgi_llm
 from s2a import NO_RETRY, Decoding, S2AConfig, S2AInput, S2AParseError, finish, prepare
 from s2a._client import run_s2a, token_logprobs
 from s2a._parsing import Unusable
-from s2a._scores import decisions_regex, dropped, read_decision, read_decisions
+from s2a._scores import decisions_regex, dropped, read_decision, read_decisions, read_opinion
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._types import TokenLogprob
 from s2a._windows import plan_step
 from s2a.selection import finish_selection, plan_selection
 from s2a.tgi import inference_client
-from tests.fake_models import decision_tokens, sentence_block
+from tests.fake_models import decision_tokens, opinion_sentence, sentence_block
 from tests.fake_tgi import FakeTGI
 from tests.ledger import question_kept
 
@@ -49,6 +49,7 @@ PROMPT = (
 QUESTION = "How many apples does Mary have?"
 SCORED = S2AConfig(variant="scored", scored_calls="one")
 EACH = S2AConfig(variant="scored", scored_calls="per_sentence")
+RELEVANCE = EACH.model_copy(update={"focus": "relevance"})  # per-sentence keep-or-drop calls only
 
 
 @cache
@@ -60,6 +61,11 @@ def records(name: str) -> tuple[dict[str, Any], ...]:
 def tokens(text: str, p_keep: dict[int, float]) -> tuple[TokenLogprob, ...]:
     """The core's tokens for a decision reply, P(keep) of line n being `p_keep[n]`."""
     return token_logprobs(decision_tokens(text, lambda n, _: p_keep[n])) or ()
+
+
+def opinion_tokens(text: str, p_opinion: float) -> tuple[TokenLogprob, ...]:
+    """The core's tokens for an opinion test's one-word reply, P(yes) being `p_opinion`."""
+    return token_logprobs(decision_tokens(text, lambda _n, _line: p_opinion, ("yes", "no"))) or ()
 
 
 def shown_sentences(body: dict[str, Any]) -> list[str]:
@@ -128,6 +134,17 @@ def test_a_reply_without_one_decision_per_sentence_is_unusable(reply: str, reaso
         read_decisions(reply, 2)
 
 
+def test_an_opinion_test_reply_gives_p_yes_normalised_over_yes_and_no() -> None:
+    read = read_opinion("no", opinion_tokens("no", 0.8))
+    assert read.values == pytest.approx((0.8,))
+    assert read.source == "logprobs"
+    top = ((" yes", math.log(0.3)), (" no", math.log(0.1)), (" maybe", math.log(0.6)))
+    assert read_opinion("yes", (TokenLogprob(" yes", math.log(0.3), top),)).values == pytest.approx((0.75,))
+    assert read_opinion("Yes.") == ((1.0,), "text")
+    with pytest.raises(Unusable, match="neither 'yes' nor 'no'"):
+        read_opinion("keep")
+
+
 def test_a_one_word_reply_is_read_the_same_way() -> None:
     assert read_decision("drop") == ((0.0,), "text")
     assert read_decision("keep", tokens("keep", {1: 0.7})).values == pytest.approx((0.7,))
@@ -174,7 +191,7 @@ def test_a_sentence_is_kept_when_p_keep_reaches_the_threshold(threshold: float, 
         ({1: 0.30, 2: 0.35, 3: 0.32}, set()),  # all low together: nothing stands out, nothing goes
         ({1: 0.55, 2: 0.50, 3: 0.30}, {3}),  # under the threshold and under 0.6 x the best other
         ({1: 0.45, 2: 0.30}, set()),  # under the threshold, but 0.30 >= 0.6 x 0.45
-        ({1: 0.39}, {1}),  # alone: the threshold decides
+        ({1: 0.39}, set()),  # alone: nothing to stand out from, kept
         ({1: 0.90, 2: 0.60, 3: 0.41}, set()),  # at or over the threshold: kept, however far from the best
     ],
 )
@@ -207,6 +224,8 @@ def test_keeping_every_sentence_gives_every_clean_dev_prompt_back_byte_for_byte(
     prompts += [r["prompt"] for r in records("trivia_opinion") if r["opinion_type"] == "none"][:40]
 
     def keep_all(request: Any) -> Reply:
+        if request.opinion:
+            return Reply("no", logprobs=opinion_tokens("no", 0.1))
         count = max(1, len(request.shown)) if request.judged is None else 1
         text = "keep" if request.judged is not None else "\n".join(f"{n} keep" for n in range(1, count + 1))
         return Reply(text, logprobs=tokens(text, dict.fromkeys(range(1, count + 1), 0.9)))
@@ -220,16 +239,26 @@ def test_keeping_every_sentence_gives_every_clean_dev_prompt_back_byte_for_byte(
 # Through LangChain and huggingface_hub, against the in-memory TGI.
 
 
-def scripted_tgi(p_keep: dict[str, float]) -> FakeTGI:
-    """A TGI whose model keeps (greedily) every sentence, with P(keep) by sentence text."""
+def scripted_tgi(p_keep: dict[str, float], p_opinion: dict[str, float] | None = None) -> FakeTGI:
+    """A TGI whose model keeps (greedily) every sentence and calls none an opinion.
+
+    P(keep) is `p_keep` by sentence text; P(opinion) is `p_opinion` by sentence text (0.1 for
+    a sentence not in it).
+    """
 
     def reply(body: dict[str, Any]) -> str:
         grammar = body.get("response_format") or {}
+        if grammar.get("value") == "(yes|no)":
+            return "no"
         if grammar.get("value") == "(keep|drop)":
             return "keep"
         return "\n".join(f"{n} keep" for n in range(1, len(shown_sentences(body)) + 1))
 
     def logprobs(body: dict[str, Any], text: str) -> list[dict[str, Any]]:
+        if text == "no":
+            sentence = opinion_sentence(str(body["messages"][-1]["content"]))
+            p = (p_opinion or {}).get(sentence, 0.1)
+            return decision_tokens(text, lambda _n, _line: p, ("yes", "no"))
         shown = shown_sentences(body)
         if text == "keep":  # per sentence: the one asked about is named on the last line
             number = int(re.findall(r"Sentence (\d+):", body["messages"][-1]["content"])[-1])
@@ -253,7 +282,8 @@ def test_s2a_runnable_over_tgi_reads_p_keep_from_the_chat_route(fake_tgi: FakeTG
     bodies = fake_tgi.bodies("/v1/chat/completions")
     assert all(b["logprobs"] is True and b["top_logprobs"] == 5 for b in bodies)
     assert all(b["response_format"]["type"] == "regex" for b in bodies)
-    assert len(bodies) == (1 if config.scored_calls == "one" else 3)
+    assert len(bodies) == (1 if config.scored_calls == "one" else 3) + 3  # and an opinion test each
+    assert result.opinions == pytest.approx({1: 0.1, 2: 0.1, 3: 0.1})
 
 
 def test_run_s2a_reads_p_keep_through_huggingface_hub(fake_tgi: FakeTGI) -> None:
@@ -264,9 +294,11 @@ def test_run_s2a_reads_p_keep_through_huggingface_hub(fake_tgi: FakeTGI) -> None
 
 
 def test_a_backend_without_probabilities_falls_back_to_the_written_decisions(fake_tgi: FakeTGI) -> None:
-    fake_tgi.reply = lambda body: "1 keep\n2 drop\n3 drop"  # and no logprobs
+    opinion = {"type": "regex", "value": "(yes|no)"}
+    fake_tgi.reply = lambda body: "no" if body["response_format"] == opinion else "1 keep\n2 drop\n3 drop"
     result = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", scored_calls="one").invoke(PROMPT)
     assert result.scores == {1: 1.0, 2: 0.0, 3: 0.0}
+    assert result.opinions == {1: 0.0, 2: 0.0, 3: 0.0}
     assert result.scores_from == "text"
     assert result.prompt == f"Mary has 3 apples. {QUESTION}"
 
@@ -275,7 +307,8 @@ def test_a_chat_model_that_reports_logprobs_is_read_whatever_its_class() -> None
     text = "1 keep\n2 keep\n3 keep"
     metadata = {"logprobs": {"content": decision_tokens(text, lambda n, _: [0.9, 0.4, 0.1][n - 1])}}
     llm = GenericFakeChatModel(messages=iter([AIMessage(content=text, response_metadata=metadata)]))
-    result = S2ARunnable(llm=llm, variant="scored", scored_calls="one", threshold=0.35).invoke(PROMPT)
+    s2a = S2ARunnable(llm=llm, variant="scored", scored_calls="one", focus="relevance", threshold=0.35)
+    result = s2a.invoke(PROMPT)
     assert result.kept == [1, 2, 4]
     assert result.scores_from == "logprobs"
 
@@ -284,7 +317,7 @@ def test_a_chat_model_that_reports_logprobs_is_read_whatever_its_class() -> None
 
 
 def test_per_sentence_calls_share_their_prompt_up_to_the_last_line() -> None:
-    plan = plan_step(S2AInput(context=PROMPT), EACH)
+    plan = plan_step(S2AInput(context=PROMPT), RELEVANCE)
     users = [r.messages[-1]["content"] for r in plan.first]
     assert len(users) == 3
     assert plan.waves() == tuple((r,) for r in plan.first)  # one after another
@@ -309,7 +342,7 @@ def test_sync_per_sentence_calls_go_one_after_another_by_default() -> None:
             in_flight.remove(request.judged)
         return Reply("keep" if request.judged == 0 else "drop")
 
-    result = run_plan(plan_step(S2AInput(context=PROMPT), EACH), call, NO_RETRY)
+    result = run_plan(plan_step(S2AInput(context=PROMPT), RELEVANCE), call, NO_RETRY)
     assert most == 1
     assert result.prompt == f"Mary has 3 apples. {QUESTION}"
 
@@ -325,7 +358,7 @@ def test_sync_per_sentence_calls_after_the_first_go_together_when_asked() -> Non
         done.append(request.judged)
         return Reply("keep" if request.judged == 0 else "drop")
 
-    config = EACH.model_copy(update={"scored_concurrency": 4})
+    config = RELEVANCE.model_copy(update={"scored_concurrency": 4})
     result = run_plan(plan_step(S2AInput(context=PROMPT), config), call, NO_RETRY)
     assert result.prompt == f"Mary has 3 apples. {QUESTION}"
 
@@ -343,12 +376,107 @@ def test_async_per_sentence_calls_follow_the_waves_and_a_failed_one_keeps_its_se
             raise httpx.ConnectError("[Errno 111] Connection refused")
         return Reply("drop" if request.judged == 2 else "keep")
 
-    plan = plan_step(S2AInput(context=PROMPT), EACH.model_copy(update={"scored_concurrency": 2}))
+    plan = plan_step(S2AInput(context=PROMPT), RELEVANCE.model_copy(update={"scored_concurrency": 2}))
     result = asyncio.run(arun_plan(plan, call, NO_RETRY))
     assert started == [(0, 0), (1, 1), (2, 1)]  # the first alone, then the other two together
     assert result.kept == [1, 2, 4]
     assert result.prompt == f"Mary has 3 apples. Her brother likes pears. {QUESTION}"
-    assert "sentence 2: the S2A call failed" in (result.fallback or "")
+    assert "sentence 2 (keep-or-drop call): the S2A call failed" in (result.fallback or "")
+
+
+# The opinion test (`focus` objectivity or both).
+
+
+OPINION = "I think the answer is 4."
+
+
+def test_the_opinion_test_reads_each_sentence_alone_after_the_keep_or_drop_calls() -> None:
+    plan = plan_step(S2AInput(context=PROMPT), EACH)
+    keeps, opinions = plan.first[:3], plan.first[3:]
+    assert [r.opinion for r in keeps] == [False] * 3
+    sentences = ["Mary has 3 apples.", "Her brother likes pears.", OPINION]
+    assert [r.messages[-1]["content"] for r in opinions] == [
+        EACH.prompts.scored_opinion.format(sentence=s) for s in sentences
+    ]
+    assert all(QUESTION not in str(r.messages[-1]["content"]) for r in opinions)  # nothing beside it
+    assert [(r.judged, r.grammar, r.top_logprobs) for r in opinions] == [
+        (i, {"type": "regex", "value": "(yes|no)"}, 5) for i in range(3)
+    ]
+    assert plan.waves() == tuple((r,) for r in plan.first)  # one after another, keeps first
+
+
+@pytest.mark.parametrize(
+    ("config", "calls"),
+    [
+        (EACH.model_copy(update={"focus": "relevance"}), ["keep"] * 3),
+        (EACH.model_copy(update={"focus": "objectivity"}), ["opinion"] * 3),
+        (EACH, ["keep"] * 3 + ["opinion"] * 3),
+        (SCORED.model_copy(update={"focus": "relevance"}), ["all"]),
+        (SCORED.model_copy(update={"focus": "objectivity"}), ["opinion"] * 3),
+        (SCORED, ["all"] + ["opinion"] * 3),
+    ],
+    ids=["each-relevance", "each-objectivity", "each-both", "one-relevance", "one-objectivity", "one-both"],
+)
+def test_focus_decides_which_tests_run(config: S2AConfig, calls: list[str]) -> None:
+    plan = plan_step(S2AInput(context=PROMPT), config)
+    kinds = ["opinion" if r.opinion else "keep" if r.judged is not None else "all" for r in plan.first]
+    assert kinds == calls
+
+
+def test_an_opinion_goes_on_its_p_opinion_however_high_its_p_keep(fake_tgi: FakeTGI) -> None:
+    tgi = scripted_tgi(
+        dict.fromkeys(["Mary has 3 apples.", "Her brother likes pears.", OPINION], 0.9), {OPINION: 0.8}
+    )
+    fake_tgi.reply, fake_tgi.logprobs = tgi.reply, tgi.logprobs
+    result = S2ARunnable(llm=tgi_chat_model(URL), variant="scored").invoke(PROMPT)
+    assert result.prompt == f"Mary has 3 apples. Her brother likes pears. {QUESTION}"
+    assert result.opinions == pytest.approx({1: 0.1, 2: 0.1, 3: 0.8})
+    assert result.scores == pytest.approx({1: 0.9, 2: 0.9, 3: 0.9})
+    kept = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", opinion_threshold=0.85).invoke(PROMPT)
+    assert kept.prompt == PROMPT  # under the threshold: kept
+    relevance = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", focus="relevance").invoke(PROMPT)
+    assert (relevance.prompt, relevance.opinions) == (PROMPT, None)
+
+
+def test_a_lone_sentence_beside_the_question_is_kept_unless_it_is_an_opinion() -> None:
+    def call(request: Any) -> Reply:
+        if request.opinion:
+            p = 0.9 if OPINION in str(request.messages[-1]["content"]) else 0.2
+            return Reply("no", logprobs=opinion_tokens("no", p))
+        return Reply("drop", logprobs=tokens("drop", {1: 0.05}))  # P(keep) as low as it goes
+
+    fact = run_plan(plan_step(S2AInput(context=f"Mary has 3 apples. {QUESTION}"), EACH), call, NO_RETRY)
+    assert fact.prompt == f"Mary has 3 apples. {QUESTION}"  # nothing to stand out from: kept
+    guess = run_plan(plan_step(S2AInput(context=f"{QUESTION} {OPINION}"), EACH), call, NO_RETRY)
+    assert guess.prompt == QUESTION
+    alone = EACH.model_copy(update={"relative": None})  # the threshold alone decides
+    assert (
+        run_plan(plan_step(S2AInput(context=f"Mary has 3 apples. {QUESTION}"), alone), call, NO_RETRY).prompt
+        == QUESTION
+    )
+
+
+def test_a_failed_opinion_test_keeps_its_sentence_flagged() -> None:
+    def call(request: Any) -> Reply:
+        if request.opinion and request.judged == 2:
+            raise httpx.ConnectError("[Errno 111] Connection refused")
+        if request.opinion:
+            return Reply("no", logprobs=opinion_tokens("no", 0.1))
+        return Reply("keep", logprobs=tokens("keep", {1: 0.9}))
+
+    result = run_plan(plan_step(S2AInput(context=PROMPT), EACH), call, NO_RETRY)
+    assert result.prompt == PROMPT
+    assert result.opinions == pytest.approx({1: 0.1, 2: 0.1})
+    assert "sentence 3 (opinion test): the S2A call failed" in (result.fallback or "")
+
+
+def test_every_call_failing_keeps_the_input_flagged() -> None:
+    def call(_request: Any) -> Reply:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    result = run_plan(plan_step(S2AInput(context=PROMPT), EACH), call, NO_RETRY)
+    assert (result.prompt, result.scores, result.opinions) == (PROMPT, None, None)
+    assert "every S2A call failed" in (result.fallback or "")
 
 
 def test_a_long_context_split_into_parts_keeps_whole_context_numbers() -> None:
