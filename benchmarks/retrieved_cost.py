@@ -1,6 +1,7 @@
 """What the S2A step costs on a context of retrieved documents, per method, side by side.
 
     python benchmarks/retrieved_cost.py --tgi-url http://127.0.0.1:8090 [--top-k 8] [--repeats 1]
+    python benchmarks/retrieved_cost.py --tgi-url http://127.0.0.1:8090 --gsm-ic ../shared/data --limit 6
 
 For each query of examples/corpus.py, BM25 (bm25s) retrieves the top-k documents; their texts,
 joined, are the context, and the query is the question (as a RAG chain gives it). Each method
@@ -9,7 +10,12 @@ filters that context, in turn on the same query and repeat, against the same ser
   with `scored_calls="one"`, `scored/together` with `scored_concurrency=8` (the per-sentence
   calls after the first sent 8 at a time instead of one after another);
 - `rag_scored`: the RAG adapters' default, one scored keep-or-drop line per document
-  (`s2a.selection`, `mode="scored"`), as `S2ANodePostprocessor` sends it.
+  (`s2a.selection`, `mode="scored"`), as `S2ANodePostprocessor` sends it;
+- `scored/relevance`: `scored` with `focus="relevance"`, without the opinion tests.
+
+With `--gsm-ic DIR`, the contexts are instead the first `--limit` prompts of DIR/gsm_ic.jsonl,
+each a math problem with its distractor and the question inside it (the paper's setting),
+and `rag_scored` is left out.
 
 A repeat finds the prompts of the one before in the server's prompt cache, which flatters
 the prefill-heavy methods: keep the default of one. Per method: median wall time of the step,
@@ -21,6 +27,7 @@ the same for every method.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -42,6 +49,7 @@ SENTENCE_LEVEL = {
     "scored": S2AConfig(variant="scored"),
     "scored/one": S2AConfig(variant="scored", scored_calls="one"),
     "scored/together": S2AConfig(variant="scored", scored_concurrency=8),
+    "scored/relevance": S2AConfig(variant="scored", focus="relevance"),
 }
 METHODS = (*SENTENCE_LEVEL, "rag_scored")
 
@@ -54,15 +62,21 @@ class Cost:
     ratios: list[float] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     per_item: list[float] = field(default_factory=list)
+    to_extractive: list[float] = field(default_factory=list)
+    """Paired ratios to `extractive`, for the methods run after it."""
 
 
-def run(method: str, docs: list[str], question: str, model: TGIChat) -> tuple[float, int, int]:
+def run(method: str, docs: list[str], question: str | None, model: TGIChat) -> tuple[float, int, int]:
     """Seconds, decode tokens and judged items of one step of `method`."""
     if method in SENTENCE_LEVEL:
         inp = S2AInput(context="\n\n".join(docs), question=question)
         result, step = s2a_step(inp, SENTENCE_LEVEL[method], model)
-        items = len(result.scores) if result.scores is not None else len(result.kept or [])
+        judged = result.scores or result.opinions
+        items = len(judged) if judged is not None else len(result.kept or [])
         return step.seconds, step.output_tokens or 0, max(items, 1)
+    if question is None:
+        msg = "rag_scored needs a query"
+        raise ValueError(msg)
     plan = plan_selection(docs, question, S2AConfig(), mode="scored")
     started = time.perf_counter()
     tokens = 0
@@ -89,42 +103,57 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--gsm-ic", type=Path, help="time the first --limit gsm_ic prompts of this folder")
+    parser.add_argument("--limit", type=int, default=6)
     args = parser.parse_args()
     methods = ["separated", *(m for m in args.methods.split(",") if m != "separated")]  # the reference first
+    if args.gsm_ic is not None:
+        methods = [m for m in methods if m != "rag_scored"]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
     model = TGIChat(args.tgi_url)
+    if args.gsm_ic is not None:
+        lines = (args.gsm_ic / "gsm_ic.jsonl").read_text(encoding="utf-8").splitlines()
+        contexts: list[tuple[list[str], str | None]] = [
+            ([json.loads(line)["question"]], None) for line in lines[: args.limit]
+        ]
+        what = f"the first {len(contexts)} gsm_ic prompts"
+    else:
+        contexts = [([d.page_content for d in retrieve(q.question, args.top_k)], q.question) for q in QUERIES]
+        what = f"{len(QUERIES)} queries, top-{args.top_k} documents"
     costs = {m: Cost() for m in methods}
     started = time.perf_counter()
     for repeat in range(args.repeats):
-        for query in QUERIES:
-            docs = [d.page_content for d in retrieve(query.question, args.top_k)]
-            reference = 0.0
+        for docs, question in contexts:
+            seconds_by: dict[str, float] = {}
             for method in methods:
-                seconds, tokens, items = run(method, docs, query.question, model)
-                reference = reference or seconds  # separated's, run first
+                seconds, tokens, items = run(method, docs, question, model)
+                seconds_by[method] = seconds
                 cost = costs[method]
                 cost.seconds.append(seconds)
                 cost.tokens.append(tokens)
                 cost.per_item.append(tokens / items)
-                cost.ratios.append(seconds / reference)
+                cost.ratios.append(seconds / seconds_by["separated"])  # separated runs first
+                if "extractive" in seconds_by:
+                    cost.to_extractive.append(seconds / seconds_by["extractive"])
         print(f"repeat {repeat + 1} of {args.repeats} done", file=sys.stderr)
     print(
-        f"{len(QUERIES)} queries x {args.repeats} repeats, top-{args.top_k} documents, served by "
-        f"{model.model_id()}; {machine()}; {time.perf_counter() - started:.0f} s in all\n"
+        f"{what} x {args.repeats} repeats, served by {model.model_id()}; {machine()}; "
+        f"{time.perf_counter() - started:.0f} s in all\n"
     )
     print(
-        "| method | step seconds (median) | x separated (median of paired ratios) | decode tokens "
-        "| decode tokens per sentence or document |"
+        "| method | step seconds (median) | x separated (median of paired ratios) | x extractive "
+        "| decode tokens | decode tokens per sentence or document |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for method in methods:
         c = costs[method]
         ratio = f"{statistics.median(c.ratios):.2f}x"
+        to_extractive = f"{statistics.median(c.to_extractive):.2f}x" if c.to_extractive else "-"
         print(
-            f"| {method} | {statistics.median(c.seconds):.2f} | {ratio} | {statistics.median(c.tokens):.0f} "
-            f"| {statistics.median(c.per_item):.1f} |"
+            f"| {method} | {statistics.median(c.seconds):.2f} | {ratio} | {to_extractive} "
+            f"| {statistics.median(c.tokens):.0f} | {statistics.median(c.per_item):.1f} |"
         )
 
 

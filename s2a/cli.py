@@ -164,7 +164,7 @@ def run(
         typer.Option("--file", "-f", help="Read the prompt from this file.", exists=True, dir_okay=False),
     ] = None,
     variant: Annotated[
-        str, typer.Option(help="separated, unseparated, keep_original, instructed, extractive.")
+        str, typer.Option(help="separated, unseparated, keep_original, instructed, extractive, scored.")
     ] = "separated",
     focus: Annotated[str, typer.Option(help="objectivity, relevance or both.")] = "both",
     fallback: Annotated[str, typer.Option(help="original (keep the input, flagged) or raise.")] = "original",

@@ -106,8 +106,9 @@ class S2AConfig(BaseModel):
     """`scored` with `focus` `objectivity` or `both`: a sentence whose P(opinion), from the
     opinion test that reads it on its own, is at least this is dropped."""
     scored_calls: ScoredCalls = "per_sentence"
-    """`scored`: one call with a decision per sentence (`one`), or one single-token call per
-    sentence over a shared prefix (`per_sentence`)."""
+    """`scored`: the keep-or-drop decisions in one call, a line per sentence (`one`), or in one
+    single-token call per sentence over a shared prefix (`per_sentence`). The opinion tests
+    (`focus` `objectivity` or `both`) are one call per sentence in either shape."""
     scored_concurrency: int = Field(default=1, ge=1, le=64)
     """`scored_calls="per_sentence"`: how many of one text's calls are in flight at once. The
     first always goes alone, so that it leaves the shared prefix in the server's prompt cache;
