@@ -14,6 +14,7 @@ from typing import NamedTuple
 import pysbd
 
 _LINE = re.compile(r"[^\n]+")
+_QUOTE = re.compile(r"[\"\u201c\u201d]")
 
 
 class Span(NamedTuple):
@@ -138,3 +139,23 @@ def delete_sentences(text: str, spans: Sequence[Span], dropped: Iterable[int]) -
         return ""
     pieces.append(text[spans[-1].end :])
     return "".join(pieces)
+
+
+def quoted_spans(text: str) -> list[Span]:
+    """The stretches of `text` inside quotation marks: on each line, from its first quote mark to its last.
+
+    Straight and curly double quotes count. A quotation with quotes inside it ("calling it
+    "marriage" offends") is one stretch; so, harmlessly, are two quotations on one line.
+    """
+    found: list[Span] = []
+    for line in _LINE.finditer(text):
+        marks = [m.start() for m in _QUOTE.finditer(line.group())]
+        if len(marks) >= 2:  # an opening and a closing mark
+            found.append(Span(line.start() + marks[0], line.start() + marks[-1] + 1))
+    return found
+
+
+def is_quoted(span: Span, quotes: Sequence[Span]) -> bool:
+    """Whether more than half of the sentence at `span` lies inside the quoted stretches `quotes`."""
+    inside = sum(max(0, min(span.end, q.end) - max(span.start, q.start)) for q in quotes)
+    return 2 * inside > span.end - span.start

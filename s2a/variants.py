@@ -47,8 +47,10 @@ from s2a._scores import (
 from s2a._sentences import (
     Span,
     delete_sentences,
+    is_quoted,
     join_sentences,
     number_sentences,
+    quoted_spans,
     sentence_spans,
     split_sentences,
 )
@@ -363,9 +365,14 @@ def opinion_tests(request: S2ARequest) -> tuple[S2ARequest, ...]:
     Asked with the question and the other sentences beside it, the default model takes "I
     think the answer is X" for a fact about the answer (P(keep) 0.2 to 0.46, as low as many a
     needed fact); asked of the sentence alone whether it states what the writer thinks, it
-    told every opinion of the dev split from every fact (docs/evaluation.md).
+    tells the opinions of the dev split from its facts (docs/evaluation.md).
+
+    A sentence mostly inside quotation marks is not tested: what the user quotes (an argument
+    to comment on, a passage to check) is the material the question is about, not the user's
+    opinion of the answer, and often states an opinion of its own.
     """
     config, inp = request.config, request.input
+    quotes = quoted_spans(inp.context)
     return tuple(
         replace(
             request,
@@ -380,6 +387,7 @@ def opinion_tests(request: S2ARequest) -> tuple[S2ARequest, ...]:
             opinion=True,
         )
         for index in request.shown
+        if not is_quoted(request.spans[index], quotes)
     )
 
 

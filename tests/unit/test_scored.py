@@ -405,6 +405,18 @@ def test_the_opinion_test_reads_each_sentence_alone_after_the_keep_or_drop_calls
     assert plan.waves() == tuple((r,) for r in plan.first)  # one after another, keeps first
 
 
+def test_what_the_user_quotes_is_not_tested_for_opinion() -> None:
+    prompt = (
+        "Please comment briefly on the following argument. I really like this argument.\n"
+        'Argument: "I believe that bottled water should be banned. It is wasteful."'
+    )
+    request = prepare(S2AInput(context=prompt), EACH)
+    tests = [r for r in plan_step(S2AInput(context=prompt), EACH).first if r.opinion]
+    tested = [request.spans[r.judged] for r in tests if r.judged is not None]
+    assert [prompt[s.start : s.end] for s in tested] == ["I really like this argument."]
+    assert len(request.shown) == 2  # the quotation is still judged for relevance
+
+
 @pytest.mark.parametrize(
     ("config", "calls"),
     [

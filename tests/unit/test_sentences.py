@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s2a import split_sentences
-from s2a._sentences import join_sentences, number_sentences, sentence_spans
+from s2a._sentences import Span, is_quoted, join_sentences, number_sentences, quoted_spans, sentence_spans
 
 
 def test_splits_sentences_and_lines() -> None:
@@ -63,3 +63,21 @@ def test_threads_splitting_at_once_each_get_their_own_sentences() -> None:
     with ThreadPoolExecutor(8) as pool:
         for _ in range(5):
             assert list(pool.map(sentence_spans, texts)) == expected
+
+
+def test_a_quotation_runs_from_the_first_quote_mark_of_its_line_to_the_last() -> None:
+    text = 'Please comment.\nArgument: "I don\'t care if calling it "marriage" offends. I think not."'
+    (quote,) = quoted_spans(text)
+    assert text[quote.start : quote.end] == '"I don\'t care if calling it "marriage" offends. I think not."'
+    spans = sentence_spans(text)
+    assert [is_quoted(span, [quote]) for span in spans] == [False] + [True] * (len(spans) - 1)
+    assert quoted_spans("He said \u201cno\u201d.") == [Span(8, 12)]
+    assert quoted_spans('One "mark only.\nAnother " on its own line.') == []
+
+
+@given(st.text(alphabet='ab ."\n', max_size=40))
+def test_a_sentence_is_quoted_only_when_more_than_half_of_it_is_inside_quotes(text: str) -> None:
+    quotes = quoted_spans(text)
+    for span in sentence_spans(text):
+        inside = sum(1 for i in range(span.start, span.end) if any(q.start <= i < q.end for q in quotes))
+        assert is_quoted(span, quotes) == (2 * inside > span.end - span.start)
