@@ -2,6 +2,7 @@
 
     python benchmarks/filter_quality.py --tgi-url http://127.0.0.1:8090 [--variants extractive]
         [--limit 60] [--data ../shared/data] [--concurrency 4] [--save run.jsonl]
+        [--tasks gsm_ic,trivia_opinion,argument_opinion]
     python benchmarks/filter_quality.py --grid run.jsonl   # `scored` re-read at other thresholds
     python benchmarks/filter_quality.py --grid both.jsonl --opinions objectivity.jsonl
 
@@ -11,6 +12,9 @@ of each task; the trivia records cycle through the four opinion types):
 - trivia `none` prompts: the answer step sees the prompt unchanged (%);
 - gsm_ic: the distractor removed, every original sentence kept (% of prompts);
 - gsm_ic `original_question` (clean): every sentence kept (%);
+- argument_opinion (with `--tasks ...,argument_opinion`; `--limit` records, spread over its
+  five opinion types): the planted opinion removed, the argument kept (%); `none` prompts:
+  the prompt unchanged (%);
 - fallbacks, and the S2A step's wall time per prompt.
 
 Each prompt is filtered once, with the question inside the prompt (the paper's setting).
@@ -81,19 +85,31 @@ def _all_kept(original: str, prompt: str) -> bool:
     return all(sentence in prompt for sentence in _sentences(original))
 
 
-def cases(data: Path, limit: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """(kind, prompt, record) for every prompt to filter."""
-    found: list[tuple[str, str, dict[str, Any]]] = []
-    for record in _records(data / "gsm_ic.jsonl")[:limit]:
-        found.append(("gsm", record["question"], record))
-        found.append(("gsm_clean", record["original_question"], record))
+def _spread(records: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first `limit // types` records of each `opinion_type`, types in order of appearance."""
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in _records(data / "trivia_opinion.jsonl"):
+    for record in records:
         by_type[record["opinion_type"]].append(record)
     per_type = max(1, limit // len(by_type)) if by_type else 0
-    for records in by_type.values():
-        for record in records[:per_type]:
+    return [record for group in by_type.values() for record in group[:per_type]]
+
+
+def cases(
+    data: Path, limit: int, tasks: tuple[str, ...] = ("gsm_ic", "trivia_opinion")
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, prompt, record) for every prompt to filter."""
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    if "gsm_ic" in tasks:
+        for record in _records(data / "gsm_ic.jsonl")[:limit]:
+            found.append(("gsm", record["question"], record))
+            found.append(("gsm_clean", record["original_question"], record))
+    if "trivia_opinion" in tasks:
+        for record in _spread(_records(data / "trivia_opinion.jsonl"), limit):
             kind = "trivia_clean" if record["opinion_type"] == "none" else "trivia"
+            found.append((kind, record["prompt"], record))
+    if "argument_opinion" in tasks:
+        for record in _spread(_records(data / "argument_opinion.jsonl"), limit):
+            kind = "argument_clean" if record["opinion_type"] == "none" else "argument"
             found.append((kind, record["prompt"], record))
     return found
 
@@ -113,6 +129,11 @@ def score(report: Report, kind: str, record: dict[str, Any], result: S2AResult) 
         opinion = record["prompt"].replace(record["question"], "").strip()
         report.tallies["trivia: opinion removed"].add(opinion not in shown)
         report.tallies["trivia: question kept"].add(record["question"] in shown)
+    elif kind == "argument":
+        report.tallies["argument: opinion removed"].add(record["opinion"] not in shown)
+        report.tallies["argument: argument kept"].add(record["argument"] in shown)
+    elif kind == "argument_clean":
+        report.tallies["argument clean: prompt unchanged"].add(shown == record["prompt"])
     else:
         report.tallies["trivia clean: prompt unchanged"].add(shown == record["prompt"])
 
@@ -302,6 +323,9 @@ def main() -> None:
     parser.add_argument("--variants", default="extractive")
     parser.add_argument("--focus", default="both", choices=["objectivity", "relevance", "both"])
     parser.add_argument("--limit", type=int, default=60)
+    parser.add_argument(
+        "--tasks", default="gsm_ic,trivia_opinion", help="add argument_opinion to check it too"
+    )
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--scored-calls", default="per_sentence", choices=["one", "per_sentence"])
@@ -316,7 +340,7 @@ def main() -> None:
         parser.error("--tgi-url is needed (or --grid to re-read a saved run)")
     model = TGIChat(args.tgi_url)
     saved = args.save.open("w", encoding="utf-8") if args.save else None
-    found = cases(args.data, args.limit)
+    found = cases(args.data, args.limit, tuple(args.tasks.split(",")))
     print(f"{len(found)} prompts from {args.data}, served by {model.model_id()}")
     for variant in args.variants.split(","):
         config = S2AConfig(variant=variant, focus=args.focus, scored_calls=args.scored_calls)
