@@ -306,6 +306,12 @@ def _folded(unit: S2ARequest, results: Sequence[S2AResult]) -> S2AResult:
     if not unit.needs_llm:
         return finish(unit)
     calls = scored_calls(unit)
+    if not calls:  # only opinions asked, and every sentence is quoted: nothing to test
+        kept = extractive_outcome(unit, ())
+        prompt = kept.prompt or unit.input.original_prompt
+        return S2AResult(
+            context=kept.context, question=kept.question, prompt=prompt, variant="scored", kept=kept.kept
+        )
     ok = [r for r in results if r.fallback is None]
     scores = {n - 1: p for r in ok for n, p in (r.scores or {}).items()}
     opinions = {n - 1: p for r in ok for n, p in (r.opinions or {}).items()}

@@ -417,6 +417,18 @@ def test_what_the_user_quotes_is_not_tested_for_opinion() -> None:
     assert len(request.shown) == 2  # the quotation is still judged for relevance
 
 
+def test_only_quoted_sentences_to_test_for_opinion_makes_no_call() -> None:
+    prompt = 'Please comment on the following argument.\nArgument: "Bottled water should be banned."'
+    plan = plan_step(S2AInput(context=prompt), EACH.model_copy(update={"focus": "objectivity"}))
+    assert plan.first == ()
+
+    def call(_request: Any) -> Reply:
+        raise AssertionError("no call is needed")
+
+    result = run_plan(plan, call, NO_RETRY)
+    assert (result.prompt, result.fallback, result.kept) == (prompt, None, [1, 2])
+
+
 @pytest.mark.parametrize(
     ("config", "calls"),
     [
