@@ -64,6 +64,18 @@ def test_extractive_reply_is_grammar_constrained_json(server_url: str) -> None:
         assert sentence in PROMPT  # verbatim subset of the input
 
 
+def test_scored_drops_the_opinion_on_its_own_test_and_keeps_the_facts(deterministic_url: str) -> None:
+    result = S2ARunnable(llm=tgi_chat_model(deterministic_url), variant="scored").invoke(PROMPT)
+    assert result.fallback is None
+    assert result.scores_from == "logprobs"
+    opinions = result.opinions or {}
+    assert sorted(opinions) == [1, 2, 3]  # every sentence but the question was tested
+    assert opinions[3] >= 0.75 > max(opinions[1], opinions[2])  # "I think the answer is 4, ..."
+    assert "I think the answer is 4" not in result.prompt
+    assert result.prompt.startswith("Mary has 3 apples and buys 2 more. ")
+    assert result.prompt.endswith(" How many apples does Mary have now?")
+
+
 def test_extractive_through_the_generate_route(server_url: str) -> None:
     endpoint = tgi_chat_model(server_url).llm  # HuggingFaceEndpoint: TGI's /generate with `grammar`
     result = S2ARunnable(llm=endpoint, variant="extractive").invoke(KNOWN)
