@@ -35,8 +35,6 @@ TOP_LOGPROBS = 5
 _DECISION = re.compile(
     rf"^[ \t]*\[?(\d+)\]?[ \t]*[:.)\-]?[ \t]*({KEEP}|{DROP})\b", re.IGNORECASE | re.MULTILINE
 )
-_ONE = re.compile(rf"\b({KEEP}|{DROP})\b", re.IGNORECASE)
-_YES_NO = re.compile(rf"\b({YES}|{NO})\b", re.IGNORECASE)
 
 
 K = TypeVar("K", bound=Hashable)
@@ -146,6 +144,15 @@ def read_decisions(raw: str, count: int, logprobs: Sequence[TokenLogprob] | None
     return _read(text, [found[n] for n in range(1, count + 1)], logprobs, 2)
 
 
+def _one_word(raw: str, logprobs: Sequence[TokenLogprob] | None, pair: tuple[str, str]) -> Scores:
+    """P(pair[0]) from a one-word reply that is one of `pair`; the written word without probabilities."""
+    match = re.search(rf"\b({pair[0]}|{pair[1]})\b", raw, re.IGNORECASE)
+    if match is None:
+        msg = f"the reply is neither {pair[0]!r} nor {pair[1]!r}"
+        raise Unusable(msg)
+    return _read(raw, [match], logprobs, 1, pair)
+
+
 def read_decision(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> Scores:
     """P(keep) from a one-word `keep` or `drop` reply; the written word (1.0 or 0.0) without probabilities.
 
@@ -153,11 +160,7 @@ def read_decision(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> S
         Unusable: the reply says neither word.
 
     """
-    match = _ONE.search(raw)
-    if match is None:
-        msg = f"the reply is neither {KEEP!r} nor {DROP!r}"
-        raise Unusable(msg)
-    return _read(raw, [match], logprobs, 1)
+    return _one_word(raw, logprobs, (KEEP, DROP))
 
 
 def read_opinion(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> Scores:
@@ -167,8 +170,4 @@ def read_opinion(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> Sc
         Unusable: the reply says neither word.
 
     """
-    match = _YES_NO.search(raw)
-    if match is None:
-        msg = f"the reply is neither {YES!r} nor {NO!r}"
-        raise Unusable(msg)
-    return _read(raw, [match], logprobs, 1, (YES, NO))
+    return _one_word(raw, logprobs, (YES, NO))
