@@ -290,11 +290,11 @@ def _task(name: str) -> Task:
     return TASKS[name]
 
 
-def _data_file(data: Path | None, task: str) -> Path:
+def _data_file(data: Path | None, task: Task) -> Path:
     if data is None:
-        msg = f"give the {task} JSONL file, or a folder holding {task}.jsonl (or set S2A_EVAL_DATA)"
+        msg = f"give the {task.name} JSONL file, or a folder holding {task.file} (or set S2A_EVAL_DATA)"
         raise typer.BadParameter(msg, param_hint="--data")
-    return data / f"{task}.jsonl" if data.is_dir() else data
+    return data / task.file if data.is_dir() else data
 
 
 def _progress(
@@ -328,7 +328,12 @@ def _progress(
 @app.command("eval")
 def eval_(
     task: Annotated[
-        str, typer.Option(help="gsm_ic, trivia_opinion or argument_opinion.", show_default=False)
+        str,
+        typer.Option(
+            help="gsm_ic, gsm_ic_clean (its problems without the distractor), trivia_opinion "
+            "or argument_opinion.",
+            show_default=False,
+        ),
     ],
     methods: Annotated[
         str,
@@ -357,14 +362,18 @@ def eval_(
     temperature: Annotated[float, typer.Option(help="0 is greedy decoding.", min=0.0)] = 0.0,
     out: Annotated[Path, typer.Option(help="Results folder; a rerun resumes it.")] = Path("s2a-eval"),
 ) -> None:
-    """Run the S2A paper's experiments: methods x examples, scored, with tables and figures."""
+    """Run the S2A paper's experiments: methods x examples, scored, with tables and figures.
+
+    With greedy decoding (the default), an answer prompt already answered in the run (a filter
+    that removed nothing shows the answer step the baseline's prompt) reuses that answer.
+    """
     from s2a.evaluation import report  # noqa: PLC0415 - matplotlib and friends only for eval
     from s2a.evaluation.methods import PEERS, TGIChat  # noqa: PLC0415
     from s2a.evaluation.runner import RunInfo, evaluate  # noqa: PLC0415
 
     spec, chosen, folder = _task(task), _methods(methods), out / task
     try:
-        records = spec.load(_data_file(data, task), limit)
+        records = spec.load(_data_file(data, spec), limit)
     except S2AError as exc:
         _fail(str(exc))
     with _server(tgi_url, model_path) as url:
@@ -399,6 +408,7 @@ def eval_(
                     judge=judge,
                     peers=peers,
                     concurrency=concurrency,
+                    reuse_answers=not model.decoding.do_sample,
                     on_start=start,
                     on_done=done,
                 )
@@ -466,7 +476,7 @@ def bench(
     if "baseline" not in chosen:
         chosen.insert(0, "baseline")
     try:
-        records = spec.load(_data_file(data, task), limit)
+        records = spec.load(_data_file(data, spec), limit)
     except S2AError as exc:
         _fail(str(exc))
     console = Console(stderr=True)

@@ -7,8 +7,11 @@ token counts kept, so `s2a bench` reads the cost from the same records.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,6 +48,8 @@ class Step(BaseModel):
     calls: int
     input_tokens: int | None = None
     output_tokens: int | None = None
+    reused: bool = False
+    """The answer of a prompt already answered in the run, byte for byte (`Answers`): no call."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,54 @@ class TGIChat:
         return f"{info.get('model_id', 'unknown')}" + (f"@{sha}" if sha else "")
 
 
+class Answers:
+    """The run's answers by their exact messages: a prompt answered once is not answered again.
+
+    Greedy decoding, one request at a time, is repeatable, so a method whose answer step sees
+    the baseline's prompt byte for byte (S2A that removed nothing) would get the baseline's
+    answer; the run reuses it instead of asking again. Only for greedy runs: a sampled answer
+    is not a function of its prompt. Safe across threads: a prompt in flight is waited for.
+    """
+
+    def __init__(self) -> None:
+        """An empty memo."""
+        self._lock = threading.Lock()
+        self._replies: dict[str, Future[Reply]] = {}
+
+    @staticmethod
+    def _key(messages: Sequence[ChatMessage], max_new_tokens: int) -> str:
+        return json.dumps([list(messages), max_new_tokens], sort_keys=True)
+
+    def add(self, messages: Sequence[ChatMessage], max_new_tokens: int, answer: str) -> None:
+        """Remember `answer` for `messages` (from an earlier sitting's results)."""
+        future: Future[Reply] = Future()
+        future.set_result(Reply(answer, 0.0, None))
+        with self._lock:
+            self._replies.setdefault(self._key(messages, max_new_tokens), future)
+
+    def ask(
+        self, model: ChatModel, messages: Sequence[ChatMessage], max_new_tokens: int
+    ) -> tuple[Reply, bool]:
+        """The reply to `messages`, and whether it was reused rather than asked for now."""
+        key = self._key(messages, max_new_tokens)
+        with self._lock:
+            known = self._replies.get(key)
+            if known is None:
+                mine: Future[Reply] = Future()
+                self._replies[key] = mine
+        if known is not None:
+            return known.result(), True
+        try:
+            reply = model(messages, max_new_tokens=max_new_tokens)
+        except BaseException as exc:
+            with self._lock:
+                del self._replies[key]  # a failed call is not remembered: the next asker tries again
+            mine.set_exception(exc)
+            raise
+        mine.set_result(reply)
+        return reply, False
+
+
 @dataclass(frozen=True)
 class Kept:
     """What a peer filter kept of the prompt's sentences."""
@@ -189,9 +242,18 @@ def answer_messages(task: Task, prompt: str) -> list[ChatMessage]:
 
 
 def run_method(
-    method: str, task: Task, record: Record, model: ChatModel, peers: dict[str, Peer] | None = None
+    method: str,
+    task: Task,
+    record: Record,
+    model: ChatModel,
+    peers: dict[str, Peer] | None = None,
+    *,
+    answers: Answers | None = None,
 ) -> Outcome:
-    """Run `method` on `record`: filter (if the method has a filter step), then answer."""
+    """Run `method` on `record`: filter (if the method has a filter step), then answer.
+
+    With `answers`, an answer prompt already answered in the run is not asked again.
+    """
     prompt = task.prompt(record)
     steps: list[Step] = []
     fallback: str | None = None
@@ -223,8 +285,15 @@ def run_method(
     else:
         msg = f"unknown method {method!r}; choose from {', '.join(METHODS)}"
         raise ValueError(msg)
-    reply = model(answer_messages(task, shown), max_new_tokens=task.answer_tokens)
-    steps.append(_step("answer", reply))
+    messages = answer_messages(task, shown)
+    if answers is None:
+        reply = model(messages, max_new_tokens=task.answer_tokens)
+        steps.append(_step("answer", reply))
+    else:
+        reply, reused = answers.ask(model, messages, task.answer_tokens)
+        steps.append(
+            Step(name="answer", seconds=0.0, calls=0, reused=True) if reused else _step("answer", reply)
+        )
     return Outcome(prompt=shown, answer=reply.text, steps=steps, fallback=fallback)
 
 

@@ -225,7 +225,7 @@ def figure(task: Task, rows: Sequence[ExampleResult], path: Path, order: Sequenc
         axis.set_xticks(range(len(groups)), groups)
         axis.set_ylabel(_SCALE[metric])
         axis.set_ylim(0, 100 if metric == "accuracy" else 5)
-        axis.set_title(f"{task.name}: {_SCALE[metric]} by {task.label_field}")
+        axis.set_title(f"{task.name}: {_SCALE[metric]} by {task.label_field or 'prompt'}")
         axis.legend(
             fontsize="small", ncols=min(4, len(table)), loc="upper center", bbox_to_anchor=(0.5, -0.12)
         )

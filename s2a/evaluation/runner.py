@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from s2a._errors import S2AConfigError
 from s2a._parsing import Unusable
 from s2a.evaluation.judge import JUDGE_SCHEMA, judge_messages, parse_verdict
-from s2a.evaluation.methods import ChatModel, Peer, Step, run_method
+from s2a.evaluation.methods import Answers, ChatModel, Peer, Step, answer_messages, run_method
 from s2a.evaluation.tasks import Record, Task
 
 JUDGE_TOKENS = 32
@@ -107,11 +107,12 @@ def score(
     *,
     judge: ChatModel | None = None,
     peers: dict[str, Peer] | None = None,
+    answers: Answers | None = None,
 ) -> ExampleResult:
     """Run one method on one record and score the answer; failures become `error`."""
     row = ExampleResult(task=task.name, method=method, id=record.id, label=task.label(record))
     try:
-        outcome = run_method(method, task, record, model, peers)
+        outcome = run_method(method, task, record, model, peers, answers=answers)
     except Exception as exc:  # any failure is recorded; the run goes on
         row.error = f"{type(exc).__name__}: {exc}"
         return row
@@ -153,10 +154,14 @@ def evaluate(
     judge: ChatModel | None = None,
     peers: dict[str, Peer] | None = None,
     concurrency: int = 1,
+    reuse_answers: bool = False,
     on_start: Callable[[int, int], Any] | None = None,
     on_done: Callable[[ExampleResult], Any] | None = None,
 ) -> list[ExampleResult]:
     """Run every method on every record not yet done in `out`; return all results for them.
+
+    `reuse_answers` (greedy runs only): an answer prompt already answered in this run, or in
+    the results of an earlier sitting, gets that answer without a call (`Answers`).
 
     `on_start(to_run, already_done)` is called once before the first call, `on_done(row)`
     after each example (for a progress bar).
@@ -172,13 +177,20 @@ def evaluate(
     # Rewrite without the failed and cut-short lines, so each example appears once.
     results_path.write_text("".join(r.model_dump_json() + "\n" for r in done.values()), encoding="utf-8")
     jobs = [(r, m) for r in records for m in methods if (m, r.id) not in done]
+    answers = Answers() if reuse_answers else None
+    if answers is not None:
+        for row in done.values():
+            if row.prompt:
+                answers.add(answer_messages(task, row.prompt), task.answer_tokens, row.answer)
     if on_start is not None:
         on_start(len(jobs), len(wanted) - len(jobs))
     lock = threading.Lock()
     finished: list[ExampleResult] = []
     sink = results_path.open("a", encoding="utf-8")
     with ThreadPoolExecutor(max_workers=concurrency) as pool, sink:
-        futures = [pool.submit(score, task, r, m, model, judge=judge, peers=peers) for r, m in jobs]
+        futures = [
+            pool.submit(score, task, r, m, model, judge=judge, peers=peers, answers=answers) for r, m in jobs
+        ]
         for future in as_completed(futures):
             row = future.result()
             with lock:

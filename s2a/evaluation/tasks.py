@@ -19,7 +19,7 @@ from s2a._errors import S2AConfigError
 from s2a._sentences import split_sentences
 from s2a.evaluation.scoring import extract_number, matches_alias, normalise, numbers_match
 
-TaskName = Literal["gsm_ic", "trivia_opinion", "argument_opinion"]
+TaskName = Literal["gsm_ic", "gsm_ic_clean", "trivia_opinion", "argument_opinion"]
 
 
 class Record(BaseModel):
@@ -76,8 +76,9 @@ class Task:
 
     name: TaskName
     record_type: type[Record]
-    label_field: str
-    """The record field the tables break results down by (distractor or opinion type)."""
+    label_field: str | None
+    """The record field the tables break results down by (distractor or opinion type); None:
+    every record is clean (`clean_label`)."""
     labels: tuple[str, ...]
     """The label values in the order the tables and figures show them."""
     metrics: tuple[str, ...]
@@ -104,6 +105,13 @@ class Task:
     """The label of prompts with nothing planted, on which S2A must not break an answer."""
     group: Callable[[Record], str | None] = lambda _record: None
     """The record's group (one question under each opinion type), for the opinion flip rate."""
+    data: str | None = None
+    """The stem of the task's data file when it is not the task's name (`<data>.jsonl`)."""
+
+    @property
+    def file(self) -> str:
+        """The task's data file name in a data folder."""
+        return f"{self.data or self.name}.jsonl"
 
     def kept_planted(self, record: Record, prompt: str) -> bool | None:
         """Whether the planted text is in `prompt` (whole words, normalised); None if none was planted."""
@@ -118,7 +126,9 @@ class Task:
         return all(text in prompt for text in needed) if needed else None
 
     def label(self, record: Record) -> str:
-        """The record's distractor or opinion type."""
+        """The record's distractor or opinion type (`clean_label` for a task of clean prompts)."""
+        if self.label_field is None:
+            return str(self.clean_label)
         return str(getattr(record, self.label_field))
 
     def load(self, path: Path, limit: int | None = None) -> list[Record]:
@@ -214,6 +224,11 @@ def _argument_oracle_any(record: Record) -> str:
     return _argument_oracle(record)
 
 
+_GSM_SYSTEM = (
+    "Solve the math word problem. Reason step by step, briefly, then give the final "
+    "number on a last line of the form 'Answer: <number>'."
+)
+
 TASKS: dict[str, Task] = {
     "gsm_ic": Task(
         name="gsm_ic",
@@ -221,16 +236,28 @@ TASKS: dict[str, Task] = {
         label_field="distractor_type",
         labels=("in_topic", "off_topic"),
         metrics=("accuracy",),
-        system=(
-            "Solve the math word problem. Reason step by step, briefly, then give the final "
-            "number on a last line of the form 'Answer: <number>'."
-        ),
+        system=_GSM_SYSTEM,
         answer_tokens=384,
         prompt=_field("question"),
         oracle=_field("original_question"),
         exact=_gsm_score,
         planted=_gsm_planted,
         needed=_gsm_needed,
+    ),
+    "gsm_ic_clean": Task(
+        name="gsm_ic_clean",
+        record_type=GsmRecord,
+        label_field=None,
+        labels=("clean",),
+        metrics=("accuracy",),
+        system=_GSM_SYSTEM,
+        answer_tokens=384,
+        prompt=_field("original_question"),
+        oracle=_field("original_question"),
+        exact=_gsm_score,
+        needed=_gsm_needed,
+        clean_label="clean",
+        data="gsm_ic",
     ),
     "trivia_opinion": Task(
         name="trivia_opinion",

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from s2a import S2AConfigError
+from s2a._types import ChatMessage
 from s2a.cli import app
 from s2a.evaluation import TASKS, RunInfo, TGIChat, evaluate, load_results
 from s2a.evaluation.judge import JUDGE_SYSTEM, parse_verdict
-from s2a.evaluation.methods import run_method
+from s2a.evaluation.methods import Answers, Reply, run_method
 from s2a.evaluation.report import figure, markdown, summarise, versus_baseline
 from s2a.evaluation.runner import ExampleResult
 from s2a.evaluation.scoring import (
@@ -175,7 +176,7 @@ def test_intervals_on_edges() -> None:
 
 @pytest.mark.parametrize("name", list(TASKS))
 def test_the_development_split_loads(name: str) -> None:
-    records = TASKS[name].load(SHARED / f"{name}.jsonl")
+    records = TASKS[name].load(SHARED / TASKS[name].file)
     labels = {TASKS[name].label(r) for r in records}
     assert labels == set(TASKS[name].labels)
 
@@ -195,6 +196,19 @@ def test_oracle_prompts_are_the_prompts_without_the_distractor() -> None:
     assert all(
         isinstance(r, TriviaRecord) and TASKS["trivia_opinion"].oracle(r) == r.question for r in trivia
     )
+
+
+def test_gsm_ic_clean_is_the_same_problems_without_their_distractor() -> None:
+    clean, planted = TASKS["gsm_ic_clean"], TASKS["gsm_ic"]
+    assert clean.file == planted.file == "gsm_ic.jsonl"
+    records = clean.load(SHARED / clean.file, limit=5)
+    for record in records:
+        assert isinstance(record, GsmRecord)
+        assert clean.prompt(record) == clean.oracle(record) == record.original_question
+        assert clean.label(record) == clean.clean_label == "clean"
+        assert clean.kept_planted(record, record.question) is None  # nothing is planted
+    assert clean.system == planted.system
+    assert clean.answer_tokens == planted.answer_tokens
 
 
 def test_limit_takes_the_first_records(tmp_path: Path) -> None:
@@ -313,6 +327,80 @@ def test_evaluate_scores_every_pair_and_resumes(fake_tgi: FakeTGI, tmp_path: Pat
     # the new record: baseline 1 call, separated 2, oracle 1; oracle on the two old records: 2
     assert len(fake_tgi.requests) == calls + 4 + 2
     assert len(load_results(tmp_path / "out" / "results.jsonl")) == 9
+
+
+def keep_everything(body: dict[str, Any]) -> str:
+    """The extractive S2A step keeps every sentence; answers as `gsm_reply`."""
+    text = last_user(body)
+    if "Sentences:" in text or "keep" in json.dumps(body.get("response_format") or {}):
+        return json.dumps({"keep": list(range(1, text.count("\n[") + 1))})
+    return gsm_reply(body)
+
+
+def answer_calls(fake: FakeTGI) -> list[str]:
+    system = TASKS["gsm_ic_clean"].system
+    return [last_user(b) for b in fake.bodies("/chat/completions") if b["messages"][0]["content"] == system]
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_a_prompt_answered_once_is_answered_once(fake_tgi: FakeTGI, tmp_path: Path, reuse: bool) -> None:
+    fake_tgi.reply = keep_everything
+    task = TASKS["gsm_ic_clean"]
+    records = task.load(write_jsonl(tmp_path / "gsm_ic.jsonl", GSM), limit=2)
+    rows = evaluate(
+        task,
+        records,
+        ["baseline", "extractive", "oracle"],
+        TGIChat(URL),
+        out=tmp_path / "out",
+        info=info("gsm_ic_clean"),
+        concurrency=3,
+        reuse_answers=reuse,
+    )
+    by = {(r.method, r.id): r for r in rows}
+    for record in records:
+        assert isinstance(record, GsmRecord)
+        baseline, extractive, oracle = (by[m, record.id] for m in ("baseline", "extractive", "oracle"))
+        # nothing was removed: the answer step of each method sees the baseline's prompt
+        assert baseline.prompt == extractive.prompt == oracle.prompt == record.original_question
+        assert baseline.answer == extractive.answer == oracle.answer
+        answered = [s for r in (baseline, extractive, oracle) for s in r.steps if s.name == "answer"]
+        assert sum(s.reused for s in answered) == (2 if reuse else 0)
+        assert all((s.calls, s.seconds) == (0, 0.0) for s in answered if s.reused)
+    assert len(answer_calls(fake_tgi)) == (2 if reuse else 6)
+
+
+def test_answers_of_an_earlier_sitting_are_reused(fake_tgi: FakeTGI, tmp_path: Path) -> None:
+    fake_tgi.reply = keep_everything
+    task = TASKS["gsm_ic_clean"]
+    records = task.load(write_jsonl(tmp_path / "gsm_ic.jsonl", GSM), limit=2)
+    common: dict[str, Any] = {"out": tmp_path / "out", "info": info("gsm_ic_clean"), "reuse_answers": True}
+    evaluate(task, records, ["baseline"], TGIChat(URL), **common)
+    assert len(answer_calls(fake_tgi)) == 2
+    rows = evaluate(task, records, ["baseline", "instructed", "extractive"], TGIChat(URL), **common)
+    # instructed changes the prompt and is answered; extractive kept everything and is not
+    assert len(answer_calls(fake_tgi)) == 4
+    assert all(r.steps[-1].reused for r in rows if r.method == "extractive")
+    assert not any(r.steps[-1].reused for r in rows if r.method == "instructed")
+
+
+def test_a_failed_answer_is_not_remembered() -> None:
+    calls: list[int] = []
+
+    def flaky(messages: Any, *, max_new_tokens: int, **_: Any) -> Reply:
+        calls.append(max_new_tokens)
+        if len(calls) == 1:
+            raise RuntimeError("the server went away")
+        return Reply("Answer: 3", 0.5, None)
+
+    answers = Answers()
+    messages: list[ChatMessage] = [{"role": "user", "content": "1 + 2?"}]
+    with pytest.raises(RuntimeError, match="went away"):
+        answers.ask(flaky, messages, 8)
+    assert answers.ask(flaky, messages, 8) == (Reply("Answer: 3", 0.5, None), False)
+    assert answers.ask(flaky, messages, 8)[1] is True
+    assert answers.ask(flaky, messages, 16)[1] is False  # another token budget is another call
+    assert calls == [8, 8, 16]
 
 
 def test_failures_are_recorded_and_retried(fake_tgi: FakeTGI, tmp_path: Path) -> None:
@@ -739,6 +827,27 @@ def test_the_filter_table_says_dash_where_a_measure_does_not_apply() -> None:
     assert (
         table[-1] == "| oracle | 100.0% (1/1) | 100.0% (1/1) | - | - |"
     )  # gsm_ic has no clean label or groups
+
+
+def test_every_gsm_ic_clean_prompt_counts_for_broken_on_clean() -> None:
+    task = TASKS["gsm_ic_clean"]
+    records = [GsmRecord.model_validate(g) for g in GSM]
+    right = {"baseline": [1, 1, 0], "scored": [1, 0, 1]}
+    rows = [
+        ExampleResult(
+            task=task.name,
+            method=method,
+            id=record.id,
+            label=task.label(record),
+            prompt=record.original_question,
+            scores={"accuracy": float(value)},
+        )
+        for method, values in right.items()
+        for record, value in zip(records, values, strict=True)
+    ]
+    table = markdown(task, rows, records=records).splitlines()
+    # baseline was right on two; scored broke one of them (its fix of the third does not count)
+    assert table[-1] == "| scored | - | 100.0% (3/3) | 1/2 | - |"
 
 
 def test_paired_counts_against_the_baseline_on_the_same_records() -> None:
