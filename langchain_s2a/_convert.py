@@ -155,7 +155,10 @@ def check_complete(llm: Runnable[Any, Any], output: Any) -> None:
 
 
 def constrained(
-    llm: Runnable[Any, Any], grammar: dict[str, Any] | None, top_logprobs: int = 0
+    llm: Runnable[Any, Any],
+    grammar: dict[str, Any] | None,
+    top_logprobs: int = 0,
+    max_new_tokens: int | None = None,
 ) -> Runnable[Any, Any]:
     """Bind TGI's `grammar` to TGI-backed models, and ask for `top_logprobs` where a model can.
 
@@ -163,13 +166,20 @@ def constrained(
     on its chat route and as `grammar` on `/generate`; any server speaking TGI's API (the
     local one included) honours both. Other models rely on the prompt. `logprobs` and
     `top_logprobs` are the OpenAI-style settings of `ChatHuggingFace` and `ChatOpenAI`; a
-    model without them gives no probabilities.
+    model without them gives no probabilities. `max_new_tokens` (the request's, when its
+    reply needs fewer tokens than the model's budget) is bound only with the grammar: an
+    unconstrained reply may need its whole budget to reach its answer.
     """
     settings: dict[str, Any] = {}
     if grammar is not None and isinstance(llm, ChatHuggingFace):
         settings["response_format"] = grammar
+        budget = llm.max_tokens
+        if max_new_tokens is not None and (budget is None or max_new_tokens < budget):
+            settings["max_tokens"] = max_new_tokens
     elif grammar is not None and isinstance(llm, HuggingFaceEndpoint):
         settings["grammar"] = grammar
+        if max_new_tokens is not None and max_new_tokens < llm.max_new_tokens:
+            settings["max_new_tokens"] = max_new_tokens
     fields = getattr(type(llm), "model_fields", {})
     if top_logprobs and "logprobs" in fields and "top_logprobs" in fields:
         settings.update(logprobs=True, top_logprobs=top_logprobs)

@@ -169,7 +169,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
     def _model(self, request: S2ARequest) -> Runnable[Any, Any]:
         grammar = request.grammar if self.constrain else None
-        return constrained(self.llm, grammar, request.top_logprobs)
+        return constrained(self.llm, grammar, request.top_logprobs, request.max_new_tokens)
 
     @staticmethod
     def _reply(output: Any) -> Reply:

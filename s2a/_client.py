@@ -94,7 +94,13 @@ def run_s2a(
     """
     return run_plan(
         plan_step(inp, config, window_tokens=window_tokens),
-        lambda request: chat(client, list(request.messages), decoding, request.grammar, request.top_logprobs),
+        lambda request: chat(
+            client,
+            list(request.messages),
+            decoding.model_copy(update={"max_new_tokens": request.new_tokens(decoding.max_new_tokens)}),
+            request.grammar,
+            request.top_logprobs,
+        ),
         retry,
     )
 

@@ -144,30 +144,49 @@ def read_decisions(raw: str, count: int, logprobs: Sequence[TokenLogprob] | None
     return _read(text, [found[n] for n in range(1, count + 1)], logprobs, 2)
 
 
-def _one_word(raw: str, logprobs: Sequence[TokenLogprob] | None, pair: tuple[str, str]) -> Scores:
-    """P(pair[0]) from a one-word reply that is one of `pair`; the written word without probabilities."""
+def _one_word(
+    raw: str, logprobs: Sequence[TokenLogprob] | None, pair: tuple[str, str], *, cut: bool
+) -> Scores:
+    """P(pair[0]) from a one-word reply that is one of `pair`; the written word without probabilities.
+
+    `cut`: the reply was asked for one token, so it may hold only the start of its word (`ke`);
+    a start that begins one word of `pair` and not the other counts as that word.
+    """
     match = re.search(rf"\b({pair[0]}|{pair[1]})\b", raw, re.IGNORECASE)
+    start = raw.strip().lower()
+    if match is None and cut and start:
+        words = [w for w in pair if w.startswith(start)]
+        if len(words) == 1:
+            written = 1.0 if words[0] == pair[0] else 0.0
+            first = next((t for t in logprobs or () if t.token.strip()), None)
+            same = "".join(t.token for t in logprobs or ()).strip().lower() == start
+            read = _p_first(first, *pair) if first is not None and same else None
+            return Scores((written,), "text") if read is None else Scores((read,), "logprobs")
     if match is None:
         msg = f"the reply is neither {pair[0]!r} nor {pair[1]!r}"
         raise Unusable(msg)
     return _read(raw, [match], logprobs, 1, pair)
 
 
-def read_decision(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> Scores:
+def read_decision(raw: str, logprobs: Sequence[TokenLogprob] | None = None, *, cut: bool = False) -> Scores:
     """P(keep) from a one-word `keep` or `drop` reply; the written word (1.0 or 0.0) without probabilities.
 
+    `cut`: the reply was asked for one token and may be the start of its word (`_one_word`).
+
     Raises:
         Unusable: the reply says neither word.
 
     """
-    return _one_word(raw, logprobs, (KEEP, DROP))
+    return _one_word(raw, logprobs, (KEEP, DROP), cut=cut)
 
 
-def read_opinion(raw: str, logprobs: Sequence[TokenLogprob] | None = None) -> Scores:
+def read_opinion(raw: str, logprobs: Sequence[TokenLogprob] | None = None, *, cut: bool = False) -> Scores:
     """P(opinion) from a one-word `yes` or `no` reply; the written word (1.0 or 0.0) without probabilities.
 
+    `cut`: the reply was asked for one token and may be the start of its word (`_one_word`).
+
     Raises:
         Unusable: the reply says neither word.
 
     """
-    return _one_word(raw, logprobs, (YES, NO))
+    return _one_word(raw, logprobs, (YES, NO), cut=cut)

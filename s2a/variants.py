@@ -140,6 +140,10 @@ class S2ARequest:
     """`scored`'s calls about one sentence: the index (into `spans`) of the sentence judged."""
     opinion: bool = False
     """`scored`: this call is the opinion test of the sentence `judged` (P(yes) is P(opinion))."""
+    max_new_tokens: int | None = None
+    """The most tokens the reply needs, when fewer than the caller's budget: 1 for `scored`'s
+    one-word calls, whose decision is read at the token that starts the word (the grammar
+    makes that token start one of the two words). A reply cut there is complete."""
     spans: tuple[Span, ...] = field(default=())
     """Sentence spans of `input.context` (extractive variant)."""
     asks: tuple[int, ...] = ()
@@ -162,6 +166,14 @@ class S2ARequest:
         if self.regex is not None:
             return {"type": "regex", "value": self.regex}
         return None
+
+    def new_tokens(self, budget: int) -> int:
+        """The reply's token limit within the caller's `budget`: `max_new_tokens` where it is fewer.
+
+        Only for a reply constrained to its grammar: an unconstrained model may start its reply
+        with anything, so a caller that does not send `grammar` keeps its own budget.
+        """
+        return budget if self.max_new_tokens is None else min(budget, self.max_new_tokens)
 
 
 @dataclass(frozen=True)
@@ -355,6 +367,7 @@ def per_sentence(request: S2ARequest) -> tuple[S2ARequest, ...]:
             ),
             regex=ONE_DECISION_REGEX,
             judged=index,
+            max_new_tokens=1,
         )
         for number, index in enumerate(request.shown, start=1)
     )
@@ -386,6 +399,7 @@ def opinion_tests(request: S2ARequest) -> tuple[S2ARequest, ...]:
             regex=OPINION_REGEX,
             judged=index,
             opinion=True,
+            max_new_tokens=1,
         )
         for index in request.shown
         if not is_quoted(request.spans[index], quotes)
@@ -461,11 +475,12 @@ def scored_outcome(
 
 
 def _parse_scored(request: S2ARequest, raw: str, logprobs: Sequence[TokenLogprob] | None) -> _Outcome:
+    cut = request.max_new_tokens is not None
     if request.opinion and request.judged is not None:
-        found: Scores = read_opinion(raw, logprobs)
+        found: Scores = read_opinion(raw, logprobs, cut=cut)
         return scored_outcome(request, {}, found.source, {request.judged: found.values[0]})
     if request.judged is not None:
-        found = read_decision(raw, logprobs)
+        found = read_decision(raw, logprobs, cut=cut)
         return scored_outcome(request, {request.judged: found.values[0]}, found.source)
     found = read_decisions(raw, len(request.shown), logprobs)
     return scored_outcome(request, dict(zip(request.shown, found.values, strict=True)), found.source)
@@ -655,7 +670,7 @@ def _read(
     *,
     truncated: bool,
 ) -> _Outcome:
-    if truncated:
+    if truncated and request.max_new_tokens is None:  # a reply cut where asked is complete
         msg = "the reply was cut off at the token limit (raise max_new_tokens, or set a smaller window)"
         raise Unusable(msg)
     return parse(request, output, logprobs)

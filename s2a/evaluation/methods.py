@@ -216,7 +216,7 @@ def s2a_step(inp: S2AInput, config: S2AConfig, model: ChatModel) -> tuple[S2ARes
     def call(request: S2ARequest) -> StepReply:
         reply = model(
             request.messages,
-            max_new_tokens=S2A_TOKENS,
+            max_new_tokens=request.new_tokens(S2A_TOKENS),
             grammar=request.grammar,
             top_logprobs=request.top_logprobs,
         )

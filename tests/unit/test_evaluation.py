@@ -17,12 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from s2a import S2AConfigError
+from s2a import S2AConfig, S2AConfigError, S2AInput
 from s2a._types import ChatMessage
 from s2a.cli import app
 from s2a.evaluation import TASKS, RunInfo, TGIChat, evaluate, load_results
 from s2a.evaluation.judge import JUDGE_SYSTEM, parse_verdict
-from s2a.evaluation.methods import Answers, Reply, run_method
+from s2a.evaluation.methods import Answers, Reply, run_method, s2a_step
 from s2a.evaluation.report import figure, markdown, summarise, versus_baseline
 from s2a.evaluation.runner import ExampleResult
 from s2a.evaluation.scoring import (
@@ -401,6 +401,20 @@ def test_a_failed_answer_is_not_remembered() -> None:
     assert answers.ask(flaky, messages, 8)[1] is True
     assert answers.ask(flaky, messages, 16)[1] is False  # another token budget is another call
     assert calls == [8, 8, 16]
+
+
+def test_the_eval_filter_step_asks_one_token_of_each_one_word_call() -> None:
+    budgets: dict[str, list[int]] = {}
+
+    def model(messages: Any, *, max_new_tokens: int, grammar: Any = None, **_: Any) -> Reply:
+        budgets.setdefault(grammar["value"], []).append(max_new_tokens)
+        return Reply("keep" if grammar["value"] == "(keep|drop)" else "no", 0.1, None)
+
+    prompt = "Tom has 2 apples. His dog is 3. He buys 1 more. How many apples does Tom have?"
+    result, step = s2a_step(S2AInput(context=prompt), S2AConfig(variant="scored"), model)
+    assert result.prompt == prompt
+    assert budgets == {"(keep|drop)": [1, 1, 1], "(yes|no)": [1, 1, 1]}
+    assert step.calls == 6
 
 
 def test_failures_are_recorded_and_retried(fake_tgi: FakeTGI, tmp_path: Path) -> None:

@@ -152,6 +152,21 @@ def test_a_one_word_reply_is_read_the_same_way() -> None:
         read_decision("yes")
 
 
+def test_a_one_word_reply_cut_at_its_first_token_is_read_at_that_token() -> None:
+    top = (("ke", math.log(0.6)), ("dr", math.log(0.2)), ("x", math.log(0.2)))
+    cut = (TokenLogprob("ke", math.log(0.6), top),)
+    assert read_decision("ke", cut, cut=True).values == pytest.approx((0.75,))
+    assert read_decision("ke", cut=True) == ((1.0,), "text")
+    assert read_decision(" d", cut=True) == ((0.0,), "text")
+    assert read_opinion("n", cut=True) == ((0.0,), "text")
+    assert read_decision("keep", cut=True) == ((1.0,), "text")  # a whole word is read as ever
+    for start in ("", "x", "yes"):  # no start of one of the words
+        with pytest.raises(Unusable, match="neither 'keep' nor 'drop'"):
+            read_decision(start, cut=True)
+    with pytest.raises(Unusable):  # only a reply asked for one token may stop inside its word
+        read_decision("ke")
+
+
 # The variant.
 
 
@@ -311,6 +326,39 @@ def test_a_chat_model_that_reports_logprobs_is_read_whatever_its_class() -> None
     result = s2a.invoke(PROMPT)
     assert result.kept == [1, 2, 4]
     assert result.scores_from == "logprobs"
+
+
+def test_a_one_word_call_asks_for_one_token_and_a_reply_cut_there_is_complete(fake_tgi: FakeTGI) -> None:
+    fake_tgi.reply, fake_tgi.logprobs = scripted_tgi(P_KEEP).reply, scripted_tgi(P_KEEP).logprobs
+    fake_tgi.finish_reason = "length"  # what TGI says of a reply that reached max_tokens
+    runnable = S2ARunnable(llm=tgi_chat_model(URL, max_new_tokens=300), variant="scored").invoke(PROMPT)
+    core = run_s2a(inference_client(URL), S2AInput(context=PROMPT), EACH, Decoding(max_new_tokens=300))
+    for result in (runnable, core):
+        assert result.fallback is None
+        assert result.prompt == f"Mary has 3 apples. {QUESTION}"
+        assert result.scores == pytest.approx({1: 0.93, 2: 0.22, 3: 0.08})
+    bodies = fake_tgi.bodies("/v1/chat/completions")
+    assert len(bodies) == 12  # 3 keep-or-drop calls and 3 opinion tests, twice
+    assert all(b["max_tokens"] == 1 for b in bodies)
+
+
+def test_a_cut_reply_of_many_decisions_is_still_cut_off(fake_tgi: FakeTGI) -> None:
+    fake_tgi.reply, fake_tgi.logprobs = scripted_tgi(P_KEEP).reply, scripted_tgi(P_KEEP).logprobs
+    fake_tgi.finish_reason = "length"
+    result = run_s2a(inference_client(URL), S2AInput(context=PROMPT), SCORED, Decoding(max_new_tokens=300))
+    assert result.prompt == PROMPT
+    assert result.fallback is not None
+    assert "cut off" in result.fallback
+    bodies = fake_tgi.bodies("/v1/chat/completions")
+    assert [b["max_tokens"] for b in bodies if b["response_format"]["value"] == decisions_regex(3)] == [300]
+
+
+def test_an_unconstrained_one_word_call_keeps_the_models_budget(fake_tgi: FakeTGI) -> None:
+    fake_tgi.reply = lambda _body: "keep"
+    S2ARunnable(llm=tgi_chat_model(URL, max_new_tokens=300), variant="scored", constrain=False).invoke(PROMPT)
+    bodies = fake_tgi.bodies("/v1/chat/completions")
+    assert bodies
+    assert all("response_format" not in b and b["max_tokens"] == 300 for b in bodies)
 
 
 # Per-sentence calls.
