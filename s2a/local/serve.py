@@ -112,6 +112,20 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle client connection stays open. Longer than httpx's pool keeps one (5 s,
+as huggingface_hub's client uses it): at uvicorn's own 5 s, a client reusing a connection
+the moment the server closes it got `Connection reset by peer`. TGI's server does not close
+idle connections on a timer at all."""
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+    """The server's settings: `app` on `host:port`, idle connections kept `KEEP_ALIVE_SECONDS`."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS
+    )
+
+
 def serve(options: LocalOptions, host: str, port: int, console: Console) -> None:
     """Run the server in the foreground until interrupted."""
     app = build_app(options, console)
@@ -124,7 +138,7 @@ def serve(options: LocalOptions, host: str, port: int, console: Console) -> None
             "reach this port can use the model. Set S2A_API_KEY."
         )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.Server(uvicorn_config(app, host, port, "info")).run()
     finally:
         app.state.runtime.close()
 
@@ -164,7 +178,7 @@ def local_server(options: LocalOptions, console: Console, timeout: float = 600.0
     """Run the local server in this process on a free loopback port; yield its base URL."""
     app = build_app(options, console)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, name="s2a-local-server", daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
