@@ -5,6 +5,8 @@
         [--tasks gsm_ic,trivia_opinion,argument_opinion]
     python benchmarks/filter_quality.py --grid run.jsonl   # `scored` re-read at other thresholds
     python benchmarks/filter_quality.py --grid both.jsonl --opinions objectivity.jsonl
+    python benchmarks/filter_quality.py --grid both.jsonl \
+        --answers docs/eval/scored/gsm_ic_clean/results.jsonl   # and what it may break
 
 For each variant, over the records of `gsm_ic` and `trivia_opinion` (the first `--limit`
 of each task; the trivia records cycle through the four opinion types):
@@ -125,6 +127,8 @@ def score(report: Report, kind: str, record: dict[str, Any], result: S2AResult) 
     elif kind == "gsm_clean":
         report.tallies["gsm clean: every sentence kept"].add(_all_kept(record["original_question"], shown))
         report.tallies["gsm clean: prompt unchanged"].add(shown == record["original_question"])
+        if record.get(BASELINE_RIGHT):
+            report.tallies[RIGHT_CHANGED].add(shown != record["original_question"])
     elif kind == "trivia":
         opinion = record["prompt"].replace(record["question"], "").strip()
         report.tallies["trivia: opinion removed"].add(opinion not in shown)
@@ -139,6 +143,13 @@ def score(report: Report, kind: str, record: dict[str, Any], result: S2AResult) 
 
 
 Case = tuple[str, str, dict[str, Any]]
+
+BASELINE_RIGHT = "_baseline_right"
+"""Set on a clean gsm_ic record (`--grid ... --answers`) whose baseline answer was right."""
+
+RIGHT_CHANGED = "gsm clean, baseline right: changed"
+"""Of the clean gsm_ic problems the baseline answered right, those the answer step sees changed:
+the most S2A can break (an unchanged prompt gets the baseline's answer: docs/evaluation.md)."""
 
 
 async def run_variant(
@@ -238,26 +249,56 @@ def _with_opinions(rows: list[dict[str, Any]], opinions: Path) -> list[dict[str,
     return merged
 
 
-def _table_row(report: Report) -> tuple[float, str, bool]:
-    """The shortfall against the six quality lines, their cells, and whether all are met."""
+def _table_row(report: Report, answers: bool = False) -> tuple[float, str, bool, int]:
+    """The shortfall against the six quality lines, their cells, whether all are met, and (with
+    `answers`) how many clean gsm_ic problems the baseline got right come out changed."""
     shares = {name: report.tallies[name] for name in TARGETS}
     gaps = [max(0.0, TARGETS[n] - _share(t)) for n, t in shares.items()]
-    return sum(gaps), " | ".join(_percent(t) for t in shares.values()), not any(gaps)
+    cells = " | ".join(_percent(t) for t in shares.values())
+    changed = report.tallies[RIGHT_CHANGED]
+    if answers:
+        cells += f" | {changed.hits}/{changed.total}"
+    return sum(gaps), cells, not any(gaps), changed.hits
 
 
-def grid(saved: Path, rows: int = 20, opinions: Path | None = None) -> None:
+def _baseline_right(rows: list[dict[str, Any]], answers: Path) -> list[dict[str, Any]]:
+    """`rows`, each clean gsm_ic record marked with whether `answers` (an `s2a eval --task
+    gsm_ic_clean` results.jsonl) has its baseline answer right."""
+    right = {
+        row["id"]: row["scores"]["accuracy"] == 1.0
+        for row in _records(answers)
+        if row["method"] == "baseline" and row["task"] == "gsm_ic_clean" and row["error"] is None
+    }
+    if not right:
+        msg = f"{answers} has no gsm_ic_clean baseline answers"
+        raise SystemExit(msg)
+    return [
+        {**row, "record": {**row["record"], BASELINE_RIGHT: right.get(row["record"]["id"], False)}}
+        if row["kind"] == "gsm_clean"
+        else row
+        for row in rows
+    ]
+
+
+def grid(saved: Path, rows: int = 20, opinions: Path | None = None, answers: Path | None = None) -> None:
     """Re-read saved `scored` runs over a grid of thresholds and relative thresholds; no server.
 
     Thresholds 0.25 to 0.60 by 0.01, relative none or 0.50 to 0.90 by 0.02, at the default
     opinion threshold; the `rows` settings with the smallest shortfall (the points by which
     the six quality lines are missed, summed) are printed, best first. With `opinions` (a
     `focus=objectivity` run of the same prompts), the P(opinion) it read is joined to the
-    `focus=both` rows, and a second table sweeps the opinion threshold at the default
-    threshold and relative threshold.
+    `focus=both` rows. When the rows hold opinion tests (joined, or from a `focus=both` run
+    that made them), a second table sweeps the opinion threshold at the default threshold
+    and relative threshold. With `answers` (the results.jsonl of an `s2a eval --task
+    gsm_ic_clean` run with `baseline`), a last column counts the clean problems the baseline
+    answered right that reach the answer step changed, and the settings that meet every line
+    come first with the fewest of those.
     """
     saved_rows = _records(saved)
     if opinions is not None:
         saved_rows = _with_opinions(saved_rows, opinions)
+    if answers is not None:
+        saved_rows = _baseline_right(saved_rows, answers)
     runs: dict[str, tuple[S2AConfig, list[Case], list[S2AResult]]] = {}
     for row in saved_rows:
         config = S2AConfig(**row["config"])
@@ -267,13 +308,15 @@ def grid(saved: Path, rows: int = 20, opinions: Path | None = None) -> None:
         found.append((row["kind"], row["prompt"], row["record"]))
         results.append(S2AResult.model_validate(row["result"]))
     short = [name.replace("every ", "").replace(" sentence", "") for name in TARGETS]
+    short += ["gsm clean, baseline right: changed"] if answers is not None else []
     header = f"| {' | '.join(short)} | shortfall | meets all |"
+    width = len(short)
     for config, found, results in runs.values():
         joined = " + opinion tests" if opinions is not None else ""
         shape = f"scored_calls={config.scored_calls}, focus={config.focus}{joined}"
         print(f"\n## scored, {shape}: {len(found)} prompts")
         print(f"| threshold | relative {header}")
-        print("|---" * (len(TARGETS) + 4) + "|")
+        print("|---" * (width + 4) + "|")
         table = []
         prepared: dict[str, S2ARequest] = {}
         for threshold in [round(0.25 + 0.01 * i, 2) for i in range(36)]:
@@ -281,14 +324,15 @@ def grid(saved: Path, rows: int = 20, opinions: Path | None = None) -> None:
                 report = reread(
                     config, found, results, threshold=threshold, relative=relative, prepared=prepared
                 )
-                table.append((threshold, relative, *_table_row(report)))
-        for threshold, relative, shortfall, cells, meets in sorted(table, key=lambda r: r[2])[:rows]:
+                table.append((threshold, relative, *_table_row(report, answers is not None)))
+        best = sorted(table, key=lambda r: (r[2], r[5]))[:rows]
+        for threshold, relative, shortfall, cells, meets, _ in best:
             print(f"| {threshold} | {relative} | {cells} | {100 * shortfall:.1f} | {'yes' * meets} |")
-        if opinions is None:
-            continue
+        if opinions is None and not any(r.opinions for r in results):
+            continue  # no opinion test was run: nothing for the opinion threshold to decide
         print(f"\n### opinion threshold, at threshold {config.threshold} and relative {config.relative}")
         print(f"| opinion threshold {header}")
-        print("|---" * (len(TARGETS) + 3) + "|")
+        print("|---" * (width + 3) + "|")
         for step in range(13):
             level = round(0.6 + 0.025 * step, 3)
             report = reread(
@@ -300,7 +344,7 @@ def grid(saved: Path, rows: int = 20, opinions: Path | None = None) -> None:
                 opinion_threshold=level,
                 prepared=prepared,
             )
-            shortfall, cells, meets = _table_row(report)
+            shortfall, cells, meets, _ = _table_row(report, answers is not None)
             print(f"| {level} | {cells} | {100 * shortfall:.1f} | {'yes' * meets} |")
 
 
@@ -320,6 +364,12 @@ def main() -> None:
     parser.add_argument(
         "--opinions", type=Path, help="with --grid: join the opinion tests of a --focus objectivity run"
     )
+    parser.add_argument(
+        "--answers",
+        type=Path,
+        help="with --grid: an `s2a eval --task gsm_ic_clean` results.jsonl; count the clean "
+        "problems the baseline got right that come out changed",
+    )
     parser.add_argument("--variants", default="extractive")
     parser.add_argument("--focus", default="both", choices=["objectivity", "relevance", "both"])
     parser.add_argument("--limit", type=int, default=60)
@@ -334,7 +384,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.grid:
-        grid(args.grid, opinions=args.opinions)
+        grid(args.grid, opinions=args.opinions, answers=args.answers)
         return
     if not args.tgi_url:
         parser.error("--tgi-url is needed (or --grid to re-read a saved run)")
