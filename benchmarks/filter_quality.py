@@ -288,8 +288,8 @@ def grid(saved: Path, rows: int = 20, opinions: Path | None = None, answers: Pat
     the six quality lines are missed, summed) are printed, best first. With `opinions` (a
     `focus=objectivity` run of the same prompts), the P(opinion) it read is joined to the
     `focus=both` rows. When the rows hold opinion tests (joined, or from a `focus=both` run
-    that made them), a second table sweeps the opinion threshold at the default threshold
-    and relative threshold. With `answers` (the results.jsonl of an `s2a eval --task
+    that made them), a second table sweeps the opinion threshold (0.3 to 0.9) at the default
+    threshold and relative threshold. With `answers` (the results.jsonl of an `s2a eval --task
     gsm_ic_clean` run with `baseline`), a last column counts the clean problems the baseline
     answered right that reach the answer step changed, and the settings that meet every line
     come first with the fewest of those.
@@ -333,8 +333,8 @@ def grid(saved: Path, rows: int = 20, opinions: Path | None = None, answers: Pat
         print(f"\n### opinion threshold, at threshold {config.threshold} and relative {config.relative}")
         print(f"| opinion threshold {header}")
         print("|---" * (width + 3) + "|")
-        for step in range(13):
-            level = round(0.6 + 0.025 * step, 3)
+        for step in range(25):
+            level = round(0.3 + 0.025 * step, 3)
             report = reread(
                 config,
                 found,

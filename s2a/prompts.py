@@ -99,10 +99,10 @@ Sentences:
 Sentence {number}: reply with one word, keep or drop."""
 
 _SCORED_OPINION = """\
-Here is one sentence from a message:
-"{sentence}"
-Does it state what the writer thinks, believes, guesses or hopes, rather than a fact? \
-Reply with one word, yes or no."""
+Below is one sentence from a message. Does it state what the writer thinks, believes, \
+guesses or hopes, rather than a fact? Reply with one word, yes or no.
+
+Sentence: "{sentence}\""""
 
 _SELECT = """\
 Below are numbered {unit_name} retrieved for a question.
@@ -187,7 +187,8 @@ class S2APrompts(BaseModel):
     `number`, `question`, `sentences`."""
     scored_opinion: str = _SCORED_OPINION
     """`scored`'s opinion test (`focus` `objectivity` or `both`): one sentence, on its own, with
-    no question or other sentence beside it; the reply is `yes` (an opinion) or `no`. Fields:
+    no question or other sentence beside it; the reply is `yes` (an opinion) or `no`. Keep the
+    sentence at the end, so the tests of one text share every token before it. Fields:
     `sentence`."""
     select: str = _SELECT
     """Selection of retrieved documents or sentences (RAG adapters). Fields: `focus`, `items`,

@@ -103,8 +103,8 @@ def sentence_block(prompt: str) -> list[str]:
 
 
 def opinion_sentence(prompt: str) -> str:
-    """The sentence a scored opinion test asks about (on the line after the first, in quotes)."""
-    return prompt.split("\n", 2)[1].removeprefix('"').removesuffix('"')
+    """The sentence a scored opinion test asks about (last, in quotes after `Sentence: `)."""
+    return prompt.rsplit('Sentence: "', 1)[1].removesuffix('"')
 
 
 def stated_question(prompt: str) -> str:
