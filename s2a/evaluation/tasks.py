@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -229,33 +229,30 @@ _GSM_SYSTEM = (
     "number on a last line of the form 'Answer: <number>'."
 )
 
+_GSM_IC = Task(
+    name="gsm_ic",
+    record_type=GsmRecord,
+    label_field="distractor_type",
+    labels=("in_topic", "off_topic"),
+    metrics=("accuracy",),
+    system=_GSM_SYSTEM,
+    answer_tokens=384,
+    prompt=_field("question"),
+    oracle=_field("original_question"),
+    exact=_gsm_score,
+    planted=_gsm_planted,
+    needed=_gsm_needed,
+)
+
 TASKS: dict[str, Task] = {
-    "gsm_ic": Task(
-        name="gsm_ic",
-        record_type=GsmRecord,
-        label_field="distractor_type",
-        labels=("in_topic", "off_topic"),
-        metrics=("accuracy",),
-        system=_GSM_SYSTEM,
-        answer_tokens=384,
-        prompt=_field("question"),
-        oracle=_field("original_question"),
-        exact=_gsm_score,
-        planted=_gsm_planted,
-        needed=_gsm_needed,
-    ),
-    "gsm_ic_clean": Task(
+    "gsm_ic": _GSM_IC,
+    "gsm_ic_clean": replace(  # the same problems without their distractor: every prompt clean
+        _GSM_IC,
         name="gsm_ic_clean",
-        record_type=GsmRecord,
         label_field=None,
         labels=("clean",),
-        metrics=("accuracy",),
-        system=_GSM_SYSTEM,
-        answer_tokens=384,
         prompt=_field("original_question"),
-        oracle=_field("original_question"),
-        exact=_gsm_score,
-        needed=_gsm_needed,
+        planted=lambda _record: None,
         clean_label="clean",
         data="gsm_ic",
     ),
