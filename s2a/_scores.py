@@ -109,8 +109,11 @@ def _read(
     group: int,
     pair: tuple[str, str] = (KEEP, DROP),
 ) -> Scores:
-    """Each decision word's P(pair[0]) from the token that starts it; the written word where none is."""
-    written = tuple(1.0 if m.group(group).lower() == pair[0] else 0.0 for m in words)
+    """Each decision word's P(pair[0]) from the token that starts it; the written word where none is.
+
+    A written word may be the start of its word (a reply cut at its first token: `ke`).
+    """
+    written = tuple(1.0 if pair[0].startswith(m.group(group).lower()) else 0.0 for m in words)
     joined = "".join(t.token for t in logprobs or ())
     if not logprobs or joined.strip() != text.strip():  # no tokens, or tokens of another text
         return Scores(written, "text")
@@ -153,15 +156,9 @@ def _one_word(
     a start that begins one word of `pair` and not the other counts as that word.
     """
     match = re.search(rf"\b({pair[0]}|{pair[1]})\b", raw, re.IGNORECASE)
-    start = raw.strip().lower()
-    if match is None and cut and start:
-        words = [w for w in pair if w.startswith(start)]
-        if len(words) == 1:
-            written = 1.0 if words[0] == pair[0] else 0.0
-            first = next((t for t in logprobs or () if t.token.strip()), None)
-            same = "".join(t.token for t in logprobs or ()).strip().lower() == start
-            read = _p_first(first, *pair) if first is not None and same else None
-            return Scores((written,), "text") if read is None else Scores((read,), "logprobs")
+    start = raw.strip()
+    if match is None and cut and start and sum(w.startswith(start.lower()) for w in pair) == 1:
+        match = re.search(f"({re.escape(start)})", raw)
     if match is None:
         msg = f"the reply is neither {pair[0]!r} nor {pair[1]!r}"
         raise Unusable(msg)
