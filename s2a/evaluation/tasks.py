@@ -70,6 +70,10 @@ def _argument_oracle(record: ArgumentRecord) -> str:
     return f'{ARGUMENT_INSTRUCTION}\nArgument: "{record.argument}"'
 
 
+def _none(_record: Record) -> None:
+    """Nothing, for any record: no planted text, no group."""
+
+
 @dataclass(frozen=True)
 class Task:
     """One evaluation task: how to read it, what to send, how to score the reply."""
@@ -95,7 +99,7 @@ class Task:
     """Scored by the LLM judge (see `s2a.evaluation.judge`)."""
     exact: Callable[[Record, str], float] | None = None
     """Scoring by rule, for tasks that are not judged: 1.0 right, 0.0 wrong."""
-    planted: Callable[[Record], str | None] = lambda _record: None
+    planted: Callable[[Record], str | None] = _none
     """What the distractor or opinion plants (a number, a suggested answer, the opinion
     sentence), to check whether it reached the answer step; None when nothing was planted."""
     needed: Callable[[Record], tuple[str, ...]] = lambda _record: ()
@@ -103,7 +107,7 @@ class Task:
     sentences, the question, the argument)."""
     clean_label: str | None = None
     """The label of prompts with nothing planted, on which S2A must not break an answer."""
-    group: Callable[[Record], str | None] = lambda _record: None
+    group: Callable[[Record], str | None] = _none
     """The record's group (one question under each opinion type), for the opinion flip rate."""
     data: str | None = None
     """The stem of the task's data file when it is not the task's name (`<data>.jsonl`)."""
@@ -252,7 +256,7 @@ TASKS: dict[str, Task] = {
         label_field=None,
         labels=("clean",),
         prompt=_field("original_question"),
-        planted=lambda _record: None,
+        planted=_none,
         clean_label="clean",
         data="gsm_ic",
     ),
