@@ -39,9 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.rag_peers import retrieve
 from examples.corpus import QUERIES
 from s2a import S2AConfig, S2AInput
+from s2a._steps import Reply
 from s2a.evaluation.bench import machine
 from s2a.evaluation.methods import S2A_TOKENS, TGIChat, s2a_step
-from s2a.selection import WindowReply, finish_selection, plan_selection
+from s2a.selection import finish_selection, plan_selection
 
 SENTENCE_LEVEL = {
     "separated": S2AConfig(variant="separated"),
@@ -89,7 +90,7 @@ def run(method: str, docs: list[str], question: str | None, model: TGIChat) -> t
             top_logprobs=window.top_logprobs,
         )
         tokens += reply.usage.output_tokens if reply.usage else 0
-        replies.append(WindowReply(reply.text, reply.logprobs))
+        replies.append(Reply(reply.text, logprobs=reply.logprobs))
     finish_selection(plan, replies)
     return time.perf_counter() - started, tokens, len(docs)
 

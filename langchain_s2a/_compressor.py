@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 from langchain_core.callbacks import Callbacks
@@ -16,6 +14,7 @@ from pydantic import ConfigDict, Field
 
 from langchain_s2a._convert import check_complete, constrained, output_logprobs, output_text, to_messages
 from s2a import DEFAULT_PROMPTS, DEFAULT_RETRY, FallbackPolicy, Focus, RetryPolicy, S2AConfig, S2APrompts
+from s2a._steps import Reply, arun_plan, run_plan
 from s2a.selection import (
     DEFAULT_MODE,
     DEFAULT_RAG_RELATIVE,
@@ -25,10 +24,6 @@ from s2a.selection import (
     SelectionMode,
     SelectionPlan,
     Window,
-    WindowReply,
-    acall_window,
-    call_window,
-    finish_selection,
     plan_selection,
 )
 
@@ -116,12 +111,12 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         plan = self._plan(documents, query)
         config: RunnableConfig = {"callbacks": callbacks}
 
-        def call(window: Window) -> WindowReply:
+        def call(window: Window) -> Reply:
             output = self._model(window).invoke(to_messages(window.messages), config)
             check_complete(self.llm, output)
-            return WindowReply(output_text(output), output_logprobs(output))
+            return Reply(output_text(output), logprobs=output_logprobs(output))
 
-        return finish_selection(plan, [call_window(partial(call, w), self.retry) for w in plan.windows])
+        return run_plan(plan, call, self.retry)
 
     async def aselect(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks = None
@@ -130,13 +125,12 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         plan = self._plan(documents, query)
         config: RunnableConfig = {"callbacks": callbacks}
 
-        async def call(window: Window) -> WindowReply:
+        async def call(window: Window) -> Reply:
             output = await self._model(window).ainvoke(to_messages(window.messages), config)
             check_complete(self.llm, output)
-            return WindowReply(output_text(output), output_logprobs(output))
+            return Reply(output_text(output), logprobs=output_logprobs(output))
 
-        outputs = await asyncio.gather(*(acall_window(partial(call, w), self.retry) for w in plan.windows))
-        return finish_selection(plan, outputs)
+        return await arun_plan(plan, call, self.retry)
 
     def _documents(self, documents: Sequence[Document], selected: Selected) -> list[Document]:
         if selected.fallback:

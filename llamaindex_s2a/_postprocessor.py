@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal
 
@@ -26,11 +24,11 @@ from s2a import (
     FallbackPolicy,
     Focus,
     RetryPolicy,
-    S2ACallError,
     S2AConfig,
     S2APrompts,
 )
 from s2a._client import token_logprobs
+from s2a._steps import Reply, arun_plan, run_plan
 from s2a.selection import (
     DEFAULT_MODE,
     DEFAULT_RAG_RELATIVE,
@@ -40,10 +38,6 @@ from s2a.selection import (
     SelectionMode,
     SelectionPlan,
     Window,
-    WindowReply,
-    acall_window,
-    call_window,
-    finish_selection,
     plan_selection,
 )
 
@@ -180,25 +174,23 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
             kwargs.update(logprobs=True, top_logprobs=window.top_logprobs)
         return messages, kwargs
 
-    def _call(self, llm: LLM, window: Window) -> WindowReply:
+    def _call(self, llm: LLM, window: Window) -> Reply:
         messages, kwargs = self._request(llm, window)
         if llm.metadata.is_chat_model:
             return _reply(llm.chat(messages, **kwargs))
-        return WindowReply(llm.complete(messages[-1].content or "", **kwargs).text)
+        return Reply(llm.complete(messages[-1].content or "", **kwargs).text)
 
-    async def _acall(self, llm: LLM, window: Window) -> WindowReply:
+    async def _acall(self, llm: LLM, window: Window) -> Reply:
         messages, kwargs = self._request(llm, window)
         if llm.metadata.is_chat_model:
             return _reply(await llm.achat(messages, **kwargs))
-        return WindowReply((await llm.acomplete(messages[-1].content or "", **kwargs)).text)
+        return Reply((await llm.acomplete(messages[-1].content or "", **kwargs)).text)
 
     def _finish(
         self,
         nodes: list[NodeWithScore],
-        plan: SelectionPlan,
-        outputs: Sequence[str | WindowReply | S2ACallError],
+        selected: Selected,
     ) -> list[NodeWithScore]:
-        selected = finish_selection(plan, outputs)
         dispatcher.event(
             S2ASelectionEndEvent(
                 kept=len(selected.keep), nodes=len(nodes), calls=selected.calls, fallback=selected.fallback
@@ -211,18 +203,14 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         plan = self._plan(nodes, query_bundle)
         llm = self._llm()
-        outputs = [call_window(partial(self._call, llm, w), self.retry) for w in plan.windows]
-        return self._finish(nodes, plan, outputs)
+        return self._finish(nodes, run_plan(plan, partial(self._call, llm), self.retry))
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         plan = self._plan(nodes, query_bundle)
         llm = self._llm()
-        outputs = await asyncio.gather(
-            *(acall_window(partial(self._acall, llm, w), self.retry) for w in plan.windows)
-        )
-        return self._finish(nodes, plan, outputs)
+        return self._finish(nodes, await arun_plan(plan, partial(self._acall, llm), self.retry))
 
     def as_tool(self, name: str = "s2a_filter", description: str | None = None) -> FunctionTool:
         """A tool that filters a text (e.g. another tool's output) for a question, sentence by sentence."""
@@ -247,11 +235,12 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
         )
 
 
-def _reply(response: ChatResponse) -> WindowReply:
+def _reply(response: ChatResponse) -> Reply:
     """The reply's text and, from TGI's raw chat output, its tokens' alternatives."""
     choices = getattr(response.raw, "choices", None) or [None]
     logprobs = getattr(choices[0], "logprobs", None)
-    return WindowReply(response.message.content or "", token_logprobs(getattr(logprobs, "content", None)))
+    text = response.message.content or ""
+    return Reply(text, logprobs=token_logprobs(getattr(logprobs, "content", None)))
 
 
 def _kept_nodes(nodes: list[NodeWithScore], selected: Selected, *, rebuild: bool) -> list[NodeWithScore]:

@@ -1,24 +1,29 @@
-"""Driving one S2A step: prepare, call (with retries), finish, falling back on a failed call.
+"""The one line every S2A step runs: split, requests, calls, parse, merge.
 
-The adapters hand in the model call; sync and async differ only in how it is awaited. A
-context too long for one window is run part by part (`s2a._windows`): `run_plan`.
+A plan (`s2a._windows.StepPlan` for a text, `s2a.selection.SelectionPlan` for retrieved
+documents) has already split its input and built its requests, no I/O. This module makes the
+calls, with retries, and hands every reply (or the error its call ended with) back to the
+plan, which parses it and merges the parts:
+
+    plan = plan_step(inp, config)                  # or plan_selection(texts, query, config)
+    result = run_plan(plan, call, retry)           # or: await arun_plan(plan, acall, retry)
+
+`call` is the adapter's: one model call for one request (`ModelCall`), returning a `Reply`.
+Sync and async differ only in how it is awaited. A call that fails after its retries does not
+stop the others: the plan's `read` decides, per its fallback policy, to keep that part of the
+input as given (flagged) or to raise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from s2a._errors import S2ACallError
 from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
-from s2a._types import S2AResult, TokenLogprob, TokenUsage
-from s2a._windows import StepPlan
-from s2a.variants import S2ARequest, finish, original_result
-
-logger = logging.getLogger(__name__)
+from s2a._types import ChatMessage, TokenLogprob, TokenUsage
 
 
 class Reply(NamedTuple):
@@ -32,67 +37,117 @@ class Reply(NamedTuple):
     """The reply's tokens with their alternatives, when asked for (`request.top_logprobs`) and given."""
 
 
-def call_failed(request: S2ARequest, error: S2ACallError) -> S2AResult:
-    """The result when the model call failed: the original input, flagged, or the error raised.
-
-    Raises:
-        S2ACallError: `error`, when the policy is `fallback="raise"`.
-
-    """
-    if request.config.fallback == "raise":
-        raise error
-    logger.warning("S2A call failed (%s); keeping the original context", error)
-    return original_result(request, f"the S2A call failed: {error}")
+Outcome = Reply | S2ACallError | None
+"""What became of one request: the model's reply, the error its call ended with, or `None`
+when it needed no call (`needs_llm` false)."""
 
 
-def run_step(request: S2ARequest, call: Callable[[S2ARequest], Reply], retry: RetryPolicy) -> S2AResult:
-    """Run `request` through `call` (retried per `retry`) and read the reply."""
+class ModelCall(Protocol):
+    """What an adapter needs to make one model call."""
+
+    @property
+    def messages(self) -> Sequence[ChatMessage]:
+        """The chat messages to send."""
+        ...
+
+    @property
+    def grammar(self) -> dict[str, Any] | None:
+        """The reply's constraint in TGI's form, if any."""
+        ...
+
+    @property
+    def top_logprobs(self) -> int:
+        """Alternatives to report at each generated token; 0: none."""
+        ...
+
+    @property
+    def max_new_tokens(self) -> int | None:
+        """The most tokens the reply needs, when fewer than the caller's budget."""
+        ...
+
+    @property
+    def needs_llm(self) -> bool:
+        """Whether the model is called at all."""
+        ...
+
+
+CallT = TypeVar("CallT", bound=ModelCall)
+ReadT = TypeVar("ReadT")
+ResultT_co = TypeVar("ResultT_co", covariant=True)
+
+
+class Plan(Protocol[CallT, ReadT, ResultT_co]):
+    """An S2A step split into its requests, with no I/O: what `run_plan` drives."""
+
+    @property
+    def threaded(self) -> bool:
+        """Whether the sync driver sends a wave's calls from threads, else one at a time, in order."""
+        ...
+
+    def waves(self) -> Sequence[Sequence[CallT]]:
+        """The first requests, in the groups sent together, each group after the one before."""
+        ...
+
+    def read(self, call: CallT, outcome: Outcome) -> ReadT:
+        """Parse one request's outcome, applying the fallback policy (which may raise)."""
+        ...
+
+    def rest(self, first: Sequence[ReadT]) -> Sequence[CallT]:
+        """The requests that can be built only once the first are read (sent together)."""
+        ...
+
+    def merge(self, first: Sequence[ReadT], rest: Sequence[ReadT]) -> ResultT_co:
+        """The step's result from every request's reading, in order."""
+        ...
+
+
+def _outcome(request: CallT, call: Callable[[CallT], Reply], retry: RetryPolicy) -> Outcome:
     if not request.needs_llm:
-        return finish(request)
+        return None
     try:
-        reply = call_with_retries(lambda: call(request), retry)
+        return call_with_retries(lambda: call(request), retry)
     except S2ACallError as error:
-        return call_failed(request, error)
-    return finish(request, reply.text, reply.usage, truncated=reply.truncated, logprobs=reply.logprobs)
+        return error
 
 
-async def arun_step(
-    request: S2ARequest, call: Callable[[S2ARequest], Awaitable[Reply]], retry: RetryPolicy
-) -> S2AResult:
-    """`run_step`, awaiting `call`; cancelling it cancels the call in flight."""
+async def _aoutcome(request: CallT, call: Callable[[CallT], Awaitable[Reply]], retry: RetryPolicy) -> Outcome:
     if not request.needs_llm:
-        return finish(request)
+        return None
     try:
-        reply = await acall_with_retries(lambda: call(request), retry)
+        return await acall_with_retries(lambda: call(request), retry)
     except S2ACallError as error:
-        return call_failed(request, error)
-    return finish(request, reply.text, reply.usage, truncated=reply.truncated, logprobs=reply.logprobs)
+        return error
 
 
-def run_plan(plan: StepPlan, call: Callable[[S2ARequest], Reply], retry: RetryPolicy) -> S2AResult:
-    """Run every part of `plan` (one request when the context fits) and merge the results.
+def run_plan(
+    plan: Plan[CallT, ReadT, ResultT_co], call: Callable[[CallT], Reply], retry: RetryPolicy
+) -> ResultT_co:
+    """Make `plan`'s calls through `call` (each retried per `retry`), read them, and merge."""
 
-    One call at a time, in order, except the per-sentence calls of `scored` that
-    `plan.waves()` groups together: those go from threads, so that a batching server
-    decodes them together.
-    """
-    first: list[S2AResult] = []
-    for wave in plan.waves():
-        if plan.units and len(wave) > 1:
-            with ThreadPoolExecutor(len(wave)) as pool:
-                first += pool.map(lambda request: run_step(request, call, retry), wave)
+    def wave(requests: Sequence[CallT]) -> list[ReadT]:
+        if plan.threaded and len(requests) > 1:
+            with ThreadPoolExecutor(len(requests)) as pool:
+                outcomes = list(pool.map(lambda request: _outcome(request, call, retry), requests))
         else:
-            first += [run_step(request, call, retry) for request in wave]
-    rest = [run_step(request, call, retry) for request in plan.rest(first)]
-    return plan.merge(first, rest)
+            outcomes = [_outcome(request, call, retry) for request in requests]
+        return [plan.read(request, outcome) for request, outcome in zip(requests, outcomes, strict=True)]
+
+    first: list[ReadT] = []
+    for requests in plan.waves():
+        first += wave(requests)
+    return plan.merge(first, wave(plan.rest(first)))
 
 
 async def arun_plan(
-    plan: StepPlan, call: Callable[[S2ARequest], Awaitable[Reply]], retry: RetryPolicy
-) -> S2AResult:
-    """`run_plan`, with the parts of each stage (each of `plan.waves()`) called concurrently."""
-    first: list[S2AResult] = []
-    for wave in plan.waves():
-        first += await asyncio.gather(*(arun_step(request, call, retry) for request in wave))
-    rest = await asyncio.gather(*(arun_step(request, call, retry) for request in plan.rest(first)))
-    return plan.merge(first, rest)
+    plan: Plan[CallT, ReadT, ResultT_co], call: Callable[[CallT], Awaitable[Reply]], retry: RetryPolicy
+) -> ResultT_co:
+    """`run_plan`, with the calls of each wave made concurrently; cancelling it cancels them."""
+
+    async def wave(requests: Sequence[CallT]) -> list[ReadT]:
+        outcomes = await asyncio.gather(*(_aoutcome(request, call, retry) for request in requests))
+        return [plan.read(request, outcome) for request, outcome in zip(requests, outcomes, strict=True)]
+
+    first: list[ReadT] = []
+    for requests in plan.waves():
+        first += await wave(requests)
+    return plan.merge(first, await wave(plan.rest(first)))

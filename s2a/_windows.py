@@ -16,12 +16,10 @@ which needs none).
 per sentence with `scored_calls="per_sentence"`, and an opinion test per sentence with
 `focus` `objectivity` or `both`); `units` holds the requests they came from, and their
 results are folded back into one result each before the merge. `plan.waves()` says which
-calls go together.
+calls go together. `s2a._steps.run_plan` drives it (the RAG selection runs the same line):
 
     plan = plan_step(inp, config, window_tokens=7000)
-    first = [<run_step(r)> for r in plan.first]      # sync or async: the only difference
-    rest = [<run_step(r)> for r in plan.rest(first)]
-    result = plan.merge(first, rest)
+    result = run_plan(plan, call, retry)       # waves -> read each reply -> rest -> merge
 """
 
 from __future__ import annotations
@@ -31,7 +29,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from s2a._errors import S2ACallError
 from s2a._sentences import Span, sentence_spans
+from s2a._steps import Outcome
 from s2a._types import S2AInput, S2AResult, ScoresFrom, TokenUsage
 from s2a.variants import (
     VARIANTS,
@@ -185,6 +185,31 @@ class StepPlan:
     groups: tuple[int, ...] = ()
     """For each request in `first`, the index of its request in `units`."""
 
+    @property
+    def threaded(self) -> bool:
+        """Whether the sync path sends a wave from threads: only `scored`'s calls.
+
+        So a batching server decodes them together; the parts of other plans go one at a
+        time, in order.
+        """
+        return bool(self.units)
+
+    def read(self, request: S2ARequest, outcome: Outcome) -> S2AResult:
+        """One request's result from its reply (`None`: it needed no call), or its fallback.
+
+        Raises:
+            S2ACallError: the call failed and the policy is `fallback="raise"`.
+            S2AParseError: the reply is unusable and the policy is `fallback="raise"`.
+
+        """
+        if outcome is None:
+            return finish(request)
+        if isinstance(outcome, S2ACallError):
+            return call_failed(request, outcome)
+        return finish(
+            request, outcome.text, outcome.usage, truncated=outcome.truncated, logprobs=outcome.logprobs
+        )
+
     def waves(self) -> tuple[tuple[S2ARequest, ...], ...]:
         """`first` in the groups sent together, each after the one before.
 
@@ -241,6 +266,19 @@ class StepPlan:
             reason = first[-1].fallback or "the rewrite has no question"
             return original_result(whole, f"the question was not found in the last part: {reason}")
         return _merged(whole, self.parts, results, question or "")
+
+
+def call_failed(request: S2ARequest, error: S2ACallError) -> S2AResult:
+    """The result when the model call failed: the original input, flagged, or the error raised.
+
+    Raises:
+        S2ACallError: `error`, when the policy is `fallback="raise"`.
+
+    """
+    if request.config.fallback == "raise":
+        raise error
+    logger.warning("S2A call failed (%s); keeping the original context", error)
+    return original_result(request, f"the S2A call failed: {error}")
 
 
 def _request(inp: S2AInput, part: Part, question: str | None, config: S2AConfig) -> S2ARequest:

@@ -1,11 +1,11 @@
 """Selecting retrieved documents (or their sentences) with one S2A call per window.
 
 The RAG adapters (`llamaindex_s2a.S2ANodePostprocessor`, `langchain_s2a.S2ADocumentCompressor`)
-drive this the same way, with no I/O here:
+drive this through the line every S2A step runs (`s2a._steps.run_plan`), with no I/O here:
 
     plan = plan_selection(texts, query, config, granularity="document")
-    outputs = [<call the model with w.messages, JSON-constrained to w.json_schema> for w in plan.windows]
-    selected = finish_selection(plan, outputs)
+    selected = run_plan(plan, call, retry)     # call: a Window -> the model's Reply
+    selected = finish_selection(plan, replies)  # the same, from replies already in hand
 
 Items are numbered; the model answers with the numbers to keep (`mode="keep_list"`), or with a
 keep-or-drop line per item whose P(keep) is read from the decision token (`mode="scored"`: the
@@ -17,16 +17,16 @@ windows that fit, each its own call; the kept sets are merged in the original or
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from s2a._errors import S2ACallError, S2AParseError
-from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
 from s2a._parsing import Unusable, parse_selection
 from s2a._scores import TOP_LOGPROBS, decisions_regex, dropped, read_decisions
 from s2a._sentences import Span, join_sentences, numbered, sentence_spans
-from s2a._types import ChatMessage, ScoresFrom, TokenLogprob
+from s2a._steps import Outcome, Reply
+from s2a._types import ChatMessage, ScoresFrom
 from s2a._windows import approx_tokens
 from s2a.variants import DEFAULT_THRESHOLD, S2AConfig, _focus_text, _keep_schema, _messages
 
@@ -49,13 +49,6 @@ DEFAULT_RAG_RELATIVE = 0.6
 """The RAG adapters' default relative threshold (see `S2AConfig.relative`), tuned with it."""
 
 
-class WindowReply(NamedTuple):
-    """A window's reply text and, when the backend reports them, its tokens' alternatives."""
-
-    text: str
-    logprobs: Sequence[TokenLogprob] | None = None
-
-
 REPLY_TOKENS_PER_ITEM = 4
 """Room left in a window for the reply: about this many tokens per number."""
 
@@ -72,6 +65,13 @@ class Window:
     """`scored`: the reply's shape, one `<number> keep|drop` line per unit."""
     top_logprobs: int = 0
     """`scored`: alternatives asked for at each token."""
+    max_new_tokens: int | None = None
+    """A window's reply is as long as its list: the caller's budget applies."""
+
+    @property
+    def needs_llm(self) -> bool:
+        """A window always calls the model (an empty document set makes no window)."""
+        return True
 
     @property
     def grammar(self) -> dict[str, Any]:
@@ -95,6 +95,63 @@ class SelectionPlan:
     threshold: float = DEFAULT_THRESHOLD
     relative: float | None = None
     top_k: int | None = None
+
+    threaded = False
+    """The sync path calls the windows one at a time, in order; the async path, concurrently."""
+
+    def waves(self) -> tuple[tuple[Window, ...]]:
+        """Every window, sent together."""
+        return (self.windows,)
+
+    def rest(self, _first: Sequence[WindowRead]) -> tuple[Window, ...]:
+        """Nothing waits for the first replies."""
+        return ()
+
+    def read(self, window: Window, outcome: Outcome) -> WindowRead:
+        """A window's decisions from its reply, or (unusable, or its call failed) all its items kept.
+
+        Raises:
+            S2AParseError: the reply is unusable and the policy is `fallback="raise"`.
+            S2ACallError: the call failed and the policy is `fallback="raise"`.
+
+        """
+        if outcome is None:
+            msg = "a selection window always calls the model, so it always has an outcome"
+            raise ValueError(msg)
+        where = ""
+        if len(self.windows) > 1:
+            number = next(i for i, w in enumerate(self.windows, start=1) if w is window)
+            where = f" (window {number} of {len(self.windows)})"
+        if isinstance(outcome, S2ACallError):
+            if self.config.fallback == "raise":
+                raise outcome
+            logger.warning("S2A selection call failed (%s%s); keeping its items", outcome, where)
+            return WindowRead(window, None, fallback=f"the S2A call failed: {outcome}{where}")
+        try:
+            judged, source = _decisions(self, window, outcome)
+        except Unusable as exc:
+            if self.config.fallback == "raise":
+                raise S2AParseError(exc.reason, outcome.text) from None
+            logger.warning("S2A selection unusable (%s%s); keeping its items", exc.reason, where)
+            return WindowRead(window, outcome.text, fallback=exc.reason + where)
+        return WindowRead(window, outcome.text, judged, source)
+
+    def merge(self, first: Sequence[WindowRead], _rest: Sequence[WindowRead] = ()) -> Selected:
+        """What is kept, from every window's reading, in the original order."""
+        return _merged(self, first)
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    """What one window's reply says: each unit's P(keep) (`keep_list`: 1.0 or 0.0), or why it cannot."""
+
+    window: Window
+    raw: str | None
+    """The reply; `None` when the call failed."""
+    judged: dict[tuple[int, int | None], float] | None = None
+    """`None` when the window fell back: its items are all kept."""
+    source: ScoresFrom = "text"
+    fallback: str | None = None
 
 
 @dataclass
@@ -267,7 +324,7 @@ def plan_selection(
 
 
 def _decisions(
-    plan: SelectionPlan, window: Window, reply: WindowReply
+    plan: SelectionPlan, window: Window, reply: Reply
 ) -> tuple[dict[tuple[int, int | None], float], ScoresFrom]:
     """P(keep) of each unit of `window` (`keep_list`: 1.0 for the numbers kept, else 0.0), and its source."""
     if plan.mode == "scored":
@@ -277,49 +334,16 @@ def _decisions(
     return {unit: 1.0 if n in keep else 0.0 for n, unit in enumerate(window.units, start=1)}, "text"
 
 
-def finish_selection(plan: SelectionPlan, outputs: Sequence[str | WindowReply | S2ACallError]) -> Selected:
-    """Merge the windows' replies into what is kept, applying the fallback policy per window.
-
-    A window's output is the model's reply, or the `S2ACallError` its call ended with; either
-    way an unusable window keeps its items, flagged, unless the policy is `fallback="raise"`.
-
-    Raises:
-        S2AParseError: a reply is unusable and the policy is `fallback="raise"`.
-        S2ACallError: a window's call failed and the policy is `fallback="raise"`.
-        ValueError: the number of outputs is not the number of windows.
-
-    """
-    if len(outputs) != len(plan.windows):
-        msg = f"expected {len(plan.windows)} model outputs (one per window), got {len(outputs)}"
-        raise ValueError(msg)
+def _merged(plan: SelectionPlan, reads: Sequence[WindowRead]) -> Selected:
     kept_units: set[tuple[int, int | None]] = set()
     scores: dict[tuple[int, int | None], float] = {}
-    reasons: list[str] = []
-    from_text = False
-    for number, (window, output) in enumerate(zip(plan.windows, outputs, strict=True), start=1):
-        raw = WindowReply(output) if isinstance(output, str) else output
-        where = f" (window {number} of {len(plan.windows)})" if len(plan.windows) > 1 else ""
-        if isinstance(raw, S2ACallError):
-            if plan.config.fallback == "raise":
-                raise raw
-            reasons.append(f"the S2A call failed: {raw}{where}")
-            logger.warning("S2A selection call failed (%s%s); keeping its items", raw, where)
-            kept_units.update(window.units)
-            continue
-        try:
-            judged, source = _decisions(plan, window, raw)
-        except Unusable as exc:
-            if plan.config.fallback == "raise":
-                raise S2AParseError(exc.reason, raw.text) from None
-            reasons.append(exc.reason + where)
-            logger.warning("S2A selection unusable (%s%s); keeping its items", exc.reason, where)
-            kept_units.update(window.units)
-            continue
-        if plan.mode == "scored":
-            scores.update(judged)
-            from_text = from_text or source == "text"
-        if plan.mode == "keep_list":
-            kept_units.update(unit for unit, p in judged.items() if p == 1.0)  # the numbers listed
+    for read in reads:
+        if read.judged is None:
+            kept_units.update(read.window.units)
+        elif plan.mode == "scored":
+            scores.update(read.judged)
+        else:
+            kept_units.update(unit for unit, p in read.judged.items() if p == 1.0)  # the numbers listed
     gone = dropped(scores, plan.threshold, plan.relative)
     kept_units.update(unit for unit in scores if unit not in gone)
 
@@ -340,32 +364,35 @@ def finish_selection(plan: SelectionPlan, outputs: Sequence[str | WindowReply | 
             )
             for doc in keep
         }
-    replies = [o if isinstance(o, str) else o.text if isinstance(o, WindowReply) else None for o in outputs]
+    from_text = any(read.judged is not None and read.source == "text" for read in reads)
     return Selected(
         keep=keep,
         texts=texts,
-        raw=replies,
-        fallback="; ".join(reasons) or None,
+        raw=[read.raw for read in reads],
+        fallback="; ".join(read.fallback for read in reads if read.fallback) or None,
         scores=documents,
         scores_from=("text" if from_text else "logprobs") if plan.mode == "scored" else None,
     )
 
 
-def call_window(
-    call: Callable[[], str | WindowReply], retry: RetryPolicy
-) -> str | WindowReply | S2ACallError:
-    """One window's call, retried; its failure is returned for `finish_selection` to judge."""
-    try:
-        return call_with_retries(call, retry)
-    except S2ACallError as error:
-        return error
+def finish_selection(plan: SelectionPlan, outputs: Sequence[str | Reply | S2ACallError]) -> Selected:
+    """What is kept, from the windows' replies already in hand (what `run_plan` does after its calls).
 
+    A window's output is the model's reply (its text, or a `Reply` with the tokens'
+    alternatives), or the `S2ACallError` its call ended with; either way an unusable window
+    keeps its items, flagged, unless the policy is `fallback="raise"`.
 
-async def acall_window(
-    call: Callable[[], Awaitable[str | WindowReply]], retry: RetryPolicy
-) -> str | WindowReply | S2ACallError:
-    """`call_window`, awaited; cancellation propagates."""
-    try:
-        return await acall_with_retries(call, retry)
-    except S2ACallError as error:
-        return error
+    Raises:
+        S2AParseError: a reply is unusable and the policy is `fallback="raise"`.
+        S2ACallError: a window's call failed and the policy is `fallback="raise"`.
+        ValueError: the number of outputs is not the number of windows.
+
+    """
+    if len(outputs) != len(plan.windows):
+        msg = f"expected {len(plan.windows)} model outputs (one per window), got {len(outputs)}"
+        raise ValueError(msg)
+    reads = [
+        plan.read(window, Reply(output) if isinstance(output, str) else output)
+        for window, output in zip(plan.windows, outputs, strict=True)
+    ]
+    return plan.merge(reads)

@@ -26,7 +26,7 @@ from langchain_s2a import S2ARunnable, tgi_chat_model
 from s2a import DEFAULT_PROMPTS, NO_RETRY, Decoding, S2AConfig, S2AInput, S2ARequest, finish, prepare
 from s2a._client import run_s2a
 from s2a._sentences import Span, delete_sentences, sentence_spans
-from s2a._steps import Reply, run_plan, run_step
+from s2a._steps import Reply, run_plan
 from s2a._windows import plan_step, request_tokens
 from s2a.tgi import inference_client
 from tests.fake_models import keep_shown, sentence_block, stated_question
@@ -470,7 +470,7 @@ def test_a_split_prompt_sends_every_part_at_once_and_deletes_in_the_whole(where:
     def drop_opinions(request: S2ARequest) -> Reply:
         return Reply(keep_shown(request.messages[1]["content"], lambda s: s != OPINION))
 
-    first = [run_step(request, drop_opinions, NO_RETRY) for request in plan.first]
+    first = [plan.read(r, drop_opinions(r) if r.needs_llm else None) for r in plan.first]
     assert plan.rest(first) == ()  # nothing waits for the question
     result = plan.merge(first, [])
     assert run_plan(plan, drop_opinions, NO_RETRY) == result

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s2a import S2AConfig, S2AParseError
+from s2a import S2ACallError, S2AConfig, S2AParseError
+from s2a._faults import NO_RETRY
+from s2a._steps import Reply, arun_plan, run_plan
 from s2a._windows import approx_tokens
-from s2a.selection import finish_selection, plan_selection
+from s2a.selection import Window, finish_selection, plan_selection
 
 DOCS = [
     "Paris is the capital of France. It has the Eiffel Tower.",
@@ -78,6 +82,34 @@ def test_an_unusable_window_keeps_its_documents_and_says_why() -> None:
     assert (
         selected.fallback == f"the output contains no JSON object or list (window 2 of {len(plan.windows)})"
     )
+
+
+def test_windows_run_the_same_line_as_a_text_a_failed_call_keeps_its_documents() -> None:
+    """`run_plan` drives a selection as it drives a text step, sync and async alike."""
+    docs = [f"Fact number {i} is about topic {i}." for i in range(40)]
+    plan = plan_selection(docs, QUERY, window_tokens=300)
+    failing = plan.windows[1]
+
+    def call(window: Window) -> Reply:
+        if window.units == failing.units:
+            raise httpx.ConnectError("the server is gone")
+        return Reply('{"keep": [1]}')
+
+    async def acall(window: Window) -> Reply:
+        return call(window)
+
+    selected = run_plan(plan, call, NO_RETRY)
+    assert asyncio.run(arun_plan(plan, acall, NO_RETRY)) == selected
+    firsts = [window.units[0][0] for window in plan.windows]
+    assert selected.keep == sorted({*firsts, *(doc for doc, _ in failing.units)})
+    assert selected.raw[1] is None
+    assert selected.calls == len(plan.windows)
+    assert selected.fallback is not None
+    assert selected.fallback.startswith("the S2A call failed: ")
+    assert "the server is gone" in selected.fallback
+    assert selected.fallback.endswith(f"(window 2 of {len(plan.windows)})")
+    with pytest.raises(S2ACallError, match="the server is gone"):
+        run_plan(plan_selection(docs, QUERY, S2AConfig(fallback="raise"), window_tokens=300), call, NO_RETRY)
 
 
 def test_raise_policy() -> None:
