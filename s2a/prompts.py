@@ -58,8 +58,8 @@ A user wrote a message that asks: {question}
 
 Below are the other sentences of that message, numbered.
 {focus}
-Decide which of them to keep: keep every sentence that states a fact needed to answer. \
-Do not answer the question.
+Decide which of them to keep: keep every sentence that gives a fact, a number or a condition \
+that is used to work out the answer. When unsure, keep. Do not answer the question.
 
 Sentences:
 {sentences}
