@@ -11,7 +11,10 @@ filters that context, in turn on the same query and repeat, against the same ser
   calls after the first sent 8 at a time instead of one after another);
 - `rag_scored`: the RAG adapters' default, one scored keep-or-drop line per document
   (`s2a.selection`, `mode="scored"`), as `S2ANodePostprocessor` sends it;
-- `scored/relevance`: `scored` with `focus="relevance"`, without the opinion tests.
+- `scored/relevance`: `scored` with `focus="relevance"`, without the opinion tests;
+- `floor`: no S2A at all, the context alone as the user message, one token written: what
+  reading the context once costs, which every method that reads it pays. Its ratio to
+  `separated` is the least any such method can reach on this server.
 
 With `--gsm-ic DIR`, the contexts are instead the first `--limit` prompts of DIR/gsm_ic.jsonl,
 each a math problem with its distractor and the question inside it (the paper's setting),
@@ -52,7 +55,7 @@ SENTENCE_LEVEL = {
     "scored/together": S2AConfig(variant="scored", scored_concurrency=8),
     "scored/relevance": S2AConfig(variant="scored", focus="relevance"),
 }
-METHODS = (*SENTENCE_LEVEL, "rag_scored")
+METHODS = (*SENTENCE_LEVEL, "rag_scored", "floor")
 
 
 @dataclass
@@ -75,6 +78,11 @@ def run(method: str, docs: list[str], question: str | None, model: TGIChat) -> t
         judged = result.scores or result.opinions
         items = len(judged) if judged is not None else len(result.kept or [])
         return step.seconds, step.output_tokens or 0, max(items, 1)
+    if method == "floor":
+        # No system message and no instruction: the prompt shares no prefix with any S2A call,
+        # so the server's prompt cache neither helps it nor leaves it anything to reuse.
+        reply = model([{"role": "user", "content": "\n\n".join(docs)}], max_new_tokens=1)
+        return reply.seconds, reply.usage.output_tokens if reply.usage else 1, max(len(docs), 1)
     if question is None:
         msg = "rag_scored needs a query"
         raise ValueError(msg)

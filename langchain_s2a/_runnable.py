@@ -37,7 +37,7 @@ from s2a import (
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._types import ScoredCalls
 from s2a._windows import StepPlan, plan_step
-from s2a.variants import DEFAULT_OPINION_THRESHOLD, DEFAULT_THRESHOLD
+from s2a.variants import DEFAULT_OPINION_THRESHOLD
 
 _TOOL_DESCRIPTION = (
     "Filter text with System 2 Attention before reasoning on it: give the text as `context` "
@@ -127,8 +127,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     in an unbiased way ..."), instead of the user's text with the dropped sentences deleted."""
     constrain: bool = True
     """Constrain the extractive and scored replies to their grammar on TGI-backed models."""
-    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
-    """`scored`: keep a sentence when its P(keep) is at least this."""
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """`scored`: keep a sentence when its P(keep) is at least this; `None`: the default of the
+    shape (see `s2a.S2AConfig.threshold`)."""
     opinion_threshold: float = Field(default=DEFAULT_OPINION_THRESHOLD, ge=0.0, le=1.0)
     """`scored` with `focus` `objectivity` or `both`: drop a sentence when its P(opinion) is at
     least this (see `s2a.S2AConfig.opinion_threshold`)."""
@@ -154,16 +155,17 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         return S2AResult
 
     def _plan(self, value: Any) -> StepPlan:
+        threshold = {} if self.threshold is None else {"threshold": self.threshold}
         config = S2AConfig(
             variant=self.variant,
             focus=self.focus,
             fallback=self.fallback,
             prompts=self.prompts,
             answer_frame=self.answer_frame,
-            threshold=self.threshold,
             opinion_threshold=self.opinion_threshold,
             scored_calls=self.scored_calls,
             scored_concurrency=self.scored_concurrency,
+            **threshold,
         )
         return plan_step(to_s2a_input(value), config, window_tokens=self.window_tokens)
 

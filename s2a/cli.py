@@ -339,7 +339,8 @@ def eval_(
         str,
         typer.Option(
             help="Comma-separated: baseline, oracle, the S2A variants (separated, unseparated, "
-            "keep_original, instructed, extractive), llm_chain_extractor, llm_chain_filter, llm_rerank."
+            "keep_original, instructed, extractive, scored), llm_chain_extractor, llm_chain_filter, "
+            "llm_rerank."
         ),
     ] = "baseline,oracle,separated",
     data: EvalData = None,
