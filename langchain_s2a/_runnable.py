@@ -37,7 +37,7 @@ from s2a import (
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._types import ScoredCalls
 from s2a._windows import StepPlan, plan_step
-from s2a.variants import DEFAULT_OPINION_THRESHOLD
+from s2a.variants import DEFAULT_OPINION_THRESHOLD, DEFAULT_RELATIVE, DEFAULT_THRESHOLD
 
 _TOOL_DESCRIPTION = (
     "Filter text with System 2 Attention before reasoning on it: give the text as `context` "
@@ -127,9 +127,13 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     in an unbiased way ..."), instead of the user's text with the dropped sentences deleted."""
     constrain: bool = True
     """Constrain the extractive and scored replies to their grammar on TGI-backed models."""
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    """`scored`: keep a sentence when its P(keep) is at least this; `None`: the default of the
-    shape (see `s2a.S2AConfig.threshold`)."""
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    """`scored`: keep a sentence when its P(keep) is at least this. Unset, the default of the
+    shape (`scored_calls="one"` has its own; see `s2a.S2AConfig.threshold`)."""
+    relative: float | None = Field(default=DEFAULT_RELATIVE, ge=0.0, le=1.0)
+    """`scored`: a sentence under `threshold` is kept unless it is also under this fraction of
+    the best P(keep) of the others; `None`: the threshold alone decides. Unset, the default of
+    the shape (see `s2a.S2AConfig.relative`)."""
     opinion_threshold: float = Field(default=DEFAULT_OPINION_THRESHOLD, ge=0.0, le=1.0)
     """`scored` with `focus` `objectivity` or `both`: drop a sentence when its P(opinion) is at
     least this (see `s2a.S2AConfig.opinion_threshold`)."""
@@ -155,7 +159,10 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         return S2AResult
 
     def _plan(self, value: Any) -> StepPlan:
-        threshold = {} if self.threshold is None else {"threshold": self.threshold}
+        # Only what the caller set: S2AConfig fills in the rest with the defaults of the shape.
+        thresholds = {
+            name: getattr(self, name) for name in ("threshold", "relative") if name in self.model_fields_set
+        }
         config = S2AConfig(
             variant=self.variant,
             focus=self.focus,
@@ -165,7 +172,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
             opinion_threshold=self.opinion_threshold,
             scored_calls=self.scored_calls,
             scored_concurrency=self.scored_concurrency,
-            **threshold,
+            **thresholds,
         )
         return plan_step(to_s2a_input(value), config, window_tokens=self.window_tokens)
 
