@@ -128,12 +128,11 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     constrain: bool = True
     """Constrain the extractive and scored replies to their grammar on TGI-backed models."""
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
-    """`scored`: keep a sentence when its P(keep) is at least this. Unset, the default of the
-    shape (`scored_calls="one"` has its own; see `s2a.S2AConfig.threshold`)."""
+    """`scored`: keep a sentence when its P(keep) is at least this."""
     relative: float | None = Field(default=DEFAULT_RELATIVE, ge=0.0, le=1.0)
     """`scored`: a sentence under `threshold` is kept unless it is also under this fraction of
-    the best P(keep) of the others; `None`: the threshold alone decides. Unset, the default of
-    the shape (see `s2a.S2AConfig.relative`)."""
+    the best P(keep) of the others; `None`: the threshold alone decides (see
+    `s2a.S2AConfig.relative`)."""
     opinion_threshold: float = Field(default=DEFAULT_OPINION_THRESHOLD, ge=0.0, le=1.0)
     """`scored` with `focus` `objectivity` or `both`: drop a sentence when its P(opinion) is at
     least this (see `s2a.S2AConfig.opinion_threshold`)."""
@@ -159,10 +158,6 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         return S2AResult
 
     def _plan(self, value: Any) -> StepPlan:
-        # Only what the caller set: S2AConfig fills in the rest with the defaults of the shape.
-        thresholds = {
-            name: getattr(self, name) for name in ("threshold", "relative") if name in self.model_fields_set
-        }
         config = S2AConfig(
             variant=self.variant,
             focus=self.focus,
@@ -172,7 +167,8 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
             opinion_threshold=self.opinion_threshold,
             scored_calls=self.scored_calls,
             scored_concurrency=self.scored_concurrency,
-            **thresholds,
+            threshold=self.threshold,
+            relative=self.relative,
         )
         return plan_step(to_s2a_input(value), config, window_tokens=self.window_tokens)
 

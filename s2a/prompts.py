@@ -85,18 +85,18 @@ Sentences:
 Reply with one line per sentence, in order: its number, a space, then keep or drop."""
 
 _SCORED_EACH = """\
-Below are a question a user asked and the other sentences of the user's message, numbered. \
-Decide whether the person who answers the question needs a sentence.
+A user wrote a message that asks: {question}
+
+Below are the other sentences of that message, numbered. Decide whether the person who \
+answers the question needs a sentence.
 - keep: it gives a fact, a number or a condition that is used to work out the answer.
 - drop: {focus}.
-When unsure, keep. Reply with one word, keep or drop.
-
-Question: {question}
+When unsure, keep.
 
 Sentences:
 {sentences}
 
-Sentence {number}:"""
+Sentence {number}: reply with one word, keep or drop."""
 
 _SCORED_OPINION = """\
 Below is one sentence from a message. Does it state what the writer thinks, believes, \

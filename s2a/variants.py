@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from s2a._errors import S2AParseError
 from s2a._parsing import Unusable, parse_labelled, parse_rewrite, parse_selection
@@ -71,17 +71,11 @@ from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
 logger = logging.getLogger(__name__)
 
 
-DEFAULT_THRESHOLD = 0.6
-"""`scored`'s default threshold on P(keep) (`scored_calls="per_sentence"`), tuned on the whole
-development split (docs/evaluation.md)."""
+DEFAULT_THRESHOLD = 0.44
+"""`scored`'s default threshold on P(keep), tuned on the whole development split (docs/evaluation.md)."""
 
-DEFAULT_RELATIVE = 0.74
-"""`scored`'s default relative threshold, tuned with `DEFAULT_THRESHOLD`: on the default model the
-relative test decides, and any threshold from 0.58 up gives the same filter."""
-
-ONE_CALL_DEFAULTS = (0.44, 0.56)
-"""`scored_calls="one"`'s defaults (threshold, relative): its prompt reads P(keep) lower, and
-these are the values it was tuned and measured at (docs/evaluation.md)."""
+DEFAULT_RELATIVE = 0.56
+"""`scored`'s default relative threshold, tuned with `DEFAULT_THRESHOLD`."""
 
 DEFAULT_OPINION_THRESHOLD = 0.75
 """`scored`'s default threshold on P(opinion), tuned on the whole development split: the lower edge
@@ -106,13 +100,11 @@ class S2AConfig(BaseModel):
     following question in an unbiased way ... Question: ..."), instead of giving the answer
     step the user's own text with the dropped sentences deleted in place."""
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
-    """`scored`: a sentence whose P(keep) is at least this is kept. Unset, the default of the
-    shape: `DEFAULT_THRESHOLD`, or `ONE_CALL_DEFAULTS[0]` with `scored_calls="one"`."""
+    """`scored`: a sentence whose P(keep) is at least this is kept."""
     relative: float | None = Field(default=DEFAULT_RELATIVE, ge=0.0, le=1.0)
     """`scored`: a sentence under `threshold` is still kept unless its P(keep) is also under this
     fraction of the highest P(keep) among the other sentences judged with it (a sentence judged
-    alone is kept); `None`: the threshold alone decides. Unset, the default of the shape, as
-    for `threshold`."""
+    alone is kept); `None`: the threshold alone decides."""
     opinion_threshold: float = Field(default=DEFAULT_OPINION_THRESHOLD, ge=0.0, le=1.0)
     """`scored` with `focus` `objectivity` or `both`: a sentence whose P(opinion), from the
     opinion test that reads it on its own, is at least this is dropped."""
@@ -126,15 +118,6 @@ class S2AConfig(BaseModel):
     the rest follow this many at a time. 1 suits llama.cpp (the local server), whose cache is
     per slot: calls sent together land in different slots and each prefills the whole prefix
     again. A TGI with a prefix cache shared by all requests can take more at once."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shape_defaults(cls, data: Any) -> Any:
-        """Unset thresholds take the defaults the chosen shape was tuned at."""
-        if isinstance(data, dict) and data.get("scored_calls") == "one":
-            threshold, relative = ONE_CALL_DEFAULTS
-            data = {"threshold": threshold, "relative": relative, **data}
-        return data
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from s2a._types import TokenLogprob
 from s2a._windows import plan_step
 from s2a.selection import finish_selection, plan_selection
 from s2a.tgi import inference_client
-from s2a.variants import DEFAULT_RELATIVE, DEFAULT_THRESHOLD, ONE_CALL_DEFAULTS
+from s2a.variants import DEFAULT_RELATIVE, DEFAULT_THRESHOLD
 from tests.fake_models import decision_tokens, opinion_sentence, sentence_block
 from tests.fake_tgi import FakeTGI
 from tests.ledger import question_kept
@@ -218,23 +218,11 @@ def test_a_sentence_goes_when_it_is_low_and_low_against_the_others(
     assert dropped(scores, threshold=0.4, relative=None) == {n for n, p in scores.items() if p < 0.4}
 
 
-def test_unset_thresholds_take_the_defaults_of_the_shape() -> None:
-    assert (EACH.threshold, EACH.relative) == (DEFAULT_THRESHOLD, DEFAULT_RELATIVE)
-    assert (SCORED.threshold, SCORED.relative) == ONE_CALL_DEFAULTS
-    assert ONE_CALL_DEFAULTS != (DEFAULT_THRESHOLD, DEFAULT_RELATIVE)
-    mine = S2AConfig(variant="scored", scored_calls="one", threshold=0.3, relative=None)
-    assert (mine.threshold, mine.relative) == (0.3, None)  # what the caller sets stands
-    assert S2AConfig(variant="scored", scored_calls="one", relative=0.9).threshold == ONE_CALL_DEFAULTS[0]
-    assert (
-        S2ARunnable(llm=GenericFakeChatModel(messages=iter([])), scored_calls="one")
-        ._plan(PROMPT)
-        .config.threshold
-        == ONE_CALL_DEFAULTS[0]
-    )
-    assert (
-        S2ARunnable(llm=GenericFakeChatModel(messages=iter([])), threshold=0.3)._plan(PROMPT).config.threshold
-        == 0.3
-    )
+def test_the_runnable_passes_both_thresholds_on() -> None:
+    default = S2ARunnable(llm=GenericFakeChatModel(messages=iter([])))._plan(PROMPT).config
+    assert (default.threshold, default.relative) == (DEFAULT_THRESHOLD, DEFAULT_RELATIVE)
+    mine = S2ARunnable(llm=GenericFakeChatModel(messages=iter([])), threshold=0.3, relative=None)
+    assert (mine._plan(PROMPT).config.threshold, mine._plan(PROMPT).config.relative) == (0.3, None)
 
 
 def test_the_probability_decides_not_the_written_word() -> None:
@@ -393,19 +381,6 @@ def test_per_sentence_calls_share_their_prompt_up_to_the_last_line() -> None:
     assert len(heads) == 1
     assert [u.rsplit("\n", 1)[1].split(":")[0] for u in users] == ["Sentence 1", "Sentence 2", "Sentence 3"]
     assert all(r.grammar == {"type": "regex", "value": "(keep|drop)"} for r in plan.first)
-
-
-def test_the_per_sentence_calls_of_any_two_texts_share_every_instruction() -> None:
-    # The instructions come before the question, so a prefix cache holds them from one text to
-    # the next and each text prefills only its question, its sentences and the last line.
-    other = "Tom has 2 cars. His sister likes trains. How many cars does Tom have?"
-    first, second = (plan_step(S2AInput(context=text), RELEVANCE).first[0] for text in (PROMPT, other))
-    instructions, rest = first.messages[-1]["content"].split("\n\nQuestion: ", 1)
-    assert second.messages[-1]["content"].startswith(f"{instructions}\n\nQuestion: ")
-    assert first.messages[0] == second.messages[0]  # the system message
-    assert rest.startswith("How many apples")
-    assert "keep: it gives a fact" in instructions
-    assert "Reply with one word, keep or drop." in instructions
 
 
 def test_sync_per_sentence_calls_go_one_after_another_by_default() -> None:
