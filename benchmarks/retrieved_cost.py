@@ -79,8 +79,8 @@ def run(method: str, docs: list[str], question: str | None, model: TGIChat) -> t
         items = len(judged) if judged is not None else len(result.kept or [])
         return step.seconds, step.output_tokens or 0, max(items, 1)
     if method == "floor":
-        # No system message and no instruction: the prompt shares no prefix with any S2A call,
-        # so the server's prompt cache neither helps it nor leaves it anything to reuse.
+        # No system message and no instruction: beyond the chat template's opening, the prompt
+        # shares nothing with the S2A calls, so the prompt cache neither helps it nor them.
         reply = model([{"role": "user", "content": "\n\n".join(docs)}], max_new_tokens=1)
         return reply.seconds, reply.usage.output_tokens if reply.usage else 1, max(len(docs), 1)
     if question is None:
