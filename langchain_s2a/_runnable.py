@@ -164,11 +164,11 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
             fallback=self.fallback,
             prompts=self.prompts,
             answer_frame=self.answer_frame,
+            threshold=self.threshold,
+            relative=self.relative,
             opinion_threshold=self.opinion_threshold,
             scored_calls=self.scored_calls,
             scored_concurrency=self.scored_concurrency,
-            threshold=self.threshold,
-            relative=self.relative,
         )
         return plan_step(to_s2a_input(value), config, window_tokens=self.window_tokens)
 

@@ -222,7 +222,8 @@ def test_the_runnable_passes_both_thresholds_on() -> None:
     default = S2ARunnable(llm=GenericFakeChatModel(messages=iter([])))._plan(PROMPT).config
     assert (default.threshold, default.relative) == (DEFAULT_THRESHOLD, DEFAULT_RELATIVE)
     mine = S2ARunnable(llm=GenericFakeChatModel(messages=iter([])), threshold=0.3, relative=None)
-    assert (mine._plan(PROMPT).config.threshold, mine._plan(PROMPT).config.relative) == (0.3, None)
+    config = mine._plan(PROMPT).config
+    assert (config.threshold, config.relative) == (0.3, None)
 
 
 def test_the_probability_decides_not_the_written_word() -> None:
