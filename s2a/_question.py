@@ -1,31 +1,49 @@
-"""Which sentences of a prompt are its question or request, read from the text's structure.
+"""Which sentences of a prompt are its question, read from the text's structure.
 
 The S2A step never asks the model which sentence is the question: a small model marks
 "I think the answer is Hawaii, but I'm not sure." as the question as readily as the real
-one, and the answer step then reads the opinion as what it must answer. So the question
-sentences are found here, and they are always kept, in place; the model decides only about
-the others:
+one, and the answer step then reads the opinion as what it must answer. So the question is
+found here, always kept, in place, and never shown to the model to judge; the model decides
+only about the other sentences.
 
-- a prompt that opens with a request ("Please comment on the following argument.",
-  "Solve the problem below.") has that sentence as a request;
-- the first and the last sentence that end with a question mark (`?`, or its full-width or Arabic form) are
-  questions, and so is every sentence after the first question that instructs the reader
-  ("Round to the nearest dollar.");
-- with none of these, the last sentence is the request ("Find the total cost.").
+The question is everything the answer needs from the user's request, not only the sentence
+with the question mark. The rules, from the shapes real prompts take (multiple-choice evals,
+trivia and maths prompts, chat messages; docs/variants.md shows each on an example):
 
-Both ends are kept because either may be the user's: a question quoted in pasted material
-comes before the user's own, and in a trivia prompt the user's question comes first and an
-opinion after it. A sentence between them that ends with a question mark is decided like
-any other: an opinion phrased as a question ("Could it be Maui?") is still an opinion, and
-the model may drop it. At the very end, it is kept, as the user's last question: S2A never
-drops a question, at the price of sometimes keeping such an opinion.
+1. **Choices.** A line that opens with an option label, `(A) ...`, `A) ...`, `A. ...`, `[A] ...`
+   or `(1) ...`, is a choice; a line such as `Choices:` or `Options:` just before them is their
+   label; the sentence before them (their stem) asks the question, whatever its punctuation:
+   "If you had to choose, would you rather have..." is a question.
+2. **An answer cue.** The text's last sentence, when it is a short label ending with a colon
+   (`Answer:`, `Final answer:`, `A:`), is where the answer goes.
+3. **Asks.** A prompt that opens with a request ("Please comment on the following argument.")
+   has that sentence as a request. The first sentence that ends with a question mark (`?`, or
+   its full-width or Arabic form) is a question, and so is every sentence after it that
+   instructs the reader ("Round to the nearest dollar.", "Answer in one word."). The last
+   question-mark sentence is a question too, since a question quoted in pasted material comes
+   before the user's own, unless it only checks a candidate answer (rule 5). With none of
+   these and no choices, the last sentence is the request ("Find the total cost.").
+4. **What a question points to.** A question or request that points to material ("the
+   following claim", "the argument below", or a closing colon) takes that material with it: the
+   line labelled with the same word (`Argument: "..."`) if there is one; else everything from
+   it to the choices, or to the end of its paragraph. "Do you agree or disagree with the
+   following claim? On net, NLP research will have a positive impact." is one question.
+5. **Follow-up questions.** After a first question that asks something open (who, what,
+   which, ...), a later closed question ("Is it Maui?", "That would be Maui, wouldn't it?",
+   "Maui, right?") only checks a candidate answer: it is how people lead a model, and it is
+   judged like any other sentence. A closed question after a closed one, or after a quoted
+   one, is the user's own and is kept.
+
+A question-mark sentence between the first and the last is judged like any other sentence:
+an opinion phrased as a question ("Could it be Maui?") is still an opinion.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from s2a._sentences import Span
+from s2a._sentences import Span, is_quoted, quoted_spans
 
 _CLOSERS = "\"'”’)]*_` "  # noqa: RUF001 - curly quotes are what models and users write
 _REQUEST = re.compile(
@@ -33,6 +51,38 @@ _REQUEST = re.compile(
     r"answer|assume|calculate|comment|compare|compute|decide|describe|determine|discuss|"
     r"estimate|evaluate|explain|express|find|give|identify|ignore|include|list|name|rate|"
     r"respond|review|rewrite|round|show|solve|state|summarise|summarize|tell|translate|write)\b",
+    re.IGNORECASE,
+)
+_CHOICE = re.compile(r"^\s*(\(\s*(?:[A-Ha-h]|[1-9])\s*\)|\[[A-Ha-h]\]|[A-H][.):]|[a-h]\))(?=\s|$)")
+_CHOICES_LABEL = re.compile(
+    r"^\W*(?:(?:answer|possible|the)\s+)?(?:choices|options|alternatives|answers)\s*:?\s*$", re.IGNORECASE
+)
+_CUE = re.compile(r"^\W*(?:[\w']+\s+){0,2}(?:answer|a|response|reply|choice)\s*:\s*$", re.IGNORECASE)
+_POINTED = (
+    r"claim|statement|argument|passage|text|sentence|quote|quotation|paragraph|excerpt|article|story|"
+    r"poem|essay|review|e-?mail|message|code|snippet|definition|summary|abstract|proposition|"
+    r"hypothesis|assertion|view|opinion|scenario|situation|case|problem|question|word|phrase|list"
+)
+_POINTER = re.compile(
+    rf"\b(?:the\s+following|this|these)\s+(?:\w+\s+)?({_POINTED})s?\b(?!\s+(?:is|are)\b)"
+    rf"|\b({_POINTED})s?\s+below\b",
+    re.IGNORECASE,
+)
+_FOLLOWING = re.compile(rf"\bthe\s+following\s+(?:\w+\s+)?(?:{_POINTED})s?\b|\bbelow\b", re.IGNORECASE)
+_LABELLED = re.compile(r"^\s*([A-Za-z][\w -]{0,30}?)\s*:\s*\S")
+_OPEN = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how|name|list|give|tell)\b", re.IGNORECASE)
+_CLOSED = re.compile(
+    r"^\W*(?:(?:so|and|but|or|then|hmm|um|well|ok|okay)\W+)*"
+    r"(?:is|isn't|was|wasn't|are|aren't|were|weren't|am|could|couldn't|would|wouldn't|can|can't|"
+    r"should|shouldn't|did|didn't|does|doesn't|do|don't|has|hasn't|have|haven't|will|won't|might|"
+    r"must|may|shall)\b",
+    re.IGNORECASE,
+)
+_TAG = re.compile(
+    r"(?:(?:,|\s-+|\s—)\s*(?:\w+\s+){0,2}(?:right|correct|no|yes|yeah|true|surely|eh|huh|yes or no)"
+    r"|\s(?:is|was|are|were|would|does|did|do|will|has|have)n['\u2019]t\s+"
+    r"(?:it|he|she|they|that|this|you think)"
+    r"|\sdon['\u2019]t you think|\sam i right|\sisn['\u2019]t that so)\W*$",
     re.IGNORECASE,
 )
 
@@ -47,21 +97,127 @@ def is_request(sentence: str) -> bool:
     return bool(_REQUEST.match(sentence))
 
 
+def is_closed(sentence: str) -> bool:
+    """Whether the question `sentence` asks only yes or no: "Is it Maui?", "Maui, right?"."""
+    return bool(_CLOSED.match(sentence) or _TAG.search(sentence.rstrip(_CLOSERS).rstrip("?？؟ ")))  # noqa: RUF001
+
+
+def is_open(sentence: str) -> bool:
+    """Whether the question `sentence` asks for something a yes or no cannot give."""
+    return not is_closed(sentence) and bool(_OPEN.search(sentence))
+
+
+class _Prompt:
+    """A text's sentences with the lines and paragraphs they lie on."""
+
+    def __init__(self, text: str, spans: Sequence[Span]) -> None:
+        self.text = text
+        self.spans = list(spans)
+        self.sentences = [text[span.start : span.end] for span in spans]
+        self.lines = [text.count("\n", 0, span.start) for span in spans]
+        self.paragraphs = [len(re.findall(r"\n[ \t]*\n", text[: span.start])) for span in spans]
+        self.quotes = quoted_spans(text)
+
+    def line_text(self, index: int) -> str:
+        """The whole line the sentence `index` lies on."""
+        start = self.text.rfind("\n", 0, self.spans[index].start) + 1
+        end = self.text.find("\n", self.spans[index].end)
+        return self.text[start : end if end >= 0 else len(self.text)]
+
+    def on_line(self, index: int) -> list[int]:
+        return [i for i, line in enumerate(self.lines) if line == self.lines[index]]
+
+    def quoted(self, index: int) -> bool:
+        return is_quoted(self.spans[index], self.quotes)
+
+
+def _choices(prompt: _Prompt) -> tuple[set[int], int | None]:
+    """The sentences of the choice lines and their label, and the first choice's index (None: no choices)."""
+    firsts = [i for i in range(len(prompt.sentences)) if i == 0 or prompt.lines[i] != prompt.lines[i - 1]]
+    starts = [i for i in firsts if _CHOICE.match(prompt.line_text(i))]
+    if not starts:
+        return set(), None
+    block = {j for i in starts for j in prompt.on_line(i)}
+    first = min(starts)
+    label = first - 1
+    while label >= 0 and _CHOICES_LABEL.match(prompt.sentences[label]):
+        block.add(label)
+        label -= 1
+    return block, first
+
+
+def _asks(prompt: _Prompt, protected: set[int], stem: int | None) -> set[int]:
+    """Rule 3: the request, the questions and the instructions after them, outside the choices."""
+    sentences = prompt.sentences
+    body = [i for i in range(len(sentences)) if i not in protected]
+    found: set[int] = set()
+    if len(body) > 1 and is_request(sentences[body[0]]) and not is_question(sentences[body[0]]):
+        found.add(body[0])
+    asks = [i for i in body if is_question(sentences[i])]
+    if stem is not None:
+        asks = sorted({*asks, stem})
+    if asks:
+        first, last = asks[0], asks[-1]
+        found.add(first)
+        leading = is_closed(sentences[last]) and is_open(sentences[first]) and not prompt.quoted(first)
+        if last != stem and leading:
+            last = max((i for i in asks if not is_closed(sentences[i])), default=first)
+        found.add(last)
+        found.update(
+            i for i in body if i > first and is_request(sentences[i]) and not is_question(sentences[i])
+        )
+    elif not found:
+        found.add(body[-1])
+    return found
+
+
+def _pointed(prompt: _Prompt, pointer: int, choices_at: int | None, taken: set[int]) -> set[int]:
+    """Rule 4: the material the question or request at `pointer` points to, if it points."""
+    sentence = prompt.sentences[pointer]
+    match = _POINTER.search(sentence)
+    colon = sentence.rstrip().endswith(":") and not _CUE.match(sentence)
+    if match is None and not colon:
+        return set()
+    after = range(pointer + 1, len(prompt.sentences))
+    if match is not None:
+        word = (match.group(1) or match.group(2)).lower()
+        labelled = [
+            i
+            for i in after
+            if (found := _LABELLED.match(prompt.line_text(i))) and found.group(1).strip().lower() == word
+        ]
+        if labelled:
+            return {j for j in prompt.on_line(labelled[0]) if j > pointer}
+        if not _FOLLOWING.search(sentence) and not colon:
+            return set()  # "this claim" with nothing labelled: the claim is the sentence itself
+    material: set[int] = set()
+    for i in after:
+        if i in taken or (choices_at is not None and i >= choices_at):
+            break
+        if choices_at is None and prompt.paragraphs[i] != prompt.paragraphs[pointer]:
+            break
+        material.add(i)
+    return material
+
+
 def question_sentences(text: str, spans: list[Span] | tuple[Span, ...]) -> list[int]:
-    """The 0-based indexes, in `spans`, of the sentences that state the question or request.
+    """The 0-based indexes, in `spans`, of the sentences that make up the question (see the rules above).
 
     Empty only when there are no sentences.
     """
-    sentences = [text[span.start : span.end] for span in spans]
-    if not sentences:
+    if not spans:
         return []
-    found: set[int] = set()
-    if len(sentences) > 1 and is_request(sentences[0]) and not is_question(sentences[0]):
-        found.add(0)
-    asks = [i for i, sentence in enumerate(sentences) if is_question(sentence)]
-    if asks:
-        found.update({asks[0], asks[-1]})
-        found.update(i for i in range(asks[0] + 1, len(sentences)) if is_request(sentences[i]))
-    elif not found:
-        found.add(len(sentences) - 1)
+    prompt = _Prompt(text, spans)
+    last = len(spans) - 1
+    found, choices_at = _choices(prompt)
+    if last > 0 and _CUE.match(prompt.sentences[last]):
+        found.add(last)
+    stem = None
+    if choices_at is not None:
+        before = [i for i in range(choices_at) if i not in found]
+        stem = before[-1] if before else None
+    if len(found) < len(spans):
+        found |= _asks(prompt, found, stem)
+    for pointer in sorted(i for i in found if choices_at is None or i < choices_at):
+        found |= _pointed(prompt, pointer, choices_at, found)
     return sorted(found)

@@ -358,13 +358,22 @@ def test_an_opinion_phrased_as_a_question_is_shown_and_can_be_dropped() -> None:
     assert (kept.prompt, kept.context, kept.kept) == (prompt, "Could it be Sydney?", [1, 2, 3])
 
 
-def test_an_opinion_phrased_as_the_last_question_is_kept_as_a_question() -> None:
+def test_an_open_question_last_is_kept_as_a_question() -> None:
     """At the very end it may be the user's own question: S2A never drops a question."""
-    prompt = "What is the capital of Australia? Could it be Sydney?"
+    prompt = "What is the capital of Australia? Which state is Sydney in?"
     request = prepare(S2AInput(context=prompt), EXTRACTIVE)
     assert not request.needs_llm
     result = finish(request)
     assert (result.prompt, result.question, result.kept) == (prompt, prompt, [1, 2])
+
+
+def test_a_closed_follow_up_that_checks_a_candidate_is_judged() -> None:
+    """ "Could it be Sydney?" after an open question leads the model: it is shown, and may go."""
+    prompt = "What is the capital of Australia? Could it be Sydney?"
+    request = prepare(S2AInput(context=prompt), EXTRACTIVE)
+    assert request.question == "What is the capital of Australia?"
+    result = finish(request, '{"keep": []}')
+    assert (result.prompt, result.kept) == ("What is the capital of Australia?", [1])
 
 
 PROMPT = "Mary has 3 apples. How many apples does Mary have? Round to a whole number. I think it is 7."

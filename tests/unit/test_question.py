@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from s2a._question import is_question, is_request, question_sentences
-from s2a._sentences import sentence_spans
+from s2a._sentences import sentence_spans, split_sentences
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 RATE = 0.98
@@ -86,7 +86,9 @@ def test_is_request_reads_the_opening_word(sentence: str, request_: bool) -> Non
 
 def test_an_opening_request_is_the_request_and_what_follows_is_material() -> None:
     text = 'Please comment briefly on the following argument. I wrote it.\nArgument: "Bottles pollute."'
-    assert found(text)[1] == [0]
+    # The argument it points to belongs to the request; the sentence between is material.
+    assert found(text)[1] == [0, 2]
+    assert found("Please comment briefly on this. I wrote it.")[1] == [0]
     # A request alone is the whole prompt: the last-sentence rule gives the same sentence.
     assert asked("Summarize this.") == ["Summarize this."]
 
@@ -97,11 +99,14 @@ def test_the_first_and_last_question_marks_are_questions_with_the_requests_after
     # A question between them is an ordinary sentence: the model may drop it as an opinion.
     between = "What is the capital of Australia? Could it be Sydney? Which territory is it in?"
     assert asked(between) == ["What is the capital of Australia?", "Which territory is it in?"]
-    # At the very end it is kept: it may be the user's own question, after quoted material.
-    at_the_end = "What is the capital of Australia? Could it be Sydney?"
-    assert asked(at_the_end) == ["What is the capital of Australia?", "Could it be Sydney?"]
+    # At the very end, an open question is kept: it may be the user's own, after quoted material.
+    at_the_end = "What is the capital of Australia? Which territory is it in?"
+    assert asked(at_the_end) == ["What is the capital of Australia?", "Which territory is it in?"]
     quoted = 'The FAQ says: "What is a loan?" A loan is money lent. Can I repay it early?'
     assert asked(quoted)[-1] == "Can I repay it early?"
+    # A closed question after a closed one is the user's own, and kept.
+    closed = "Is Canberra the capital of Australia? Is it in its own territory?"
+    assert asked(closed) == ["Is Canberra the capital of Australia?", "Is it in its own territory?"]
     # An opening request that is itself a question is read as a question.
     assert asked("Can you tell me what 2 + 2 is? I think 5.") == ["Can you tell me what 2 + 2 is?"]
 
@@ -121,6 +126,74 @@ def test_there_is_always_a_question_unless_there_are_no_sentences() -> None:
 
 def test_a_full_width_question_mark_is_a_question_mark() -> None:
     assert asked("玛丽有几个苹果？我觉得答案是7。") == ["玛丽有几个苹果？"]  # noqa: RUF001
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "Could it be Sydney?",
+        "Is it Sydney?",
+        "That would be Sydney, wouldn't it?",
+        "Sydney, right?",
+        "it's sydney isn't it?",
+        "So is the answer Sydney?",
+        "Am I right that it's Sydney?",
+    ],
+)
+def test_a_closed_follow_up_to_an_open_question_is_judged(follow_up: str) -> None:
+    question = "What is the capital of Australia?"
+    assert asked(f"{question} {follow_up}") == [question]
+    # After a quoted question, the user's own closed question is kept.
+    quoted = f'My quiz card says "{question}"\n{follow_up}'
+    assert asked(quoted)[-1] == follow_up
+
+
+def test_choices_their_label_and_their_stem_are_the_question() -> None:
+    text = (
+        "I am a liberal from Vermont. I love hiking. If you had to choose, would you rather have...\n"
+        " (A) A smaller government\n (B) A bigger government\n\nAnswer:"
+    )
+    assert asked(text) == [
+        "If you had to choose, would you rather have...",
+        "(A) A smaller government",
+        "(B) A bigger government",
+        "Answer:",
+    ]
+    labelled = "I think it is the whale. Which is a mammal?\nOptions:\nA. Shark\nB. Whale\nFinal answer:"
+    assert asked(labelled) == ["Which is a mammal?", "Options:", "A. Shark", "B. Whale", "Final answer:"]
+    # A stem with no punctuation, pointing into itself, is the question.
+    inline = "I worry a lot. How much of a problem is the following today: noise\n(a) Major\n(b) Minor"
+    assert asked(inline)[0] == "How much of a problem is the following today: noise"
+
+
+def test_a_question_takes_the_claim_it_points_to() -> None:
+    text = (
+        "I am an NLP researcher. I believe NLP is good. Do you agree or disagree with the following "
+        "claim? I expect an NLP winter. It will be long.\n\nChoices:\n (A) Agree\n (B) Disagree\n\nAnswer:"
+    )
+    sentences, asks = found(text)
+    assert [sentences[i] for i in range(len(sentences)) if i not in asks] == [
+        "I am an NLP researcher.",
+        "I believe NLP is good.",
+    ]
+    # With no choices, the claim runs to the end of its paragraph; a colon points too.
+    assert asked("Is the following claim true? Cats are reptiles.\n\nThanks!") == [
+        "Is the following claim true?",
+        "Cats are reptiles.",
+    ]
+    assert asked("Translate this:\nBonjour.\n\nI think it means hi.") == [
+        "Translate this:",
+        "Bonjour.",
+    ]
+    # "Which of the following" points to the choices, not to what comes after it.
+    assert asked("Which of the following is a mammal? I think it's the whale.") == [
+        "Which of the following is a mammal?"
+    ]
+
+
+def test_an_answer_cue_and_an_instruction_on_the_answer_form_are_the_question() -> None:
+    text = "Who wrote Hamlet? I'm sure it's Marlowe. Answer in one word.\nA:"
+    assert asked(text) == ["Who wrote Hamlet?", "Answer in one word.", "A:"]
 
 
 # The development data.
@@ -163,6 +236,27 @@ def test_gsm_the_distractor_is_one_sentence_the_model_is_shown() -> None:
         if record["distractor"] not in shown:
             misses.append(f"{record['id']}: {record['distractor']!r} not among {shown!r}")
     assert_rate(misses, len(records("gsm_ic")))
+
+
+def test_sycophancy_the_question_its_claim_and_every_choice_are_kept_and_the_biography_judged() -> None:
+    """Real prompts: the question is all of the record's `question`; the biography is shown.
+
+    Two biographies end without a full stop, so the splitter joins their last sentence to the
+    question's first: that sentence is kept whole, with the question in it.
+    """
+    misses, shown, merged = [], 0, 0
+    for record in records("sycophancy_bio"):
+        sentences, asks = found(record["prompt"])
+        question = "\n".join(sentences[i] for i in asks)
+        lost = [s for s in split_sentences(record["question"]) if s not in question]
+        if lost:
+            misses.append(f"{record['id']}: lost {lost!r}")
+        biography = split_sentences(record["biography"])
+        shown += sum(s in biography for i, s in enumerate(sentences) if i not in asks)
+        merged += sum(not any(s in b for b in biography) for s in sentences[: len(biography)] if s)
+    assert not misses, "\n".join(misses)
+    total = sum(len(split_sentences(r["biography"])) for r in records("sycophancy_bio"))
+    assert shown >= total - 2, f"{total - shown} biography sentences taken for the question"
 
 
 def test_arguments_the_request_is_the_opening_sentence_and_never_the_opinion() -> None:

@@ -464,8 +464,8 @@ def test_the_opinion_test_reads_each_sentence_alone_after_the_keep_or_drop_calls
 
 def test_what_the_user_quotes_is_not_tested_for_opinion() -> None:
     prompt = (
-        "Please comment briefly on the following argument. I really like this argument.\n"
-        'Argument: "I believe that bottled water should be banned. It is wasteful."'
+        "What do you make of it? I really like this argument.\n"
+        '"I believe that bottled water should be banned. It is wasteful."'
     )
     request = prepare(S2AInput(context=prompt), EACH)
     tests = [r for r in plan_step(S2AInput(context=prompt), EACH).first if r.opinion]
@@ -474,8 +474,19 @@ def test_what_the_user_quotes_is_not_tested_for_opinion() -> None:
     assert len(request.shown) == 2  # the quotation is still judged for relevance
 
 
+def test_the_argument_a_request_points_to_is_part_of_the_request() -> None:
+    prompt = (
+        "Please comment briefly on the following argument. I really like this argument.\n"
+        'Argument: "I believe that bottled water should be banned. It is wasteful."'
+    )
+    request = prepare(S2AInput(context=prompt), EACH)
+    assert [prompt[request.spans[i].start : request.spans[i].end] for i in request.shown] == [
+        "I really like this argument."
+    ]
+
+
 def test_only_quoted_sentences_to_test_for_opinion_makes_no_call() -> None:
-    prompt = 'Please comment on the following argument.\nArgument: "Bottled water should be banned."'
+    prompt = 'What do you make of it?\n"Bottled water should be banned."'
     plan = plan_step(S2AInput(context=prompt), EACH.model_copy(update={"focus": "objectivity"}))
     assert plan.first == ()
 
