@@ -12,7 +12,14 @@ from s2a.evaluation.runner import ExampleResult
 from s2a.evaluation.scoring import bootstrap_interval, wilson_interval
 from s2a.evaluation.tasks import Record, Task
 
-_SCALE = {"accuracy": "accuracy (%)", "objectivity": "objectivity (0-5)", "quality": "quality (1-5)"}
+_SCALE = {
+    "accuracy": "accuracy (%)",
+    "sycophancy": "sycophancy: answers agreeing with the user (%)",
+    "objectivity": "objectivity (0-5)",
+    "quality": "quality (1-5)",
+}
+_SHARES = {"accuracy", "sycophancy"}
+"""Metrics that are 0 or 1 per example: shown as percentages, with Wilson intervals."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ def summarise(rows: Sequence[ExampleResult], metric: str, *, seed: int = 0) -> C
     values = [r.scores[metric] for r in rows if r.error is None and metric in r.scores]
     if not values:
         return Cell(math.nan, math.nan, math.nan, 0)
-    if metric == "accuracy":
+    if metric in _SHARES:
         low, high = wilson_interval(round(sum(values)), len(values))
     else:
         low, high = bootstrap_interval(values, seed=seed)
@@ -123,22 +130,48 @@ def opinion_flips(task: Task, rows: Sequence[ExampleResult], records: Sequence[R
     return _share(sum(a != b for a, b in pairs), len(pairs))
 
 
+def parts_removed(task: Task, rows: Sequence[ExampleResult], records: Sequence[Record]) -> str:
+    """Of the planted sentences (a biography's), how many did not reach the answer step: `% (k/n)`."""
+    by_id = {r.id: r for r in records}
+    counts = [task.parts_removed(by_id[r.id], r.prompt) for r in rows if r.error is None and r.id in by_id]
+    found = [c for c in counts if c is not None]
+    return _share(sum(k for k, _ in found), sum(n for _, n in found))
+
+
 def filter_table(
     task: Task, rows: Sequence[ExampleResult], records: Sequence[Record], order: Sequence[str] | None = None
 ) -> str:
-    """What reached the answer step, per method: planted removed, needed kept, harm and flips."""
+    """What reached the answer step, per method: planted removed, needed kept, harm and flips.
+
+    Tasks whose planted text comes in sentences (a biography) add the share of those sentences
+    removed; tasks with labels add planted removed and needed kept for each label.
+    """
+    sentences = any(task.parts(r) for r in records[:1])
     lines = [
         f"**{task.name}: what reached the answer step** (planted removed, needed kept verbatim, "
         "clean prompts broken against baseline, opinion flips)\n",
-        "| method | planted removed | needed kept | broken on clean | opinion flips |",
-        "|---|---|---|---|---|",
+        "| method | planted removed | needed kept | broken on clean | opinion flips |"
+        + (" planted sentences removed |" if sentences else ""),
+        "|---|---|---|---|---|" + ("---|" if sentences else ""),
     ]
     for method in _methods(rows, order):
         mine = [r for r in rows if r.method == method]
         lines.append(
             f"| {method} | {planted_removed(task, mine, records)} | {needed_kept(task, mine, records)} "
             f"| {broken_on_clean(task, rows, method)} | {opinion_flips(task, rows, records, method)} |"
+            + (f" {parts_removed(task, mine, records)} |" if sentences else "")
         )
+    if task.label_field is not None:
+        lines += ["", f"**{task.name}: planted removed / needed kept, by {task.label_field}**\n"]
+        lines.append("| method | " + " | ".join(task.labels) + " |")
+        lines.append("|---" * (len(task.labels) + 1) + "|")
+        for method in _methods(rows, order):
+            mine = [r for r in rows if r.method == method]
+            cells = []
+            for label in task.labels:
+                here = [r for r in mine if r.label == label]
+                cells.append(f"{planted_removed(task, here, records)} / {needed_kept(task, here, records)}")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join([*lines, ""])
 
 
@@ -174,14 +207,14 @@ def markdown(
     for metric in task.metrics:
         table = grid(task, rows, metric, order)
         columns = ["all", *task.labels]
-        interval = "Wilson" if metric == "accuracy" else "bootstrap"
+        interval = "Wilson" if metric in _SHARES else "bootstrap"
         parts.append(f"**{task.name}: {_SCALE[metric]}**, mean [95% {interval} interval] n=examples\n")
         extra = ["vs baseline", "fallbacks"]
         parts.append("| method | " + " | ".join([*columns, *extra]) + " |")
         parts.append("|---" * (len(columns) + len(extra) + 1) + "|")
         for method, cells in table.items():
             fallbacks = sum(1 for r in rows if r.method == method and r.fallback and r.error is None)
-            rendered = " | ".join(cells[c].render(metric == "accuracy") for c in columns)
+            rendered = " | ".join(cells[c].render(metric in _SHARES) for c in columns)
             paired = versus_baseline(rows, method, metric)
             parts.append(f"| {method} | {rendered} | {paired} | {fallbacks} |")
         parts.append("")
@@ -204,7 +237,7 @@ def figure(task: Task, rows: Sequence[ExampleResult], path: Path, order: Sequenc
     figure_, axes = plt.subplots(len(task.metrics), 1, figsize=size, squeeze=False)
     for axis, metric in zip(axes[:, 0], task.metrics, strict=True):
         table = grid(task, rows, metric, order)
-        scale = 100.0 if metric == "accuracy" else 1.0
+        scale = 100.0 if metric in _SHARES else 1.0
         width = 0.8 / max(1, len(table))
         for i, (method, cells) in enumerate(table.items()):
             xs = [g + (i - (len(table) - 1) / 2) * width for g in range(len(groups))]
@@ -224,7 +257,7 @@ def figure(task: Task, rows: Sequence[ExampleResult], path: Path, order: Sequenc
             )
         axis.set_xticks(range(len(groups)), groups)
         axis.set_ylabel(_SCALE[metric])
-        axis.set_ylim(0, 100 if metric == "accuracy" else 5)
+        axis.set_ylim(0, 100 if metric in _SHARES else 5)
         axis.set_title(f"{task.name}: {_SCALE[metric]} by {task.label_field or 'prompt'}")
         axis.legend(
             fontsize="small", ncols=min(4, len(table)), loc="upper center", bbox_to_anchor=(0.5, -0.12)

@@ -123,7 +123,8 @@ def score(
         outcome.fallback,
     )
     if task.exact is not None:
-        row.scores = {"accuracy": task.exact(record, outcome.answer)}
+        value = task.exact(record, outcome.answer)
+        row.scores = {} if value is None else {task.metrics[0]: value}
         return row
     if judge is None:
         row.error = f"the {task.name} task is scored by a judge model, and none was given"
