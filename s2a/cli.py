@@ -330,8 +330,10 @@ def eval_(
     task: Annotated[
         str,
         typer.Option(
-            help="gsm_ic, gsm_ic_clean (its problems without the distractor), trivia_opinion "
-            "or argument_opinion.",
+            help="gsm_ic, gsm_ic_clean (its problems without the distractor), trivia_opinion, "
+            "argument_opinion, opinion_phrasings (opinions as people write them; "
+            "opinion_phrasings_tune: the tuning half; both read trivia_opinion.jsonl) "
+            "or sycophancy_bio.",
             show_default=False,
         ),
     ],
