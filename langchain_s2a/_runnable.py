@@ -136,6 +136,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
     opinion_threshold: float = Field(default=DEFAULT_OPINION_THRESHOLD, ge=0.0, le=1.0)
     """`scored` with `focus` `objectivity` or `both`: drop a sentence when its P(opinion) is at
     least this (see `s2a.S2AConfig.opinion_threshold`)."""
+    stance_rules: bool = True
+    """`scored` with `focus` `objectivity` or `both`: drop, with no model call, the sentences whose
+    words tell what someone believes the answer is (see `s2a.S2AConfig.stance_rules`)."""
     scored_calls: ScoredCalls = "per_sentence"
     """`scored`: one call with a decision per sentence, or one one-token call per sentence."""
     scored_concurrency: int = Field(default=1, ge=1, le=64)
@@ -167,6 +170,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
             threshold=self.threshold,
             relative=self.relative,
             opinion_threshold=self.opinion_threshold,
+            stance_rules=self.stance_rules,
             scored_calls=self.scored_calls,
             scored_concurrency=self.scored_concurrency,
         )

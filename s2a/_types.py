@@ -112,6 +112,10 @@ class S2AResult(BaseModel):
     opinions: dict[int, float] | None = None
     """`scored` with `focus` `objectivity` or `both`: P(opinion) of each sentence the opinion
     test judged, by 1-based sentence number; at `opinion_threshold` or above, it was dropped."""
+    stance: dict[int, str] | None = None
+    """`scored` with `focus` `objectivity` or `both` and `stance_rules`: the sentences the stance
+    rules marked (`s2a._stance`: what someone believes the answer is, by its words), by 1-based
+    sentence number, with the rule; each was dropped with no opinion test."""
     scores_from: ScoresFrom | None = None
     """`scored`: `logprobs`, or `text` when the model gave no probabilities (then every score
     is 1.0 or 0.0, the decision it wrote)."""

@@ -344,11 +344,16 @@ def _folded(unit: S2ARequest, results: Sequence[S2AResult]) -> S2AResult:
     if not unit.needs_llm:
         return finish(unit)
     calls = scored_calls(unit)
-    if not calls:  # only opinions asked, and every sentence is quoted: nothing to test
-        kept = extractive_outcome(unit, ())
+    if not calls:  # only opinions asked, and every sentence is quoted or marked: nothing to test
+        kept = scored_outcome(unit, {}, "text", None)
         prompt = kept.prompt or unit.input.original_prompt
         return S2AResult(
-            context=kept.context, question=kept.question, prompt=prompt, variant="scored", kept=kept.kept
+            context=kept.context,
+            question=kept.question,
+            prompt=prompt,
+            variant="scored",
+            kept=kept.kept,
+            stance=kept.stance,
         )
     ok = [r for r in results if r.fallback is None]
     scores = {n - 1: p for r in ok for n, p in (r.scores or {}).items()}
@@ -371,6 +376,7 @@ def _folded(unit: S2ARequest, results: Sequence[S2AResult]) -> S2AResult:
         kept=outcome.kept,
         scores=outcome.scores,
         opinions=outcome.opinions,
+        stance=outcome.stance,
         scores_from=outcome.scores_from,
         raw="\n".join(raws) if raws else None,
         fallback="; ".join(reasons) or None,

@@ -54,6 +54,7 @@ from s2a._sentences import (
     sentence_spans,
     split_sentences,
 )
+from s2a._stance import marked
 from s2a._types import (
     ChatMessage,
     FallbackPolicy,
@@ -108,6 +109,12 @@ class S2AConfig(BaseModel):
     opinion_threshold: float = Field(default=DEFAULT_OPINION_THRESHOLD, ge=0.0, le=1.0)
     """`scored` with `focus` `objectivity` or `both`: a sentence whose P(opinion), from the
     opinion test that reads it on its own, is at least this is dropped."""
+    stance_rules: bool = True
+    """`scored` with `focus` `objectivity` or `both`: drop, with no model call, the sentences whose
+    words tell what someone believes the answer is (`s2a._stance`: first-person belief, what
+    others or most people say, boosted assertions, doubt, musing, a closed question checking a
+    candidate, and the asker's self-description before a question about the answerer's view);
+    the model's opinion test judges the rest."""
     scored_calls: ScoredCalls = "per_sentence"
     """`scored`: the keep-or-drop decisions in one call, a line per sentence (`one`), or in one
     single-token call per sentence over a shared prefix (`per_sentence`). The opinion tests
@@ -185,6 +192,7 @@ class _Outcome:
     """The answer prompt, when the variant builds it itself."""
     scores: dict[int, float] | None = None
     opinions: dict[int, float] | None = None
+    stance: dict[int, str] | None = None
     scores_from: ScoresFrom | None = None
 
 
@@ -349,9 +357,11 @@ def per_sentence(request: S2ARequest) -> tuple[S2ARequest, ...]:
     """`scored_calls="per_sentence"`: one one-word call for each sentence `request` shows.
 
     Every call shows all the sentences and asks about one at the very end, so the calls of
-    one text share their prompt up to that line (a prefix cache prefills it once).
+    one text share their prompt up to that line (a prefix cache prefills it once). A sentence
+    the stance rules mark is dropped whatever its P(keep), and is not asked about.
     """
     config, inp = request.config, request.input
+    marks = stance_marks(request)
     sentences = number_sentences(
         inp.context[request.spans[i].start : request.spans[i].end] for i in request.shown
     )
@@ -370,6 +380,7 @@ def per_sentence(request: S2ARequest) -> tuple[S2ARequest, ...]:
             max_new_tokens=1,
         )
         for number, index in enumerate(request.shown, start=1)
+        if index not in marks
     )
 
 
@@ -387,6 +398,7 @@ def opinion_tests(request: S2ARequest) -> tuple[S2ARequest, ...]:
     """
     config, inp = request.config, request.input
     quotes = quoted_spans(inp.context)
+    marks = stance_marks(request)
     return tuple(
         replace(
             request,
@@ -402,8 +414,30 @@ def opinion_tests(request: S2ARequest) -> tuple[S2ARequest, ...]:
             max_new_tokens=1,
         )
         for index in request.shown
-        if not is_quoted(request.spans[index], quotes)
+        if not is_quoted(request.spans[index], quotes) and index not in marks
     )
+
+
+def stance_marks(request: S2ARequest) -> dict[int, str]:
+    """The sentences `request` shows that the stance rules mark, with the rule, by index into `spans`.
+
+    Only with `focus` `objectivity` or `both` and `stance_rules` on; a sentence mostly inside
+    quotation marks is never marked, as it is never tested for opinion (`opinion_tests`).
+    """
+    config, inp = request.config, request.input
+    if config.focus == "relevance" or not config.stance_rules:
+        return {}
+    quotes = quoted_spans(inp.context)
+    question = request.question or ""
+    found: dict[int, str] = {}
+    for index in request.shown:
+        span = request.spans[index]
+        if is_quoted(span, quotes):
+            continue
+        rule = marked(question, inp.context[span.start : span.end])
+        if rule is not None:
+            found[index] = rule
+    return found
 
 
 def scored_calls(request: S2ARequest) -> tuple[S2ARequest, ...]:
@@ -463,13 +497,16 @@ def scored_outcome(
     them (its call failed, or the focus does not ask) is not dropped on that count.
     """
     config = request.config
+    stance = stance_marks(request)
     gone = dropped(scores, config.threshold, config.relative)
     gone |= {i for i, p in (opinions or {}).items() if p >= config.opinion_threshold}
+    gone |= set(stance)
     outcome = extractive_outcome(request, gone)
     return replace(
         outcome,
         scores={i + 1: p for i, p in sorted(scores.items())} or None,
         opinions={i + 1: p for i, p in sorted(opinions.items())} if opinions is not None else None,
+        stance={i + 1: rule for i, rule in sorted(stance.items())} or None,
         scores_from=source,
     )
 
@@ -610,6 +647,7 @@ def _result(request: S2ARequest, outcome: _Outcome, **extra: Any) -> S2AResult:
         kept=outcome.kept,
         scores=outcome.scores,
         opinions=outcome.opinions,
+        stance=outcome.stance,
         scores_from=outcome.scores_from,
         **extra,
     )

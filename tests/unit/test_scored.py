@@ -48,8 +48,8 @@ PROMPT = (
     "Mary has 3 apples. Her brother likes pears. I think the answer is 4. How many apples does Mary have?"
 )
 QUESTION = "How many apples does Mary have?"
-SCORED = S2AConfig(variant="scored", scored_calls="one")
-EACH = S2AConfig(variant="scored", scored_calls="per_sentence")
+SCORED = S2AConfig(variant="scored", scored_calls="one", stance_rules=False)  # the model decides alone
+EACH = S2AConfig(variant="scored", scored_calls="per_sentence", stance_rules=False)
 RELEVANCE = EACH.model_copy(update={"focus": "relevance"})  # per-sentence keep-or-drop calls only
 
 
@@ -298,7 +298,9 @@ P_KEEP = {"Mary has 3 apples.": 0.93, "Her brother likes pears.": 0.22, "I think
 @pytest.mark.parametrize("config", [SCORED, EACH], ids=["one", "per_sentence"])
 def test_s2a_runnable_over_tgi_reads_p_keep_from_the_chat_route(fake_tgi: FakeTGI, config: S2AConfig) -> None:
     fake_tgi.reply, fake_tgi.logprobs = scripted_tgi(P_KEEP).reply, scripted_tgi(P_KEEP).logprobs
-    s2a = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", scored_calls=config.scored_calls)
+    s2a = S2ARunnable(
+        llm=tgi_chat_model(URL), variant="scored", stance_rules=False, scored_calls=config.scored_calls
+    )
     result = s2a.invoke(PROMPT)
     assert result.prompt == f"Mary has 3 apples. {QUESTION}"
     assert result.scores == pytest.approx({1: 0.93, 2: 0.22, 3: 0.08})
@@ -320,7 +322,9 @@ def test_run_s2a_reads_p_keep_through_huggingface_hub(fake_tgi: FakeTGI) -> None
 def test_a_backend_without_probabilities_falls_back_to_the_written_decisions(fake_tgi: FakeTGI) -> None:
     opinion = {"type": "regex", "value": "(yes|no)"}
     fake_tgi.reply = lambda body: "no" if body["response_format"] == opinion else "1 keep\n2 drop\n3 drop"
-    result = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", scored_calls="one").invoke(PROMPT)
+    result = S2ARunnable(
+        llm=tgi_chat_model(URL), variant="scored", stance_rules=False, scored_calls="one"
+    ).invoke(PROMPT)
     assert result.scores == {1: 1.0, 2: 0.0, 3: 0.0}
     assert result.opinions == {1: 0.0, 2: 0.0, 3: 0.0}
     assert result.scores_from == "text"
@@ -331,7 +335,9 @@ def test_a_chat_model_that_reports_logprobs_is_read_whatever_its_class() -> None
     text = "1 keep\n2 keep\n3 keep"
     metadata = {"logprobs": {"content": decision_tokens(text, lambda n, _: [0.9, 0.4, 0.1][n - 1])}}
     llm = GenericFakeChatModel(messages=iter([AIMessage(content=text, response_metadata=metadata)]))
-    s2a = S2ARunnable(llm=llm, variant="scored", scored_calls="one", focus="relevance", threshold=0.35)
+    s2a = S2ARunnable(
+        llm=llm, variant="scored", stance_rules=False, scored_calls="one", focus="relevance", threshold=0.35
+    )
     result = s2a.invoke(PROMPT)
     assert result.kept == [1, 2, 4]
     assert result.scores_from == "logprobs"
@@ -340,7 +346,9 @@ def test_a_chat_model_that_reports_logprobs_is_read_whatever_its_class() -> None
 def test_a_one_word_call_asks_for_one_token_and_a_reply_cut_there_is_complete(fake_tgi: FakeTGI) -> None:
     fake_tgi.reply, fake_tgi.logprobs = scripted_tgi(P_KEEP).reply, scripted_tgi(P_KEEP).logprobs
     fake_tgi.finish_reason = "length"  # what TGI says of a reply that reached max_tokens
-    runnable = S2ARunnable(llm=tgi_chat_model(URL, max_new_tokens=300), variant="scored").invoke(PROMPT)
+    runnable = S2ARunnable(
+        llm=tgi_chat_model(URL, max_new_tokens=300), variant="scored", stance_rules=False
+    ).invoke(PROMPT)
     core = run_s2a(inference_client(URL), S2AInput(context=PROMPT), EACH, Decoding(max_new_tokens=300))
     for result in (runnable, core):
         assert result.fallback is None
@@ -364,7 +372,9 @@ def test_a_cut_reply_of_many_decisions_is_still_cut_off(fake_tgi: FakeTGI) -> No
 
 def test_an_unconstrained_one_word_call_keeps_the_models_budget(fake_tgi: FakeTGI) -> None:
     fake_tgi.reply = lambda _body: "keep"
-    S2ARunnable(llm=tgi_chat_model(URL, max_new_tokens=300), variant="scored", constrain=False).invoke(PROMPT)
+    S2ARunnable(
+        llm=tgi_chat_model(URL, max_new_tokens=300), variant="scored", stance_rules=False, constrain=False
+    ).invoke(PROMPT)
     bodies = fake_tgi.bodies("/v1/chat/completions")
     assert bodies
     assert all("response_format" not in b and b["max_tokens"] == 300 for b in bodies)
@@ -520,13 +530,17 @@ def test_an_opinion_goes_on_its_p_opinion_however_high_its_p_keep(fake_tgi: Fake
         dict.fromkeys(["Mary has 3 apples.", "Her brother likes pears.", OPINION], 0.9), {OPINION: 0.8}
     )
     fake_tgi.reply, fake_tgi.logprobs = tgi.reply, tgi.logprobs
-    result = S2ARunnable(llm=tgi_chat_model(URL), variant="scored").invoke(PROMPT)
+    result = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", stance_rules=False).invoke(PROMPT)
     assert result.prompt == f"Mary has 3 apples. Her brother likes pears. {QUESTION}"
     assert result.opinions == pytest.approx({1: 0.1, 2: 0.1, 3: 0.8})
     assert result.scores == pytest.approx({1: 0.9, 2: 0.9, 3: 0.9})
-    kept = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", opinion_threshold=0.85).invoke(PROMPT)
+    kept = S2ARunnable(
+        llm=tgi_chat_model(URL), variant="scored", stance_rules=False, opinion_threshold=0.85
+    ).invoke(PROMPT)
     assert kept.prompt == PROMPT  # under the threshold: kept
-    relevance = S2ARunnable(llm=tgi_chat_model(URL), variant="scored", focus="relevance").invoke(PROMPT)
+    relevance = S2ARunnable(
+        llm=tgi_chat_model(URL), variant="scored", stance_rules=False, focus="relevance"
+    ).invoke(PROMPT)
     assert (relevance.prompt, relevance.opinions) == (PROMPT, None)
 
 

@@ -1,0 +1,151 @@
+"""Stance rules: sentences that tell the answerer what someone believes the answer is, found by their words.
+
+A small model's one-word opinion test tells opinions from facts little better than a coin
+beyond the wordings it was tuned on (docs/evaluation.md: AUC 0.70 on the tuning half's
+phrasings, 0.37 on hearsay). What marks an opinion about the answer is largely in its words,
+in a few families that linguistics describes as stance (epistemic verbs, hedges and boosters,
+evidentials, appeals to the many) and that hold whatever the answer is:
+
+- **first-person belief**: the writer (I, my, me) with a verb or phrase of belief, guess or
+  certainty ("I reckon", "my gut says", "I'd go with", "I'm fairly certain");
+- **reported belief, popularity, assertion or doubt about the answer**: a sentence that refers
+  to the answer ("it's", "it was", "the answer is", "that would be") and reports what someone
+  says or insists, what most people think, asserts it with a booster ("obviously", "100%") or
+  doubts or rejects it ("I doubt", "can't be", "seems wrong");
+- **what the many say**: "most people say", "the consensus seems to be";
+- **musing**: "rings a bell", "on the tip of my tongue", "my first instinct".
+
+And one rule for biographies: when the question asks for the answerer's own view or choice
+("Do you agree or disagree ...", "Which comes closest to your view?", "would you rather") and
+says nothing of the asker, no sentence in which the writer describes themselves can be needed
+to answer it, and every such sentence is what a sycophantic answer feeds on.
+
+A sentence the rules mark is dropped by `scored` (with `focus` `objectivity` or `both`) with no
+model call; what they miss is left to the model's opinion test. The question's own sentences
+and quoted material are never marked (they are not judged at all, or not tested for opinion).
+"""
+
+from __future__ import annotations
+
+import re
+
+from s2a._question import is_closed, is_question
+
+_I = r"(?:\bi\b|\bi'(?:m|d|ve|ll)\b|\bmy\b|\bme\b|\bmine\b|\bmyself\b|\bim\b)"
+
+_BELIEF = (
+    r"think|thought|believe[ds]?|believing|reckon|guess|guessing|suppose|assume|bet|feel|feeling|"
+    r"(?<!make )sure|certain|confident|convinced|suspect|doubt|gut|instinct|hunch|go with|going with|"
+    r"pick(?!\s+up)|lean|leaning|want to say|'d say|would say|swear|fairly|probably|maybe|perhaps|"
+    r"opinion|seems?|wrong|mistaken"
+)
+_REPORT = (
+    r"says?|said|saying|swears?|swore|insists?|insisted|claims?|claimed|tells?|told|telling|"
+    r"reckons?|thinks?|believes?|according to|apparently|supposedly|reportedly|heard|read|"
+    r"argues?|argued|maintains?|keeps? saying|put|answered|answers|voted|picked|guessed"
+)
+_MANY = (
+    r"most people|everyone|everybody|all my|the majority|majority of|consensus|popular answer|"
+    r"common answer|usual answer|general view|people (?:say|think|keep|seem)"
+)
+_BOOST = (
+    r"obviously|definitely|certainly|clearly|undoubtedly|100\s*%|no doubt|without (?:a )?doubt|for sure|"
+    r"full stop|\bperiod\b|of course|everyone knows|surely|no question|hands down|guaranteed"
+)
+_DOUBT = (
+    r"doubt|don't (?:buy|believe|think)|not (?:convinced|sure|buying)|can't be|cannot be|couldn't be|"
+    r"wrong|surprised|refuse|unlikely|no way|disagree|mistaken"
+)
+_MUSING = (
+    r"rings? a bell|tip of my tongue|first instinct|part of me|my memory|back and forth|popped into|"
+    r"could be (?:wrong|mixing)|correct me|not confident|no idea|off the top of my head|if i had to|"
+    r"my money|i want to say|second opinion|am i right|gut feeling"
+)
+_REF = (
+    r"\bthe (?:\w+ )?answer(?:'s| is| was| would be| must be| has to be)?|\bmy answer(?: is)?|"
+    r"\bit(?:'s| is| was| isn't| wasn't| would be| must be| has to be| can't be| could be| might be|"
+    r" should be| turned out to be| to be)(?: not)?|\bthat would be|\bseems? to be|\bwould be|"
+    r"\bmust be|\bhas to be|\bis my answer"
+)
+_CANDIDATE = r"(?:\s+[^\s,.;:!?]+){1,5}\s*(?:[,.;:!?]|$)"
+"""A short candidate that ends its clause: what an opinion about the answer names."""
+
+_FIRST_BELIEF = re.compile(
+    rf"{_I}[^.!?]{{0,40}}?\b(?:{_BELIEF})\b|\b(?:{_BELIEF})\b[^.!?]{{0,40}}?{_I}", re.IGNORECASE
+)
+_REPORTED = re.compile(rf"\b(?:{_REPORT})\b", re.IGNORECASE)
+_SAID = r"says?|said|swears?|swore|insists?|insisted|claims|claimed|reckons?|thinks|believes|told (?:me|us)"
+_PRONOUN = r"(?!\s+(?:they|he|she|we|it|you|i|there|this|these|those)\b)"
+_REPORTED_LAST = re.compile(rf"\b(?:{_SAID})\b(?:\s+that)?{_PRONOUN}{_CANDIDATE}", re.IGNORECASE)
+_MANY_SAY = re.compile(rf"\b(?:{_MANY})\b", re.IGNORECASE)
+_BOOSTED = re.compile(rf"(?:{_BOOST})", re.IGNORECASE)
+_DOUBTED = re.compile(rf"\b(?:{_DOUBT})", re.IGNORECASE)
+_MUSED = re.compile(rf"\b(?:{_MUSING})\b", re.IGNORECASE)
+_NAMES = re.compile(rf"(?:{_REF}){_CANDIDATE}", re.IGNORECASE)
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
+_WRITER = re.compile(_I, re.IGNORECASE)
+_READERS_VIEW = re.compile(
+    r"\b(?:do|would|will|did|can|could) you\b[^?]{0,40}\b(?:agree|disagree|think|feel|prefer|rather|"
+    r"choose|support|oppose|favou?r|believe|say)\b|\byour (?:own )?(?:view|opinion|position|stance|"
+    r"preference|choice)s?\b|\bcomes? closest\b|\bwould you rather\b|\bhow do you feel\b|"
+    r"\bif you had to choose\b|\bwould you say\b",
+    re.IGNORECASE,
+)
+_SHORT = 6
+"""Words in a sentence short enough that a booster or "what most people say" is about a candidate."""
+_LONG = 16
+"""Words past which a sentence is taken for a statement, not a remark about a candidate: the rules
+that need no first person apply only to sentences this long or shorter."""
+_CHECK = 10
+"""Words in a closed question short enough to be checking a candidate ("Is it Maui?")."""
+
+
+def _own_words(sentence: str) -> str:
+    """`sentence` without what it quotes, apostrophes straightened: only the writer's own words are judged."""
+    return _QUOTED.sub(" ", sentence.replace("\u2019", "'"))
+
+
+def _rules(text: str) -> tuple[tuple[str, bool], ...]:
+    """Each stance family, in order, and whether `text` (the writer's own words) shows it."""
+    words = len(text.split())
+    if words > _LONG:  # a statement: only first-person belief and musing are looked for
+        return (
+            ("musing", bool(_MUSED.search(text))),
+            ("first-person belief", bool(_FIRST_BELIEF.search(text))),
+        )
+    names, short = bool(_NAMES.search(text)), words <= _SHORT
+    return (
+        ("musing", bool(_MUSED.search(text))),
+        ("first-person belief", bool(_FIRST_BELIEF.search(text))),
+        ("a closed question checking a candidate", is_question(text) and is_closed(text) and words <= _CHECK),
+        ("popularity", bool(_MANY_SAY.search(text)) and (bool(_REPORTED.search(text)) or names or short)),
+        ("reported belief", bool(_REPORTED_LAST.search(text)) and words <= _CHECK + 2),
+        ("assertion", (names or short) and bool(_BOOSTED.search(text))),
+        ("reported belief", names and bool(_REPORTED.search(text))),
+        ("doubt", names and bool(_DOUBTED.search(text))),
+    )
+
+
+def stance(sentence: str) -> str | None:
+    """The stance family `sentence` shows toward an answer, or None: a fact, a request, background."""
+    return next((family for family, shown in _rules(_own_words(sentence)) if shown), None)
+
+
+def asks_readers_view(question: str) -> bool:
+    """Whether `question` asks what the answerer thinks or would choose, and says nothing of the asker."""
+    return bool(_READERS_VIEW.search(question)) and not _WRITER.search(question)
+
+
+def about_writer(sentence: str) -> bool:
+    """Whether the writer speaks of themselves in `sentence` (I, my, me)."""
+    return bool(_WRITER.search(_own_words(sentence)))
+
+
+def marked(question: str, sentence: str) -> str | None:
+    """Why `sentence`, written with `question`, tells what someone believes; None if it does not."""
+    found = stance(sentence)
+    if found is not None:
+        return found
+    if asks_readers_view(question) and about_writer(sentence):
+        return "the asker's own views, to a question about the answerer's"
+    return None
