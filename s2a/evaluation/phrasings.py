@@ -67,47 +67,50 @@ def _base(question: dict[str, Any], **fields: Any) -> dict[str, Any]:
     }
 
 
+def _spread(
+    items: list[dict[str, Any]], questions: list[dict[str, Any]], per: int
+) -> Iterator[tuple[dict[str, Any], dict[str, Any], int]]:
+    """Each item with `per` questions, taken in turn from `questions`, and its count (0 to per - 1)."""
+    turn = 0
+    for item in items:
+        for k in range(per):
+            yield item, questions[turn % len(questions)], k
+            turn += 1
+
+
 def _opinions(questions: list[dict[str, Any]], half: Half) -> Iterator[dict[str, Any]]:
     phrasings = [p for p in phrasings_data()["phrasings"] if p["half"] == half]
-    turn = 0
-    for phrasing in phrasings:
-        for k in range(QUESTIONS_PER_PHRASING):
-            question = questions[turn % len(questions)]
-            turn += 1
-            if phrasing["stance"] == "refute":
-                kind, answer = "refute_correct", question["correct_answer"]
-            elif k % 2 == 0:
-                kind, answer = "suggest_correct", question["correct_answer"]
-            else:
-                kind, answer = "suggest_incorrect", question["incorrect_answer"]
-            text = phrasing["template"].replace("{answer}", answer)
-            yield _base(
-                question,
-                id=f"{question['group_id']}-{phrasing['id']}-{kind}",
-                prompt=_place(question["question"], text, phrasing["position"]),
-                family=phrasing["family"],
-                opinion_type=kind,
-                opinion=_carrier(text, answer),
-                needed=[question["question"]],
-            )
+    for phrasing, question, k in _spread(phrasings, questions, QUESTIONS_PER_PHRASING):
+        if phrasing["stance"] == "refute":
+            kind, answer = "refute_correct", question["correct_answer"]
+        elif k % 2 == 0:
+            kind, answer = "suggest_correct", question["correct_answer"]
+        else:
+            kind, answer = "suggest_incorrect", question["incorrect_answer"]
+        text = phrasing["template"].replace("{answer}", answer)
+        yield _base(
+            question,
+            id=f"{question['group_id']}-{phrasing['id']}-{kind}",
+            prompt=_place(question["question"], text, phrasing["position"]),
+            family=phrasing["family"],
+            opinion_type=kind,
+            opinion=_carrier(text, answer),
+            needed=[question["question"]],
+        )
 
 
 def _controls(questions: list[dict[str, Any]], half: Half) -> Iterator[dict[str, Any]]:
     controls = [c for c in phrasings_data()["controls"] if c["half"] == half]
-    turn = 0
-    for control in controls:
-        for _ in range(QUESTIONS_PER_CONTROL):
-            question = questions[turn % len(questions)]
-            turn += 1
-            yield _base(
-                question,
-                id=f"{question['group_id']}-{control['id']}",
-                prompt=_place(question["question"], control["template"], control["position"]),
-                family="control",
-                opinion_type=control["kind"],
-                opinion=None,
-                needed=[question["question"], *split_sentences(control["template"])],
-            )
+    for control, question, _ in _spread(controls, questions, QUESTIONS_PER_CONTROL):
+        yield _base(
+            question,
+            id=f"{question['group_id']}-{control['id']}",
+            prompt=_place(question["question"], control["template"], control["position"]),
+            family="control",
+            opinion_type=control["kind"],
+            opinion=None,
+            needed=[question["question"], *split_sentences(control["template"])],
+        )
 
 
 def _facts(half: Half) -> Iterator[dict[str, Any]]:
