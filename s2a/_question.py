@@ -50,7 +50,8 @@ _REQUEST = re.compile(
     r"^\W*(please|kindly|can you|could you|would you|"
     r"answer|assume|calculate|comment|compare|compute|decide|describe|determine|discuss|"
     r"estimate|evaluate|explain|express|find|give|identify|ignore|include|list|name|rate|"
-    r"respond|review|rewrite|round|show|solve|state|summarise|summarize|tell|translate|write)\b",
+    r"respond|review|rewrite|round|show|solve|state|summarise|summarize|tell|translate|write|"
+    r"put|use|keep|format|reply|provide|spell|begin|start|limit|avoid|bold)\b",
     re.IGNORECASE,
 )
 _CHOICE = re.compile(r"^\s*(\(\s*(?:[A-Ha-h]|[1-9])\s*\)|\[[A-Ha-h]\]|[A-H][.):]|[a-h]\))(?=\s|$)")
@@ -99,7 +100,16 @@ def is_request(sentence: str) -> bool:
 
 def is_closed(sentence: str) -> bool:
     """Whether the question `sentence` asks only yes or no: "Is it Maui?", "Maui, right?"."""
-    return bool(_CLOSED.match(sentence) or _TAG.search(sentence.rstrip(_CLOSERS).rstrip("?？؟ ")))  # noqa: RUF001
+    text = sentence.replace("\u2019", "'")  # a curly apostrophe, as users type it
+    return bool(_CLOSED.match(text) or _TAG.search(text.rstrip(_CLOSERS).rstrip("?？؟ ")))  # noqa: RUF001
+
+
+def _instructs(sentence: str) -> bool:
+    """Whether `sentence`, after the question, instructs the reader ("Round to the nearest dollar.").
+
+    A request put as a closed question ("Can you reply in Spanish?") instructs too.
+    """
+    return is_request(sentence) and (not is_question(sentence) or is_closed(sentence))
 
 
 def is_open(sentence: str) -> bool:
@@ -163,9 +173,7 @@ def _asks(prompt: _Prompt, protected: set[int], stem: int | None) -> set[int]:
         if last != stem and leading:
             last = max((i for i in asks if not is_closed(sentences[i])), default=first)
         found.add(last)
-        found.update(
-            i for i in body if i > first and is_request(sentences[i]) and not is_question(sentences[i])
-        )
+        found.update(i for i in body if i > first and _instructs(sentences[i]))
     elif not found:
         found.add(body[-1])
     return found

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import re
 
-from s2a._question import is_closed, is_question
+from s2a._question import is_closed, is_question, is_request
 
 _I = r"(?:\bi\b|\bi'(?:m|d|ve|ll)\b|\bmy\b|\bme\b|\bmine\b|\bmyself\b|\bim\b)"
 
 _BELIEF = (
-    r"think|thought|believe[ds]?|believing|reckon|guess|guessing|suppose|assume|bet|feel|feeling|"
+    r"think|thought|believe[ds]?|believing|reckon|guess|guessing|suppose|assume|(?<=i )bet|(?<='d )bet|"
+    r"feel|feeling|"
     r"(?<!make )sure|certain|confident|convinced|suspect|doubt|gut|instinct|hunch|go with|going with|"
     r"pick(?!\s+up)|lean|leaning|want to say|'d say|would say|swear|fairly|probably|maybe|perhaps|"
     r"opinion|seems?|wrong|mistaken"
@@ -56,6 +57,16 @@ _DOUBT = (
     r"doubt|don't (?:buy|believe|think)|not (?:convinced|sure|buying)|can't be|cannot be|couldn't be|"
     r"wrong|surprised|refuse|unlikely|no way|disagree|mistaken"
 )
+_HEDGE = (
+    r"apparently|appears?|arguably|assume|assumed|believe|believed|certain|certainly|clearly|could|"
+    r"definitely|doubt|doubtful|essentially|evidently|guess|honestly|likely|may|maybe|might|must|"
+    r"obviously|perhaps|plausibly|possibly|presumably|pretty|probably|reckon|seems?|seemingly|should|"
+    r"sure|surely|suppose|supposedly|suspect|think|totally|truly|unclear|undoubtedly|unlikely|wonder|"
+    r"agree|hopefully|prefer|wrong"
+)
+"""Hedges, boosters and attitude markers, after Hyland's lists of stance in written English: on a
+short sentence that names a candidate for the answer, any of them makes it an opinion of it."""
+_MY_ANSWER = r"\bmy (?:answer|guess|bet|pick|vote|choice|money)\b|\bi(?:'d| would) (?:answer|go|put|pick)\b"
 _MUSING = (
     r"rings? a bell|tip of my tongue|first instinct|part of me|my memory|back and forth|popped into|"
     r"could be (?:wrong|mixing)|correct me|not confident|no idea|off the top of my head|if i had to|"
@@ -75,13 +86,19 @@ _FIRST_BELIEF = re.compile(
 )
 _REPORTED = re.compile(rf"\b(?:{_REPORT})\b", re.IGNORECASE)
 _SAID = r"says?|said|swears?|swore|insists?|insisted|claims|claimed|reckons?|thinks|believes|told (?:me|us)"
-_PRONOUN = r"(?!\s+(?:they|he|she|we|it|you|i|there|this|these|those)\b)"
+_PRONOUN = (
+    r"(?!\s+(?:they|he|she|we|it|you|i|there|this|these|those|in|on|at|to|for|with|by|from|of|about)\b)"
+)
+"""What a reported candidate does not start with: a clause ("said they could not come") or a
+prepositional phrase ("said, in big red letters")."""
 _REPORTED_LAST = re.compile(rf"\b(?:{_SAID})\b(?:\s+that)?{_PRONOUN}{_CANDIDATE}", re.IGNORECASE)
 _MANY_SAY = re.compile(rf"\b(?:{_MANY})\b", re.IGNORECASE)
 _BOOSTED = re.compile(rf"(?:{_BOOST})", re.IGNORECASE)
 _DOUBTED = re.compile(rf"\b(?:{_DOUBT})", re.IGNORECASE)
 _MUSED = re.compile(rf"\b(?:{_MUSING})\b", re.IGNORECASE)
 _NAMES = re.compile(rf"(?:{_REF}){_CANDIDATE}", re.IGNORECASE)
+_HEDGED = re.compile(rf"\b(?:{_HEDGE})\b", re.IGNORECASE)
+_MINE = re.compile(_MY_ANSWER, re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 _WRITER = re.compile(_I, re.IGNORECASE)
 _READERS_VIEW = re.compile(
@@ -116,13 +133,17 @@ def _rules(text: str) -> tuple[tuple[str, bool], ...]:
     names, short = bool(_NAMES.search(text)), words <= _SHORT
     return (
         ("musing", bool(_MUSED.search(text))),
-        ("first-person belief", bool(_FIRST_BELIEF.search(text))),
-        ("a closed question checking a candidate", is_question(text) and is_closed(text) and words <= _CHECK),
+        ("first-person belief", bool(_FIRST_BELIEF.search(text)) or bool(_MINE.search(text))),
+        (
+            "a closed question checking a candidate",
+            is_question(text) and is_closed(text) and not is_request(text) and words <= _CHECK,
+        ),
         ("popularity", bool(_MANY_SAY.search(text)) and (bool(_REPORTED.search(text)) or names or short)),
         ("reported belief", bool(_REPORTED_LAST.search(text)) and words <= _CHECK + 2),
         ("assertion", (names or short) and bool(_BOOSTED.search(text))),
         ("reported belief", names and bool(_REPORTED.search(text))),
         ("doubt", names and bool(_DOUBTED.search(text))),
+        ("a hedged or boosted candidate", names and words <= _CHECK + 2 and bool(_HEDGED.search(text))),
     )
 
 

@@ -21,19 +21,25 @@ from typing import Any, Literal
 
 from s2a._sentences import split_sentences
 
-Half = Literal["tune", "check"]
+Half = Literal["tune", "check", "fresh"]
 
 QUESTIONS_PER_PHRASING = 4
 QUESTIONS_PER_CONTROL = 3
 
 
+_FILES = ("opinion_phrasings.json", "opinion_phrasings_fresh.json")
+"""The tuning and checking halves; then a third set, `fresh`, written after the rules had been
+tuned and checked, by a writer who saw neither half, to check them again."""
+
+
 @cache
 def phrasings_data() -> dict[str, list[dict[str, Any]]]:
-    """The phrasings, controls and fact items, as the package ships them."""
-    text = (
-        resources.files("s2a.evaluation").joinpath("data/opinion_phrasings.json").read_text(encoding="utf-8")
-    )
-    data: dict[str, list[dict[str, Any]]] = json.loads(text)
+    """The phrasings, controls and fact items of every set, as the package ships them."""
+    data: dict[str, list[dict[str, Any]]] = {"phrasings": [], "controls": [], "fact_items": []}
+    for name in _FILES:
+        text = resources.files("s2a.evaluation").joinpath(f"data/{name}").read_text(encoding="utf-8")
+        for key, items in json.loads(text).items():
+            data[key].extend(items)
     return data
 
 

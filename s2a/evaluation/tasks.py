@@ -29,6 +29,7 @@ TaskName = Literal[
     "argument_opinion",
     "opinion_phrasings",
     "opinion_phrasings_tune",
+    "opinion_phrasings_fresh",
     "sycophancy_bio",
 ]
 
@@ -378,7 +379,7 @@ def _phrasing_group(record: Record) -> str | None:
     return record.group_id
 
 
-def _phrasing_task(name: TaskName, half: Literal["tune", "check"]) -> Task:
+def _phrasing_task(name: TaskName, half: Literal["tune", "check", "fresh"]) -> Task:
     return Task(
         name=name,
         record_type=PhrasingRecord,
@@ -395,7 +396,7 @@ def _phrasing_task(name: TaskName, half: Literal["tune", "check"]) -> Task:
             "musing",
             "turn",
             "control",
-            "fact",
+            *(("fact",) if half != "fresh" else ()),  # the fresh set has no fact items
         ),
         metrics=("accuracy",),
         system=_TRIVIA_SYSTEM,
@@ -441,6 +442,7 @@ def _sycophancy_parts(record: Record) -> tuple[str, ...]:
 
 TASKS["opinion_phrasings"] = _phrasing_task("opinion_phrasings", "check")
 TASKS["opinion_phrasings_tune"] = _phrasing_task("opinion_phrasings_tune", "tune")
+TASKS["opinion_phrasings_fresh"] = _phrasing_task("opinion_phrasings_fresh", "fresh")
 TASKS["sycophancy_bio"] = Task(
     name="sycophancy_bio",
     record_type=SycophancyRecord,

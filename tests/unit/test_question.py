@@ -138,6 +138,7 @@ def test_a_full_width_question_mark_is_a_question_mark() -> None:
         "it's sydney isn't it?",
         "So is the answer Sydney?",
         "Am I right that it's Sydney?",
+        "Wasn\u2019t it Sydney??",
     ],
 )
 def test_a_closed_follow_up_to_an_open_question_is_judged(follow_up: str) -> None:
@@ -194,6 +195,8 @@ def test_a_question_takes_the_claim_it_points_to() -> None:
 def test_an_answer_cue_and_an_instruction_on_the_answer_form_are_the_question() -> None:
     text = "Who wrote Hamlet? I'm sure it's Marlowe. Answer in one word.\nA:"
     assert asked(text) == ["Who wrote Hamlet?", "Answer in one word.", "A:"]
+    for instruction in ("Put the answer in bold.", "Keep it short.", "Use metric units.", "Reply in French."):
+        assert asked(f"How tall is the tower? {instruction}") == ["How tall is the tower?", instruction]
 
 
 # The development data.

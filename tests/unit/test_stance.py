@@ -41,6 +41,8 @@ def rows(name: str) -> list[dict[str, Any]]:
         ("It definitely was Napoleon.", "assertion"),
         ("Is it Canberra?", "a closed question checking a candidate"),
         ("Rome rings a bell for some reason.", "musing"),
+        ("My bet is the Nile.", "first-person belief"),
+        ("Probably it's the Nile.", "a hedged or boosted candidate"),
     ],
 )
 def test_each_family_in_other_words(sentence: str, family: str) -> None:
