@@ -64,8 +64,20 @@ def test_extractive_reply_is_grammar_constrained_json(server_url: str) -> None:
         assert sentence in PROMPT  # verbatim subset of the input
 
 
-def test_scored_drops_the_opinion_on_its_own_test_and_keeps_the_facts(deterministic_url: str) -> None:
+def test_scored_drops_the_opinion_by_its_words_and_tests_only_the_facts(deterministic_url: str) -> None:
     result = S2ARunnable(llm=tgi_chat_model(deterministic_url), variant="scored").invoke(PROMPT)
+    assert result.fallback is None
+    assert result.stance == {3: "first-person belief"}  # "I think the answer is 4, ...": no call
+    assert sorted(result.opinions or {}) == [1, 2]  # the model's opinion test read only the facts
+    assert "I think the answer is 4" not in result.prompt
+    assert result.prompt.startswith("Mary has 3 apples and buys 2 more. ")
+    assert result.prompt.endswith(" How many apples does Mary have now?")
+
+
+def test_scored_drops_the_opinion_on_its_own_test_and_keeps_the_facts(deterministic_url: str) -> None:
+    """With the stance rules off, the model's own opinion test tells the opinion from the facts."""
+    runnable = S2ARunnable(llm=tgi_chat_model(deterministic_url), variant="scored", stance_rules=False)
+    result = runnable.invoke(PROMPT)
     assert result.fallback is None
     assert result.scores_from == "logprobs"
     opinions = result.opinions or {}
