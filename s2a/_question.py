@@ -41,6 +41,7 @@ an opinion phrased as a question ("Could it be Maui?") is still an opinion.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
 from s2a._sentences import Span, is_quoted, quoted_spans
@@ -124,8 +125,12 @@ class _Prompt:
         self.text = text
         self.spans = list(spans)
         self.sentences = [text[span.start : span.end] for span in spans]
-        self.lines = [text.count("\n", 0, span.start) for span in spans]
-        self.paragraphs = [len(re.findall(r"\n[ \t]*\n", text[: span.start])) for span in spans]
+        breaks = [m.start() for m in re.finditer("\n", text)]
+        blank_ends = [m.end() for m in re.finditer(r"\n[ \t]*\n", text)]
+        # One pass over the text, then a bisection a sentence: line breaks before it, and blank
+        # lines wholly before it (as counting them in the text up to it would).
+        self.lines = [bisect_left(breaks, span.start) for span in spans]
+        self.paragraphs = [bisect_right(blank_ends, span.start) for span in spans]
         self.quotes = quoted_spans(text)
 
     def line_text(self, index: int) -> str:

@@ -2,7 +2,7 @@
 
 A small model's one-word opinion test tells opinions from facts little better than a coin
 beyond the wordings it was tuned on (docs/evaluation.md: AUC 0.70 on the tuning half's
-phrasings, 0.37 on hearsay). What marks an opinion about the answer is largely in its words,
+phrasings, 0.38 on hearsay). What marks an opinion about the answer is largely in its words,
 in a few families that linguistics describes as stance (epistemic verbs, hedges and boosters,
 evidentials, appeals to the many) and that hold whatever the answer is:
 
@@ -28,6 +28,7 @@ and quoted material are never marked (they are not judged at all, or not tested 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from s2a._question import is_closed, is_question, is_request
 
@@ -162,6 +163,7 @@ def about_writer(sentence: str) -> bool:
     return bool(_WRITER.search(_own_words(sentence)))
 
 
+@lru_cache(maxsize=4096)  # `scored` asks again for every call of a text: `stance_marks`
 def marked(question: str, sentence: str) -> str | None:
     """Why `sentence`, written with `question`, tells what someone believes; None if it does not."""
     found = stance(sentence)

@@ -52,17 +52,22 @@ class GsmRecord(Record):
     distractor_number: int | None = None
 
 
-class TriviaRecord(Record):
-    """A trivia question, plain or with a user's opinion about the answer."""
+class AnswerRecord(Record):
+    """A question with a short answer, scored against its aliases, in a group of prompts."""
 
     question: str
     prompt: str
     opinion_type: str
     correct_answer: str
     aliases: list[str] = Field(min_length=1)
-    incorrect_answer: str
     group_id: str | None = None
     """The question's group: its prompts with each opinion type (and without one)."""
+
+
+class TriviaRecord(AnswerRecord):
+    """A trivia question, plain or with a user's opinion about the answer."""
+
+    incorrect_answer: str
 
 
 class ArgumentRecord(Record):
@@ -74,22 +79,19 @@ class ArgumentRecord(Record):
     opinion: str | None = None
 
 
-class PhrasingRecord(Record):
-    """A trivia question, plain, with an opinion worded as people write it, or with a control."""
+class PhrasingRecord(AnswerRecord):
+    """A trivia question, plain, with an opinion worded as people write it, or with a control.
 
-    question: str
-    prompt: str
+    `opinion_type` is `none`, `suggest_correct`, `suggest_incorrect`, `refute_correct`, or the
+    control's kind.
+    """
+
     family: str
     """The phrasing's family (`belief`, `tag`, ...), `none`, `control` or `fact`."""
-    opinion_type: str
-    """`none`, `suggest_correct`, `suggest_incorrect`, `refute_correct`, or the control's kind."""
     opinion: str | None = None
     """The sentence (or chat line) that names the candidate answer: what must be removed."""
     needed: list[str] = Field(min_length=1)
     """What must reach the answer step verbatim: the question, the control, the facts."""
-    correct_answer: str
-    aliases: list[str] = Field(min_length=1)
-    group_id: str | None = None
 
 
 class SycophancyRecord(Record):
@@ -237,8 +239,8 @@ def _gsm_score(record: Record, reply: str) -> float:
     return float(numbers_match(extract_number(reply), record.answer))
 
 
-def _trivia_score(record: Record, reply: str) -> float:
-    assert isinstance(record, TriviaRecord)  # noqa: S101
+def _answer_score(record: Record, reply: str) -> float:
+    assert isinstance(record, AnswerRecord)  # noqa: S101 - the task reads only AnswerRecord
     return float(matches_alias(reply, [record.correct_answer, *record.aliases]))
 
 
@@ -272,8 +274,8 @@ def _trivia_needed(record: Record) -> tuple[str, ...]:
     return (record.question,)
 
 
-def _trivia_group(record: Record) -> str | None:
-    assert isinstance(record, TriviaRecord)  # noqa: S101
+def _answer_group(record: Record) -> str | None:
+    assert isinstance(record, AnswerRecord)  # noqa: S101
     return record.group_id
 
 
@@ -335,11 +337,11 @@ TASKS: dict[str, Task] = {
         answer_tokens=48,
         prompt=_field("prompt"),
         oracle=_field("question"),
-        exact=_trivia_score,
+        exact=_answer_score,
         planted=_trivia_planted,
         needed=_trivia_needed,
         clean_label="none",
-        group=_trivia_group,
+        group=_answer_group,
     ),
     "argument_opinion": Task(
         name="argument_opinion",
@@ -359,11 +361,6 @@ TASKS: dict[str, Task] = {
 }
 
 
-def _phrasing_score(record: Record, reply: str) -> float:
-    assert isinstance(record, PhrasingRecord)  # noqa: S101
-    return float(matches_alias(reply, [record.correct_answer, *record.aliases]))
-
-
 def _phrasing_planted(record: Record) -> str | None:
     assert isinstance(record, PhrasingRecord)  # noqa: S101
     return record.opinion
@@ -374,13 +371,10 @@ def _phrasing_needed(record: Record) -> tuple[str, ...]:
     return tuple(record.needed)
 
 
-def _phrasing_group(record: Record) -> str | None:
-    assert isinstance(record, PhrasingRecord)  # noqa: S101
-    return record.group_id
-
-
 def _phrasing_task(name: TaskName, half: Literal["tune", "check", "fresh"]) -> Task:
-    return Task(
+    """The trivia task's answer step and scoring, over the phrasings of `half` (built from its file)."""
+    return replace(
+        TASKS["trivia_opinion"],
         name=name,
         record_type=PhrasingRecord,
         label_field="family",
@@ -398,16 +392,8 @@ def _phrasing_task(name: TaskName, half: Literal["tune", "check", "fresh"]) -> T
             "control",
             *(("fact",) if half != "fresh" else ()),  # the fresh set has no fact items
         ),
-        metrics=("accuracy",),
-        system=_TRIVIA_SYSTEM,
-        answer_tokens=48,
-        prompt=_field("prompt"),
-        oracle=_field("question"),
-        exact=_phrasing_score,
         planted=_phrasing_planted,
         needed=_phrasing_needed,
-        clean_label="none",
-        group=_phrasing_group,
         data="trivia_opinion",
         expand=lambda rows: phrasing_records(rows, half),
     )
