@@ -16,6 +16,14 @@ filters that context, in turn on the same query and repeat, against the same ser
   reading the context once costs, which every method that reads it pays. Its ratio to
   `separated` is the least any such method can reach on this server.
 
+With `--against REV` (a git revision of this repository), `scored@REV` is `scored` as that
+revision's code runs it: a worker process in a temporary git worktree of REV times the step,
+in turn with the other methods, against the same server; its ratio to `scored` is the paired
+ratio, so an earlier revision's cost is measured in the same run:
+
+    python benchmarks/retrieved_cost.py --tgi-url http://127.0.0.1:8090 --gsm-ic ../shared/data \\
+        --limit 10 --methods scored --against 7ad218c
+
 With `--gsm-ic DIR`, the contexts are instead the first `--limit` prompts of DIR/gsm_ic.jsonl,
 each a math problem with its distractor and the question inside it (the paper's setting),
 and `rag_scored` is left out.
@@ -30,10 +38,14 @@ the same for every method.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +80,73 @@ class Cost:
     per_item: list[float] = field(default_factory=list)
     to_extractive: list[float] = field(default_factory=list)
     """Paired ratios to `extractive`, for the methods run after it."""
+    to_scored: list[float] = field(default_factory=list)
+    """Paired ratios to `scored`, for the methods run after it (`scored@REV`)."""
+
+
+_WORKER = """
+import json, sys
+from s2a import S2AConfig, S2AInput
+from s2a.evaluation.methods import TGIChat, s2a_step
+model = TGIChat(sys.argv[1])
+import s2a
+print("scored@REV runs", s2a.__file__, file=sys.stderr)
+for line in sys.stdin:
+    job = json.loads(line)
+    inp = S2AInput(context="\\n\\n".join(job["docs"]), question=job["question"])
+    result, step = s2a_step(inp, S2AConfig(variant="scored"), model)
+    judged = result.scores or result.opinions
+    items = len(judged) if judged is not None else len(result.kept or [])
+    print(json.dumps([step.seconds, step.output_tokens or 0, max(items, 1)]), flush=True)
+"""
+
+
+class Revision:
+    """`scored` as another revision's code runs it, in a worker process over a git worktree."""
+
+    def __init__(self, rev: str, url: str, tree: Path) -> None:
+        root = Path(__file__).resolve().parents[1]
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), rev], check=True)  # noqa: S603, S607
+        self.worker = subprocess.Popen(  # noqa: S603 - our own code at another revision
+            [sys.executable, "-c", _WORKER, url],
+            cwd=tree,
+            env={"PYTHONPATH": str(tree), "PATH": ""},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def __call__(self, docs: list[str], question: str | None) -> tuple[float, int, int]:
+        if self.worker.stdin is None or self.worker.stdout is None:
+            msg = "the worker was started without pipes"
+            raise RuntimeError(msg)
+        self.worker.stdin.write(json.dumps({"docs": docs, "question": question}) + "\n")
+        self.worker.stdin.flush()
+        line = self.worker.stdout.readline()
+        if not line:
+            msg = f"the worker for the other revision stopped (exit {self.worker.wait()})"
+            raise RuntimeError(msg)
+        seconds, tokens, items = json.loads(line)
+        return float(seconds), int(tokens), int(items)
+
+
+@contextlib.contextmanager
+def revision(rev: str | None, url: str) -> Iterator[Revision | None]:
+    """A worker for `rev` while the block runs, its worktree removed after."""
+    if rev is None:
+        yield None
+        return
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="s2a-rev-") as tmp:
+        tree = Path(tmp) / "tree"
+        other = Revision(rev, url, tree)
+        try:
+            yield other
+        finally:
+            if other.worker.stdin is not None:
+                other.worker.stdin.close()
+            other.worker.wait()
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)  # noqa: S603, S607
 
 
 def run(method: str, docs: list[str], question: str | None, model: TGIChat) -> tuple[float, int, int]:
@@ -114,6 +193,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--gsm-ic", type=Path, help="time the first --limit gsm_ic prompts of this folder")
     parser.add_argument("--limit", type=int, default=6)
+    parser.add_argument("--against", metavar="REV", help="also time scored as this git revision runs it")
     args = parser.parse_args()
     methods = ["separated", *(m for m in args.methods.split(",") if m != "separated")]  # the reference first
     if args.gsm_ic is not None:
@@ -131,13 +211,52 @@ def main() -> None:
     else:
         contexts = [([d.page_content for d in retrieve(q.question, args.top_k)], q.question) for q in QUERIES]
         what = f"{len(QUERIES)} queries, top-{args.top_k} documents"
-    costs = {m: Cost() for m in methods}
+    other = f"scored@{args.against}" if args.against else None
+    if other is not None and "scored" not in methods:
+        methods.append("scored")
+    with revision(args.against, args.tgi_url) as worker:
+        costs, seconds = timed(methods, contexts, model, args.repeats, other, worker)
+    if other is not None:
+        methods.append(other)
+    print(
+        f"{what} x {args.repeats} repeats, served by {model.model_id()}; {machine()}; "
+        f"{seconds:.0f} s in all\n"
+    )
+    print(
+        "| method | step seconds (median) | x separated (median of paired ratios) | x extractive "
+        "| x scored | decode tokens | decode tokens per sentence or document |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for method in methods:
+        c = costs[method]
+        ratio = f"{statistics.median(c.ratios):.2f}x"
+        to_extractive = f"{statistics.median(c.to_extractive):.2f}x" if c.to_extractive else "-"
+        to_scored = f"{statistics.median(c.to_scored):.2f}x" if c.to_scored else "-"
+        print(
+            f"| {method} | {statistics.median(c.seconds):.2f} | {ratio} | {to_extractive} | {to_scored} "
+            f"| {statistics.median(c.tokens):.0f} | {statistics.median(c.per_item):.1f} |"
+        )
+
+
+def timed(  # noqa: PLR0917 - one caller, in main
+    methods: list[str],
+    contexts: list[tuple[list[str], str | None]],
+    model: TGIChat,
+    repeats: int,
+    other: str | None,
+    worker: Revision | None,
+) -> tuple[dict[str, Cost], float]:
+    """Every method on every context, in turn, `repeats` times; `other` last, through `worker`."""
+    costs = {m: Cost() for m in [*methods, *([other] if other else [])]}
     started = time.perf_counter()
-    for repeat in range(args.repeats):
+    for repeat in range(repeats):
         for docs, question in contexts:
             seconds_by: dict[str, float] = {}
-            for method in methods:
-                seconds, tokens, items = run(method, docs, question, model)
+            for method in [*methods, *([other] if other else [])]:
+                if method == other and worker is not None:
+                    seconds, tokens, items = worker(docs, question)
+                else:
+                    seconds, tokens, items = run(method, docs, question, model)
                 seconds_by[method] = seconds
                 cost = costs[method]
                 cost.seconds.append(seconds)
@@ -146,24 +265,10 @@ def main() -> None:
                 cost.ratios.append(seconds / seconds_by["separated"])  # separated runs first
                 if "extractive" in seconds_by:
                     cost.to_extractive.append(seconds / seconds_by["extractive"])
-        print(f"repeat {repeat + 1} of {args.repeats} done", file=sys.stderr)
-    print(
-        f"{what} x {args.repeats} repeats, served by {model.model_id()}; {machine()}; "
-        f"{time.perf_counter() - started:.0f} s in all\n"
-    )
-    print(
-        "| method | step seconds (median) | x separated (median of paired ratios) | x extractive "
-        "| decode tokens | decode tokens per sentence or document |"
-    )
-    print("|---|---|---|---|---|---|")
-    for method in methods:
-        c = costs[method]
-        ratio = f"{statistics.median(c.ratios):.2f}x"
-        to_extractive = f"{statistics.median(c.to_extractive):.2f}x" if c.to_extractive else "-"
-        print(
-            f"| {method} | {statistics.median(c.seconds):.2f} | {ratio} | {to_extractive} "
-            f"| {statistics.median(c.tokens):.0f} | {statistics.median(c.per_item):.1f} |"
-        )
+                if method == other:
+                    cost.to_scored.append(seconds / seconds_by["scored"])
+        print(f"repeat {repeat + 1} of {repeats} done", file=sys.stderr)
+    return costs, time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -42,10 +42,11 @@ QUESTIONS = (
 
 def main() -> None:
     llm = tgi_chat_model(os.environ.get("S2A_TGI_URL", "http://127.0.0.1:8080"), max_new_tokens=96)
-    # Extractive: the model picks the history's sentences to keep, as grammar-constrained JSON,
-    # so even a small model cannot answer in place of filtering. The rewriting variants
-    # ("separated", the default) suit larger models such as LLaMA-2-70B-chat.
-    s2a = S2ARunnable(llm=llm, variant="extractive")
+    # The default, scored: the model only says keep or drop for each of the history's sentences
+    # (and the stance rules drop a stated belief by its words), so even a small model cannot
+    # answer in place of filtering. The rewriting variant ("separated") suits larger models
+    # such as LLaMA-2-70B-chat.
+    s2a = S2ARunnable(llm=llm)
     answer = llm | StrOutputParser()
     history = list(HISTORY)
     for number, question in enumerate(QUESTIONS, start=1):

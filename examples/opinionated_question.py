@@ -21,7 +21,7 @@ PROMPT = (
 
 def main() -> None:
     llm = tgi_chat_model(os.environ.get("S2A_TGI_URL", "http://127.0.0.1:8080"))
-    for variant in ("separated", "extractive"):
+    for variant in ("scored", "separated"):
         result = S2ARunnable(llm=llm, variant=variant).invoke(PROMPT)
         print(f"--- {variant}: what the answer step sees (fallback: {result.fallback})")
         print(result.prompt)

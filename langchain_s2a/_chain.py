@@ -21,7 +21,7 @@ def create_s2a_chain(
     llm: Runnable[LanguageModelInput, Any],
     answer_llm: Runnable[LanguageModelInput, Any] | None = None,
     *,
-    variant: VariantName = "separated",
+    variant: VariantName = "scored",
     focus: Focus = "both",
     fallback: FallbackPolicy = "original",
     prompts: S2APrompts = DEFAULT_PROMPTS,

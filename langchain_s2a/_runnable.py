@@ -65,8 +65,9 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
     Key init args:
         llm: any LangChain chat model or LLM; it runs the S2A step.
-        variant: `separated` (default), `unseparated`, `keep_original`, `instructed`, `extractive`,
-            `scored` (P(keep) per sentence, `threshold`).
+        variant: `scored` (default: the user's text with the sentences that state a view of the
+            answer or do not bear on the question deleted in place), `extractive`, or the
+            paper's rewrites `separated`, `unseparated`, `keep_original`, `instructed`.
         focus: drop opinions (`objectivity`), unrelated sentences (`relevance`) or `both`.
         fallback: on unusable output or a failed call keep the original (`original`) or raise.
         retry: how a failed call is retried (`s2a.RetryPolicy`; timeouts, connection
@@ -79,7 +80,8 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         from langchain_core.language_models import FakeListChatModel
         from langchain_s2a import S2ARunnable
 
-        llm = FakeListChatModel(responses=["Context: Paris is in France.\\nQuestion: Where is Paris?"])
+        # `scored` asks one word a call: keep or drop a sentence, then is it an opinion (yes or no).
+        llm = FakeListChatModel(responses=["keep", "no"])
         s2a = S2ARunnable(llm=llm)
         ```
 
@@ -87,7 +89,8 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
         ```python
         result = s2a.invoke("I think Paris is in Spain. Paris is in France. Where is Paris?")
         assert result.question == "Where is Paris?"
-        assert result.context == "Paris is in France."
+        assert result.prompt == "Paris is in France. Where is Paris?"
+        assert result.stance == {1: "first-person belief"}  # dropped by its words, with no call
         ```
 
     Async:
@@ -111,7 +114,7 @@ class S2ARunnable(RunnableSerializable[S2ARunnableInput, S2AResult]):
 
     llm: Runnable[LanguageModelInput, Any]
     """The model that runs the S2A step: a chat model or an LLM."""
-    variant: VariantName = "separated"
+    variant: VariantName = "scored"
     """Which S2A variant to run (see `s2a.variants`)."""
     focus: Focus = "both"
     """What to drop: opinions, irrelevant sentences, or both."""

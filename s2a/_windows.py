@@ -360,7 +360,8 @@ def _folded(unit: S2ARequest, results: Sequence[S2AResult]) -> S2AResult:
     opinions = {n - 1: p for r in ok for n, p in (r.opinions or {}).items()}
     failed = [r.fallback for r in results if r.fallback is not None]
     if not scores and not opinions:
-        return original_result(unit, f"every S2A call failed: {failed[0]}", usage=_usage(results))
+        reason = failed[0].removeprefix("the S2A call failed: ")
+        return original_result(unit, f"every S2A call failed: {reason}", usage=_usage(results))
     source: ScoresFrom = "text" if any(r.scores_from == "text" for r in ok) else "logprobs"
     asked_opinions = any(call.opinion for call in calls)
     outcome = scored_outcome(unit, scores, source, opinions if asked_opinions else None)

@@ -27,6 +27,7 @@ from rich.text import Text
 from s2a._client import answer, run_s2a, server_window
 from s2a._errors import S2ACallError, S2AError
 from s2a._faults import RetryPolicy, call_with_retries
+from s2a._sentences import sentence_spans
 from s2a._types import S2AInput, S2AResult
 from s2a.tgi import Decoding, inference_client
 from s2a.variants import S2AConfig
@@ -164,8 +165,11 @@ def run(
         typer.Option("--file", "-f", help="Read the prompt from this file.", exists=True, dir_okay=False),
     ] = None,
     variant: Annotated[
-        str, typer.Option(help="separated, unseparated, keep_original, instructed, extractive, scored.")
-    ] = "separated",
+        str,
+        typer.Option(
+            help="scored (the default), extractive, separated, unseparated, keep_original, instructed."
+        ),
+    ] = "scored",
     focus: Annotated[str, typer.Option(help="objectivity, relevance or both.")] = "both",
     fallback: Annotated[str, typer.Option(help="original (keep the input, flagged) or raise.")] = "original",
     tgi_url: TgiUrl = None,
@@ -195,9 +199,37 @@ def run(
         return
     console = Console()
     title = f"S2A context ({result.variant})" + (f" - fallback: {result.fallback}" if result.fallback else "")
-    shown = f"{result.context}\n\nQuestion: {result.question}" if result.question else result.prompt
+    if result.kept is not None:  # extractive, scored: the user's text with sentences deleted in place
+        shown = result.prompt
+    else:
+        shown = f"{result.context}\n\nQuestion: {result.question}" if result.question else result.prompt
     console.print(Panel(Text(shown.strip()), title=title, title_align="left"))
+    removed = _removed(prompt, result, config)
+    if removed:
+        console.print(Panel(Text("\n".join(removed)), title="Removed", title_align="left"))
     console.print(Panel(Text(reply), title="Answer", title_align="left"))
+
+
+def _removed(prompt: str, result: S2AResult, config: S2AConfig) -> list[str]:
+    """The sentences an in-place variant deleted, each with why (`extractive`, `scored`)."""
+    if result.kept is None or result.fallback is not None:
+        return []
+    lines = []
+    for number, span in enumerate(sentence_spans(prompt), start=1):
+        if number in result.kept:
+            continue
+        if result.stance and number in result.stance:
+            why = f"stance rule: {result.stance[number]}"
+        elif (
+            opinion := (result.opinions or {}).get(number)
+        ) is not None and opinion >= config.opinion_threshold:
+            why = f"opinion test: P(opinion) {opinion:.2f}"
+        elif result.scores and number in result.scores:
+            why = f"relevance: P(keep) {result.scores[number]:.2f}"
+        else:
+            why = "not kept"
+        lines.append(f"{prompt[span.start : span.end]}  ({why})")
+    return lines
 
 
 @app.command()

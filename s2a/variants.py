@@ -88,7 +88,7 @@ class S2AConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    variant: VariantName = "separated"
+    variant: VariantName = "scored"
     """Which variant to run (see the table in this module's docstring)."""
     focus: Focus = "both"
     """What to drop: opinions (`objectivity`), unrelated sentences (`relevance`), or both."""

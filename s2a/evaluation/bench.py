@@ -122,7 +122,7 @@ def measure_throughput(
     The records' prompts go once, untimed, before the first level: a server with a prefix cache
     then holds them at every level alike, and no level pays for a cold cache the others skip.
     """
-    prepared = [prepare(S2AInput(context=task.prompt(r)), S2AConfig()) for r in records]
+    prepared = [prepare(S2AInput(context=task.prompt(r)), S2AConfig(variant="separated")) for r in records]
 
     def one(i: int) -> int:
         request = prepared[i % len(prepared)]

@@ -41,7 +41,7 @@ S2A_INPUT = S2AInput(context=CONTEXT, question=QUESTION)
 
 def run_sync(url: str, fallback: FallbackPolicy, retry: RetryPolicy, timeout: float = TIMEOUT) -> S2AResult:
     client = inference_client(url, timeout=timeout, connect_timeout=timeout)
-    return run_s2a(client, S2A_INPUT, S2AConfig(fallback=fallback), Decoding(), retry)
+    return run_s2a(client, S2A_INPUT, S2AConfig(variant="separated", fallback=fallback), Decoding(), retry)
 
 
 async def chat(client: AsyncInferenceClient, request: S2ARequest) -> Reply:
@@ -55,7 +55,7 @@ async def run_async(
 ) -> S2AResult:
     client = async_inference_client(url, timeout=timeout, connect_timeout=timeout)
     try:
-        plan = plan_step(S2A_INPUT, S2AConfig(fallback=fallback))
+        plan = plan_step(S2A_INPUT, S2AConfig(variant="separated", fallback=fallback))
         return await arun_plan(plan, lambda request: chat(client, request), retry)
     finally:
         await client.close()  # type: ignore[no-untyped-call] # huggingface_hub leaves it unannotated

@@ -44,7 +44,7 @@ def runnable(
     model = tgi_chat_model(url, timeout=timeout, connect_timeout=timeout)
     if streaming:
         model = model.model_copy(update={"streaming": True})
-    return S2ARunnable(llm=model, fallback=fallback, retry=policy(attempts))
+    return S2ARunnable(variant="separated", llm=model, fallback=fallback, retry=policy(attempts))
 
 
 async def aclose(s2a: S2ARunnable) -> None:

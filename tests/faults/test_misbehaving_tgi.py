@@ -27,7 +27,13 @@ def test_healthy_answers_match_tgis_openapi() -> None:
 
 def test_a_healthy_call_goes_over_the_socket(tgi: MisbehavingTGI) -> None:
     client = inference_client(tgi.url, timeout=TIMEOUT, connect_timeout=TIMEOUT)
-    result = run_s2a(client, S2AInput(context=CONTEXT, question=QUESTION), S2AConfig(), Decoding(), policy())
+    result = run_s2a(
+        client,
+        S2AInput(context=CONTEXT, question=QUESTION),
+        S2AConfig(variant="separated"),
+        Decoding(),
+        policy(),
+    )
     assert result.fallback is None
     assert result.context == "Paris is in France."
     (seen,) = tgi.posts

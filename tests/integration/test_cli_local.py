@@ -22,8 +22,11 @@ def test_run_with_the_embedded_default_model() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)  # stdout is the JSON alone; progress goes to stderr
-    assert result["variant"] == "separated"
-    assert result["raw"]
+    assert result["variant"] == "scored"
+    assert result["fallback"] is None
+    assert result["stance"] == {"2": "first-person belief"}  # the opinion, by its words
+    assert result["prompt"].endswith("How many apples does she have?")  # the question, verbatim
+    assert "I think" not in result["prompt"]
     assert result["answer"].strip()
     assert "Model:" in done.stderr
     assert "s2a" in done.stderr  # says where the model is cached

@@ -45,7 +45,8 @@ def small_window_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_the_server_refuses_the_whole_context_and_nothing_is_lost(small_window_url: str) -> None:
-    s2a = S2ARunnable(llm=tgi_chat_model(small_window_url, max_new_tokens=MAX_NEW_TOKENS), retry=NO_RETRY)
+    llm = tgi_chat_model(small_window_url, max_new_tokens=MAX_NEW_TOKENS)
+    s2a = S2ARunnable(llm=llm, variant="separated", retry=NO_RETRY)  # one call over the whole context
     value: ContextQuestion = {"context": CONTEXT, "question": QUESTION}
     result = s2a.invoke(value)
     assert result.fallback is not None

@@ -43,7 +43,7 @@ def runnable(*replies: str, **kwargs: Any) -> tuple[S2ARunnable, PromptRecorder]
     """An S2ARunnable over FakeListChatModel, and a recorder of the prompts its calls send."""
     recorder = PromptRecorder()
     llm = FakeListChatModel(responses=list(replies) or ["unused"], callbacks=[recorder])
-    return S2ARunnable(llm=llm, **kwargs), recorder
+    return S2ARunnable(llm=llm, **{"variant": "separated", **kwargs}), recorder
 
 
 def is_subsequence(text: str, of: str) -> bool:

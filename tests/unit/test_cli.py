@@ -18,7 +18,9 @@ def script(fake: FakeTGI, rewrite: str, answer: str = "She has 3 apples.") -> No
 
 def test_run_prints_the_context_then_the_answer(fake_tgi: FakeTGI) -> None:
     script(fake_tgi, "Context: Mary has 3 apples.\nQuestion: How many apples does Mary have?")
-    result = runner.invoke(app, ["run", PROMPT, "--tgi-url", "http://tgi.test:8080"])
+    result = runner.invoke(
+        app, ["run", "--variant", "separated", PROMPT, "--tgi-url", "http://tgi.test:8080"]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.index("Mary has 3 apples.") < result.output.index("She has 3 apples.")
     assert "I think" not in result.output
@@ -88,7 +90,9 @@ def test_text_and_file_are_exclusive(tmp_path: Path) -> None:
 
 def test_parse_error_with_raise_is_reported(fake_tgi: FakeTGI) -> None:
     script(fake_tgi, "I refuse.")
-    result = runner.invoke(app, ["run", PROMPT, "--fallback", "raise", "--tgi-url", "http://tgi.test"])
+    result = runner.invoke(
+        app, ["run", "--variant", "separated", PROMPT, "--fallback", "raise", "--tgi-url", "http://tgi.test"]
+    )
     assert result.exit_code == 1
     assert "neither a 'Context:' nor a 'Question:' label" in result.output
 
@@ -118,7 +122,10 @@ def test_a_prompt_longer_than_the_servers_window_is_split_not_cut(fake_tgi: Fake
         return f"Context: kept.\nQuestion: {question}"
 
     fake_tgi.reply = reply
-    result = runner.invoke(app, ["run", f"{facts} {question}", "--json", "--tgi-url", "http://tgi.test"])
+    result = runner.invoke(
+        app,
+        ["run", "--variant", "separated", f"{facts} {question}", "--json", "--tgi-url", "http://tgi.test"],
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     calls = fake_tgi.bodies("/v1/chat/completions")
@@ -139,3 +146,28 @@ def test_serve_defaults_are_the_engines() -> None:
     defaults = {param.name: param.default for param in command.params}
     assert defaults["max_batch_size"] == DEFAULT_SLOTS == LocalOptions().max_batch_size
     assert defaults["prefix_cache"] is LocalOptions().prefix_cache is True
+
+
+def test_run_defaults_to_scored_and_names_what_it_removed(fake_tgi: FakeTGI) -> None:
+    """The default variant deletes sentences in place, and `s2a run` says which and why."""
+
+    def reply(body: dict[str, object]) -> str:
+        messages = body["messages"]
+        assert isinstance(messages, list)
+        if messages[0]["role"] != "system":
+            return "She has 5 apples."
+        return "no" if "(yes|no)" in json.dumps(body) else "keep"
+
+    fake_tgi.reply = reply
+    prompt = "Mary has 3 apples and buys 2 more. I think the answer is 4. How many apples does she have?"
+    result = runner.invoke(app, ["run", prompt, "--tgi-url", "http://tgi.test"])
+    assert result.exit_code == 0, result.output
+    assert "S2A context (scored)" in result.output
+    assert "fallback" not in result.output
+    removed = result.output[result.output.index("Removed") : result.output.index("Answer")]
+    assert "I think the answer is 4." in removed
+    assert "stance rule: first-person belief" in removed
+    answer_request = fake_tgi.bodies("/v1/chat/completions")[-1]
+    assert answer_request["messages"][0]["content"] == (
+        "Mary has 3 apples and buys 2 more. How many apples does she have?"
+    )

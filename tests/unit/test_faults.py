@@ -130,7 +130,9 @@ def test_credentials_are_masked_in_messages() -> None:
 def test_runnable_retries_a_dropped_call_over_the_real_client(fake_tgi: FakeTGI) -> None:
     fake_tgi.reply = lambda _body: REWRITE
     fake_tgi.faults = [Fault("drop"), Fault("status", 503, {"Retry-After": "0"})]
-    result = S2ARunnable(llm=tgi_chat_model("http://tgi.test"), retry=FAST).invoke(PROMPT)
+    result = S2ARunnable(variant="separated", llm=tgi_chat_model("http://tgi.test"), retry=FAST).invoke(
+        PROMPT
+    )
     assert result.fallback is None
     assert result.context == "Paris is in France."
     assert len(fake_tgi.bodies("/v1/chat/completions")) == 3
@@ -138,7 +140,7 @@ def test_runnable_retries_a_dropped_call_over_the_real_client(fake_tgi: FakeTGI)
 
 async def test_a_failed_call_falls_back_to_the_original_flagged(fake_tgi: FakeTGI) -> None:
     fake_tgi.faults = [Fault("connect")] * 3
-    s2a = S2ARunnable(llm=tgi_chat_model("http://tgi.test"), retry=FAST)
+    s2a = S2ARunnable(variant="separated", llm=tgi_chat_model("http://tgi.test"), retry=FAST)
     result = await s2a.ainvoke({"context": "I bet Spain. Paris is in France.", "question": "Where is Paris?"})
     assert result.fallback is not None
     assert result.fallback.startswith("the S2A call failed: could not reach the model server")
@@ -152,7 +154,7 @@ async def test_a_failed_call_falls_back_to_the_original_flagged(fake_tgi: FakeTG
 def test_an_error_inside_a_stream_is_a_call_failure(fake_tgi: FakeTGI) -> None:
     fake_tgi.faults = [Fault("stream_error")]
     streaming = tgi_chat_model("http://tgi.test").model_copy(update={"streaming": True})
-    result = S2ARunnable(llm=streaming, retry=FAST).invoke(PROMPT)
+    result = S2ARunnable(variant="separated", llm=streaming, retry=FAST).invoke(PROMPT)
     assert result.fallback is not None
     assert "CUDA out of memory" in result.fallback
     assert result.prompt == PROMPT
@@ -176,10 +178,10 @@ def test_api_key_is_sent_but_never_shown_and_hub_token_never_sent(
 ) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_users_own_hub_token")
     fake_tgi.reply = lambda _body: REWRITE
-    S2ARunnable(llm=tgi_chat_model("http://tgi.test")).invoke(PROMPT)
+    S2ARunnable(variant="separated", llm=tgi_chat_model("http://tgi.test")).invoke(PROMPT)
     assert "hf_users_own_hub_token" not in str(fake_tgi.headers[-1])
     model = tgi_chat_model("http://tgi.test", api_key="sekret-key")
-    S2ARunnable(llm=model).invoke(PROMPT)
+    S2ARunnable(variant="separated", llm=model).invoke(PROMPT)
     assert fake_tgi.headers[-1]["authorization"] == "Bearer sekret-key"
     assert "sekret-key" not in repr(model)
-    assert "sekret-key" not in repr(S2ARunnable(llm=model))
+    assert "sekret-key" not in repr(S2ARunnable(variant="separated", llm=model))

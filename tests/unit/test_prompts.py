@@ -37,7 +37,7 @@ def test_replaced_prompt_is_what_the_model_sees() -> None:
     [("objectivity", True, False), ("relevance", False, True), ("both", True, True)],
 )
 def test_focus_selects_instructions(focus: str, has_objectivity: bool, has_relevance: bool) -> None:
-    config = S2AConfig.model_validate({"focus": focus})
+    config = S2AConfig.model_validate({"variant": "separated", "focus": focus})
     user = prepare(S2AInput(context="Why? I think so."), config).messages[1]["content"]
     assert (DEFAULT_PROMPTS.focus_objectivity in user) is has_objectivity
     assert (DEFAULT_PROMPTS.focus_relevance in user) is has_relevance

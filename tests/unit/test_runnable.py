@@ -25,7 +25,7 @@ INPUTS: list[Any] = [
 
 
 def make(response: str = REWRITE, **kwargs: Any) -> S2ARunnable:
-    return S2ARunnable(llm=FakeListChatModel(responses=[response]), **kwargs)
+    return S2ARunnable(llm=FakeListChatModel(responses=[response]), **{"variant": "separated", **kwargs})
 
 
 class Recorder(BaseCallbackHandler):
@@ -120,7 +120,7 @@ def test_input_forms() -> None:
 
 def test_history_turns_reach_the_model_as_context() -> None:
     parrot = ParrotFakeChatModel()
-    result = S2ARunnable(llm=parrot, fallback="original").invoke(INPUTS[2])
+    result = S2ARunnable(variant="separated", llm=parrot, fallback="original").invoke(INPUTS[2])
     assert result.raw is not None
     assert "User: I love Paris.\nAssistant: Nice." in result.raw
     assert result.question == "Where is Paris?"
@@ -164,16 +164,20 @@ def test_config_reaches_the_inner_call() -> None:
 
 
 def test_llm_not_chat_model() -> None:
-    result = S2ARunnable(llm=FakeListLLM(responses=[REWRITE])).invoke(PROMPT)
+    result = S2ARunnable(variant="separated", llm=FakeListLLM(responses=[REWRITE])).invoke(PROMPT)
     assert result.context == "Mary has 3 apples."
     recorder = Recorder()
-    S2ARunnable(llm=FakeListLLM(responses=[REWRITE])).invoke(PROMPT, config={"callbacks": [recorder]})
+    S2ARunnable(variant="separated", llm=FakeListLLM(responses=[REWRITE])).invoke(
+        PROMPT, config={"callbacks": [recorder]}
+    )
     assert recorder.models == [recorder.run_named("S2ARunnable")]
 
 
 def test_usage_is_reported() -> None:
     message = AIMessage(REWRITE, usage_metadata={"input_tokens": 50, "output_tokens": 12, "total_tokens": 62})
-    result = S2ARunnable(llm=GenericFakeChatModel(messages=iter([message]))).invoke(PROMPT)
+    result = S2ARunnable(variant="separated", llm=GenericFakeChatModel(messages=iter([message]))).invoke(
+        PROMPT
+    )
     assert result.usage is not None
     assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.total_tokens) == (50, 12, 62)
 
@@ -224,15 +228,19 @@ def test_lcel_with_context_and_question_variables() -> None:
 
 
 def test_create_s2a_chain_answers_from_the_regenerated_prompt() -> None:
-    chain = create_s2a_chain(FakeListChatModel(responses=[REWRITE]), answer_llm=ParrotFakeChatModel())
+    chain = create_s2a_chain(
+        FakeListChatModel(responses=[REWRITE]), answer_llm=ParrotFakeChatModel(), variant="separated"
+    )
     out = chain.invoke(PROMPT)
     assert out == make().invoke(PROMPT).prompt
-    single = create_s2a_chain(FakeListChatModel(responses=[REWRITE]))
+    single = create_s2a_chain(FakeListChatModel(responses=[REWRITE]), variant="separated")
     assert single.invoke(PROMPT) == REWRITE  # one model for both steps
 
 
 async def test_create_s2a_chain_async_and_batch() -> None:
-    chain = create_s2a_chain(FakeListChatModel(responses=[REWRITE]), answer_llm=ParrotFakeChatModel())
+    chain = create_s2a_chain(
+        FakeListChatModel(responses=[REWRITE]), answer_llm=ParrotFakeChatModel(), variant="separated"
+    )
     expected = chain.invoke(PROMPT)
     assert await chain.ainvoke(PROMPT) == expected
     assert await chain.abatch([PROMPT] * 3) == [expected] * 3
@@ -276,4 +284,4 @@ def test_unknown_setting_is_rejected() -> None:
     with pytest.raises(ValueError, match="variant"):
         make(variant="nope")
     with pytest.raises(ValueError, match="tempreature"):
-        S2ARunnable(llm=FakeListChatModel(responses=["x"]), tempreature=0)  # type: ignore[call-arg]
+        S2ARunnable(variant="separated", llm=FakeListChatModel(responses=["x"]), tempreature=0)  # type: ignore[call-arg]

@@ -17,7 +17,7 @@ REWRITE = "Context: Mary has 3 apples.\nQuestion: How many apples does Mary have
 
 def test_decoding_is_greedy_by_default(fake_tgi: FakeTGI) -> None:
     fake_tgi.reply = lambda body: REWRITE
-    result = S2ARunnable(llm=tgi_chat_model("http://tgi.test:8080/")).invoke(PROMPT)
+    result = S2ARunnable(variant="separated", llm=tgi_chat_model("http://tgi.test:8080/")).invoke(PROMPT)
     assert result.context == "Mary has 3 apples."
     assert result.usage is not None
     assert result.usage.total_tokens == 18
@@ -67,7 +67,10 @@ def test_generate_route_is_greedy_without_temperature(fake_tgi: FakeTGI) -> None
 
 def test_chain_through_tgi(fake_tgi: FakeTGI) -> None:
     fake_tgi.reply = lambda body: REWRITE if body["messages"][0]["role"] == "system" else "5 apples."
-    assert create_s2a_chain(tgi_chat_model("http://tgi.test:8080")).invoke(PROMPT) == "5 apples."
+    assert (
+        create_s2a_chain(tgi_chat_model("http://tgi.test:8080"), variant="separated").invoke(PROMPT)
+        == "5 apples."
+    )
     answer_body = fake_tgi.bodies("/v1/chat/completions")[1]
     assert answer_body["messages"][-1]["content"].startswith("Mary has 3 apples.")
 
@@ -97,10 +100,13 @@ def test_a_reply_cut_off_at_max_tokens_is_not_used(fake_tgi: FakeTGI, through: s
     fake_tgi.reply = lambda body: "Context: Mary has 3 apples.\nQuestion: How many"
     fake_tgi.finish_reason = "length"
     if through == "langchain":
-        result = S2ARunnable(llm=tgi_chat_model("http://tgi.test:8080")).invoke(PROMPT)
+        result = S2ARunnable(variant="separated", llm=tgi_chat_model("http://tgi.test:8080")).invoke(PROMPT)
     else:
         result = run_s2a(
-            inference_client("http://tgi.test:8080"), S2AInput(context=PROMPT), S2AConfig(), Decoding()
+            inference_client("http://tgi.test:8080"),
+            S2AInput(context=PROMPT),
+            S2AConfig(variant="separated"),
+            Decoding(),
         )
     assert result.fallback is not None
     assert "cut off at the token limit" in result.fallback

@@ -24,6 +24,8 @@ from tests.ledger import question_kept, record
 
 QUESTION = "How many apples does Mary have in the end?"
 OPINION = "I think the answer is 7."
+SEPARATED = S2AConfig(variant="separated")
+"""These tests split the paper's rewrite; `scored` has its own in test_scored.py."""
 
 
 def story(sentences: int) -> str:
@@ -42,9 +44,9 @@ def rewrite(request: S2ARequest) -> Reply:
 
 def test_a_context_that_fits_is_one_call_exactly_as_prepare_builds_it() -> None:
     inp = S2AInput(context=story(5), question=QUESTION)
-    plan = plan_step(inp, window_tokens=10_000)
+    plan = plan_step(inp, SEPARATED, window_tokens=10_000)
     assert not plan.split
-    assert plan.first == (prepare(inp),)
+    assert plan.first == (prepare(inp, SEPARATED),)
     result = run_plan(plan, rewrite, NO_RETRY)
     assert result.parts == 1
     assert OPINION not in result.context
@@ -53,7 +55,7 @@ def test_a_context_that_fits_is_one_call_exactly_as_prepare_builds_it() -> None:
 def test_a_long_context_is_split_into_parts_that_fit_and_merged_in_order() -> None:
     inp = S2AInput(context=story(60), question=QUESTION)
     window = 400
-    plan = plan_step(inp, window_tokens=window)
+    plan = plan_step(inp, SEPARATED, window_tokens=window)
     assert len(plan.first) > 3
     assert all(request_tokens(request) <= window for request in plan.first)
     assert all(QUESTION in request.messages[1]["content"] for request in plan.first)
@@ -73,7 +75,7 @@ def test_a_long_context_is_split_into_parts_that_fit_and_merged_in_order() -> No
 
 def test_with_the_question_inside_the_context_the_last_part_finds_it_for_the_others() -> None:
     inp = S2AInput(context=f"{story(40)} {QUESTION}")
-    plan = plan_step(inp, window_tokens=400)
+    plan = plan_step(inp, SEPARATED, window_tokens=400)
     assert len(plan.first) == 1  # only the last part, which holds the end of the prompt
     assert plan.first[0].input.question is None
     assert QUESTION in plan.first[0].input.context
@@ -98,7 +100,7 @@ def test_with_the_question_inside_the_context_the_last_part_finds_it_for_the_oth
 def test_if_the_last_part_yields_no_question_the_whole_input_is_kept_flagged() -> None:
     inp = S2AInput(context=f"{story(40)} {QUESTION}")
     result = run_plan(
-        plan_step(inp, window_tokens=400), lambda _r: Reply("I cannot help with that."), NO_RETRY
+        plan_step(inp, SEPARATED, window_tokens=400), lambda _r: Reply("I cannot help with that."), NO_RETRY
     )
     assert result.prompt == inp.context
     question_kept(result, QUESTION)
@@ -108,7 +110,7 @@ def test_if_the_last_part_yields_no_question_the_whole_input_is_kept_flagged() -
 
 def test_a_failed_part_keeps_its_own_text_and_says_which_it_was() -> None:
     inp = S2AInput(context=story(60), question=QUESTION)
-    plan = plan_step(inp, window_tokens=400)
+    plan = plan_step(inp, SEPARATED, window_tokens=400)
     second = plan.first[1].input.context
 
     def call(request: S2ARequest) -> Reply:
@@ -125,7 +127,7 @@ def test_a_failed_part_keeps_its_own_text_and_says_which_it_was() -> None:
 
 def test_raise_policy_raises_for_a_part() -> None:
     inp = S2AInput(context=story(60), question=QUESTION)
-    plan = plan_step(inp, S2AConfig(fallback="raise"), window_tokens=400)
+    plan = plan_step(inp, S2AConfig(variant="separated", fallback="raise"), window_tokens=400)
     with pytest.raises(S2AParseError):
         run_plan(plan, lambda _r: Reply("no labels here"), NO_RETRY)
 
@@ -174,7 +176,7 @@ def test_extractive_with_the_question_inside_sends_every_part_at_once() -> None:
 def test_one_enormous_sentence_is_cut_at_words_and_nothing_is_lost() -> None:
     words = [f"word{i}" for i in range(30_000)]
     inp = S2AInput(context=" ".join(words), question=QUESTION)
-    plan = plan_step(inp, window_tokens=2_000)
+    plan = plan_step(inp, SEPARATED, window_tokens=2_000)
     assert len(plan.first) > 10
     assert all(request_tokens(request) <= 2_000 for request in plan.first)
     assert " ".join(r.input.context for r in plan.first).split() == words
@@ -183,20 +185,20 @@ def test_one_enormous_sentence_is_cut_at_words_and_nothing_is_lost() -> None:
 def test_a_word_longer_than_a_window_is_cut_at_characters_and_nothing_is_lost() -> None:
     blob = "x" * 20_000
     inp = S2AInput(context=f"Short start. {blob} Short end.", question=QUESTION)
-    plan = plan_step(inp, window_tokens=1_000)
+    plan = plan_step(inp, SEPARATED, window_tokens=1_000)
     assert all(request_tokens(request) <= 1_000 for request in plan.first)
     assert re.sub(r"\s", "", "".join(r.input.context for r in plan.first)) == re.sub(r"\s", "", inp.context)
 
 
 def test_a_window_too_small_for_the_prompt_itself_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"window_tokens=50 leaves no room for the context"):
-        plan_step(S2AInput(context=story(60), question=QUESTION), window_tokens=50)
+        plan_step(S2AInput(context=story(60), question=QUESTION), SEPARATED, window_tokens=50)
 
 
 def test_no_call_variants_and_empty_context_are_never_split() -> None:
     long = story(200)
     assert not plan_step(S2AInput(context=long), S2AConfig(variant="instructed"), window_tokens=100).split
-    assert not plan_step(S2AInput(context="", question=QUESTION), window_tokens=100).split
+    assert not plan_step(S2AInput(context="", question=QUESTION), SEPARATED, window_tokens=100).split
 
 
 def test_token_estimate_does_not_undercount_other_scripts() -> None:
@@ -207,7 +209,7 @@ def test_token_estimate_does_not_undercount_other_scripts() -> None:
 
 def test_sync_and_async_give_the_same_result() -> None:
     inp = S2AInput(context=f"{story(40)} {QUESTION}")
-    plan = plan_step(inp, window_tokens=400)
+    plan = plan_step(inp, SEPARATED, window_tokens=400)
 
     async def acall(request: S2ARequest) -> Reply:
         await asyncio.sleep(0)
@@ -224,12 +226,12 @@ def _obedient(count: int) -> GenericFakeChatModel:
 
 async def test_runnable_splits_by_window_tokens_sync_and_async() -> None:
     value: ContextQuestion = {"context": story(60), "question": QUESTION}
-    parts = len(plan_step(S2AInput(**value), window_tokens=400).first)
-    s2a = S2ARunnable(llm=_obedient(parts), window_tokens=400)
+    parts = len(plan_step(S2AInput(**value), SEPARATED, window_tokens=400).first)
+    s2a = S2ARunnable(variant="separated", llm=_obedient(parts), window_tokens=400)
     result = s2a.invoke(value)
     assert result.parts == parts
     assert result.context == " ".join(f"part {i}." for i in range(parts))
-    again = await S2ARunnable(llm=_obedient(parts), window_tokens=400).ainvoke(value)
+    again = await S2ARunnable(variant="separated", llm=_obedient(parts), window_tokens=400).ainvoke(value)
     assert again.parts == parts
     assert sorted(again.context.split(" ")) == sorted(result.context.split(" "))  # concurrent parts
 
@@ -238,9 +240,11 @@ async def test_runnable_splits_by_window_tokens_sync_and_async() -> None:
 def test_a_reply_cut_off_at_the_token_limit_is_not_used(metadata: dict[str, str]) -> None:
     cut = AIMessage("Context: Mary has 3 apples. She also", response_metadata=metadata)
     value: ContextQuestion = {"context": "Mary has 3 apples. She also has a pear.", "question": QUESTION}
-    result = S2ARunnable(llm=GenericFakeChatModel(messages=iter([cut]))).invoke(value)
+    result = S2ARunnable(variant="separated", llm=GenericFakeChatModel(messages=iter([cut]))).invoke(value)
     assert result.fallback is not None
     assert "cut off at the token limit" in result.fallback
     assert result.context == value["context"]
     with pytest.raises(S2AParseError, match="cut off"):
-        S2ARunnable(llm=GenericFakeChatModel(messages=iter([cut])), fallback="raise").invoke(value)
+        S2ARunnable(
+            variant="separated", llm=GenericFakeChatModel(messages=iter([cut])), fallback="raise"
+        ).invoke(value)
