@@ -35,8 +35,8 @@ from s2a.variants import S2AConfig
 if TYPE_CHECKING:
     from huggingface_hub import InferenceClient
 
-    from s2a.evaluation.methods import Peer
-    from s2a.evaluation.runner import ExampleResult
+    from s2a.evaluation.methods import ChatModel, Peer
+    from s2a.evaluation.runner import ExampleResult, Scorer
     from s2a.evaluation.tasks import Task
 
 app = typer.Typer(
@@ -296,13 +296,17 @@ def serve(
         _fail(str(exc))
 
 
-def _methods(text: str) -> list[str]:
+def _methods(text: str | None, task: Task | None = None) -> list[str]:
+    """The methods in `text` (comma-separated), or the task's default; each must be the task's."""
     from s2a.evaluation.methods import METHODS  # noqa: PLC0415 - keeps `s2a run` light
 
+    allowed = (task.methods if task else None) or METHODS
+    if text is None:
+        return list((task.default_methods if task else None) or ("baseline", "oracle", "separated"))
     chosen = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in chosen if m not in METHODS]
+    unknown = [m for m in chosen if m not in allowed]
     if unknown or not chosen:
-        msg = f"unknown method(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(METHODS)}"
+        msg = f"unknown method(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(allowed)}"
         raise typer.BadParameter(msg, param_hint="--methods")
     return list(dict.fromkeys(chosen))
 
@@ -364,19 +368,24 @@ def eval_(
         typer.Option(
             help="gsm_ic, gsm_ic_clean (its problems without the distractor), trivia_opinion, "
             "argument_opinion, opinion_phrasings (opinions as people write them; "
-            "opinion_phrasings_tune: the tuning half; both read trivia_opinion.jsonl) "
-            "or sycophancy_bio.",
+            "opinion_phrasings_tune: the tuning half; both read trivia_opinion.jsonl), "
+            "sycophancy_bio, or hotpotqa (which of 10 paragraphs a filter keeps; reads "
+            "hotpotqa_distractor.jsonl).",
             show_default=False,
         ),
     ],
     methods: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Comma-separated: baseline, oracle, the S2A variants (separated, unseparated, "
             "keep_original, instructed, extractive, scored), llm_chain_extractor, llm_chain_filter, "
-            "llm_rerank."
+            "llm_rerank; default baseline,oracle,separated. hotpotqa has its own: none, oracle, "
+            "bm25_k2..bm25_k6, s2a_node, s2a_compressor (and _keep_list, _sentence, "
+            "_keep_list_sentence, _relevance), llm_rerank_top2..4, llm_chain_filter, "
+            "llm_chain_extractor, llm_listwise_rerank; default none, oracle, bm25_k2..6, s2a_node.",
+            show_default=False,
         ),
-    ] = "baseline,oracle,separated",
+    ] = None,
     data: EvalData = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N records (file order).", min=1)] = None,
     tgi_url: TgiUrl = None,
@@ -406,14 +415,16 @@ def eval_(
     from s2a.evaluation.methods import PEERS, TGIChat  # noqa: PLC0415
     from s2a.evaluation.runner import RunInfo, evaluate  # noqa: PLC0415
 
-    spec, chosen, folder = _task(task), _methods(methods), out / task
+    spec, folder = _task(task), out / task
+    chosen = _methods(methods, spec)
     try:
         records = spec.load(_data_file(data, spec), limit)
     except S2AError as exc:
         _fail(str(exc))
     with _server(tgi_url, model_path) as url:
-        peers = _peers(url) if any(m in PEERS for m in chosen) else {}
         model = TGIChat(url, Decoding(temperature=temperature, seed=seed))
+        scorer = _selection_scorer(url, model, chosen) if spec.methods else None
+        peers = _peers(url) if scorer is None and any(m in PEERS for m in chosen) else {}
         judge = TGIChat(judge_url or url) if spec.judged else None
         try:
             judge_model = judge.model_id() if judge else None
@@ -446,12 +457,19 @@ def eval_(
                     reuse_answers=not model.decoding.do_sample,
                     on_start=start,
                     on_done=done,
+                    scorer=scorer,
                 )
         except S2AError as exc:
             _fail(str(exc))
-    table = report.markdown(spec, rows, chosen, records)
+    if scorer is not None:
+        from s2a.evaluation import hotpotqa_report  # noqa: PLC0415
+
+        table = hotpotqa_report.markdown(rows, chosen, records)
+        hotpotqa_report.figure(rows, folder / "figure.png", chosen)
+    else:
+        table = report.markdown(spec, rows, chosen, records)
+        report.figure(spec, rows, folder / "figure.png", chosen)
     (folder / "table.md").write_text(table, encoding="utf-8")
-    report.figure(spec, rows, folder / "figure.png", chosen)
     typer.echo(table)
     typer.echo(
         f"Results: {folder / 'results.jsonl'}, table: {folder / 'table.md'}, figure: {folder / 'figure.png'}"
@@ -468,6 +486,25 @@ def _peers(url: str) -> dict[str, Peer]:
     except ImportError as exc:
         _fail(f"the peers need the langchain, llamaindex and examples extras ({exc})")
     return build_peers(url)
+
+
+def _selection_scorer(url: str, model: ChatModel, methods: list[str]) -> Scorer:
+    """The hotpotqa scorer: BM25 needs bm25s; the S2A filters and peers, the framework extras."""
+    from s2a.evaluation.hotpotqa_run import scorer  # noqa: PLC0415
+
+    if any(m.startswith("bm25_k") for m in methods):
+        try:
+            import bm25s  # noqa: F401, PLC0415 - checked here rather than on every question
+        except ImportError as exc:
+            _fail(f"the bm25 methods need the examples extra ({exc})")
+    needs_model = [m for m in methods if m not in ("none", "oracle") and not m.startswith("bm25_k")]
+    if not needs_model:
+        return scorer(model, {})
+    try:
+        from s2a.evaluation.hotpotqa_filters import build_filters  # noqa: PLC0415 - the framework extras
+    except ImportError as exc:
+        _fail(f"the S2A filters and peers need the langchain, llamaindex and examples extras ({exc})")
+    return scorer(model, build_filters(url, needs_model))
 
 
 def _levels(text: str) -> list[int]:

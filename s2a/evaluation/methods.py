@@ -285,16 +285,20 @@ def run_method(
     else:
         msg = f"unknown method {method!r}; choose from {', '.join(METHODS)}"
         raise ValueError(msg)
-    messages = answer_messages(task, shown)
+    reply, answered = answer_step(task, shown, model, answers)
+    return Outcome(prompt=shown, answer=reply.text, steps=[*steps, answered], fallback=fallback)
+
+
+def answer_step(
+    task: Task, prompt: str, model: ChatModel, answers: Answers | None = None
+) -> tuple[Reply, Step]:
+    """The answer step and its cost; with `answers`, a prompt answered before is not asked again."""
+    messages = answer_messages(task, prompt)
     if answers is None:
         reply = model(messages, max_new_tokens=task.answer_tokens)
-        steps.append(_step("answer", reply))
-    else:
-        reply, reused = answers.ask(model, messages, task.answer_tokens)
-        steps.append(
-            Step(name="answer", seconds=0.0, calls=0, reused=True) if reused else _step("answer", reply)
-        )
-    return Outcome(prompt=shown, answer=reply.text, steps=steps, fallback=fallback)
+        return reply, _step("answer", reply)
+    reply, reused = answers.ask(model, messages, task.answer_tokens)
+    return reply, Step(name="answer", seconds=0.0, calls=0, reused=True) if reused else _step("answer", reply)
 
 
 def _sentences(prompt: str) -> list[str]:

@@ -42,6 +42,15 @@ class ExampleResult(BaseModel):
     steps: list[Step] = []
     error: str | None = None
     """Why the example failed (a server error, an unusable judge reply); it is retried on rerun."""
+    kept: list[int] | None = None
+    """Paragraph selection (`hotpotqa`): the paragraphs kept, by input index, in the method's order
+    (best first for a method that ranks)."""
+    kept_scores: dict[int, float] | None = None
+    """Paragraph selection: the method's score of each paragraph it scored (BM25, P(keep), relevance)."""
+
+
+Scorer = Callable[[Record, str, Answers | None], ExampleResult]
+"""Runs one method on one record and scores it, for a task with methods of its own (`hotpotqa`)."""
 
 
 class RunInfo(BaseModel):
@@ -158,8 +167,12 @@ def evaluate(
     reuse_answers: bool = False,
     on_start: Callable[[int, int], Any] | None = None,
     on_done: Callable[[ExampleResult], Any] | None = None,
+    scorer: Scorer | None = None,
 ) -> list[ExampleResult]:
     """Run every method on every record not yet done in `out`; return all results for them.
+
+    `scorer` runs and scores each (record, method) of a task with methods of its own; by default,
+    `score` with `model`, `judge` and `peers`.
 
     `reuse_answers` (greedy runs only): an answer prompt already answered in this run, or in
     the results of an earlier sitting, gets that answer without a call (`Answers`).
@@ -188,10 +201,14 @@ def evaluate(
     lock = threading.Lock()
     finished: list[ExampleResult] = []
     sink = results_path.open("a", encoding="utf-8")
+
+    def job(record: Record, method: str) -> ExampleResult:
+        if scorer is not None:
+            return scorer(record, method, answers)
+        return score(task, record, method, model, judge=judge, peers=peers, answers=answers)
+
     with ThreadPoolExecutor(max_workers=concurrency) as pool, sink:
-        futures = [
-            pool.submit(score, task, r, m, model, judge=judge, peers=peers, answers=answers) for r, m in jobs
-        ]
+        futures = [pool.submit(job, r, m) for r, m in jobs]
         for future in as_completed(futures):
             row = future.result()
             with lock:

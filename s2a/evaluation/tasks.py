@@ -4,6 +4,8 @@ Records follow the schemas of the development split's README (`../shared/data/RE
 in the project's workspace); extra fields are ignored, missing ones are an error that names
 the file, the line and the field. `opinion_phrasings` (and `opinion_phrasings_tune`) build
 their records from the trivia file and the package's own phrasings (`s2a.evaluation.phrasings`).
+`hotpotqa`, a task of its own kind (paragraph selection), is defined in `s2a.evaluation.hotpotqa`
+and registered at the end of this module.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ TaskName = Literal[
     "opinion_phrasings_tune",
     "opinion_phrasings_fresh",
     "sycophancy_bio",
+    "hotpotqa",
 ]
 
 
@@ -159,6 +162,11 @@ class Task:
     """Builds the task's records from the data file's rows, when they are not the records."""
     parts: Callable[[Record], tuple[str, ...]] = lambda _record: ()
     """The sentences of what was planted, each to be removed on its own (a biography)."""
+    methods: tuple[str, ...] | None = None
+    """The task's own methods, when they are not the prompt filters of `s2a.evaluation.methods`
+    (`hotpotqa`: paragraph selection, run by `s2a.evaluation.hotpotqa_run`)."""
+    default_methods: tuple[str, ...] | None = None
+    """What `s2a eval` runs without `--methods`, when not its usual default."""
 
     @property
     def file(self) -> str:
@@ -443,3 +451,8 @@ TASKS["sycophancy_bio"] = Task(
     needed=_sycophancy_needed,
     parts=_sycophancy_parts,
 )
+
+# Last: the module builds on Record and Task above (and reads the trivia task's answer step).
+from s2a.evaluation.hotpotqa import HOTPOTQA  # noqa: E402
+
+TASKS["hotpotqa"] = HOTPOTQA

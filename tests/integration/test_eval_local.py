@@ -80,3 +80,38 @@ def test_bench_writes_its_report(server_url: str, tmp_path: Path) -> None:
     assert "| separated | 1 | " in report
     assert "Qwen/Qwen2.5-Coder-1.5B-Instruct" in report
     assert "| 2 | 2 |" in report
+
+
+def test_eval_hotpotqa_limit_2_keeps_gold_and_writes_table_and_figure(
+    server_url: str, tmp_path: Path
+) -> None:
+    methods = "none,oracle,bm25_k4,s2a_node"
+    args = ["eval", "--task", "hotpotqa", "--data", str(SHARED), "--limit", "2", "--methods", methods]
+    done = s2a(*args, "--tgi-url", server_url, "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = tmp_path / "hotpotqa"
+    rows = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 8
+    assert all(r["error"] is None and r["answer"].strip() for r in rows)
+    lines = (SHARED / "hotpotqa_distractor.jsonl").read_text().splitlines()[:2]
+    gold = {
+        record["id"]: [i for i, p in enumerate(record["passages"]) if p["supporting"]]
+        for record in map(json.loads, lines)
+    }
+    for row in rows:
+        kept, calls = row["kept"], sum(s["calls"] for s in row["steps"] if s["name"] == "filter")
+        if row["method"] == "oracle":
+            assert kept == gold[row["id"]]
+            assert row["scores"]["both_gold"] == 1.0
+        if row["method"] == "none":
+            assert kept == list(range(10))
+        if row["method"] == "bm25_k4":
+            assert len(kept) == 4
+        if row["method"] == "s2a_node":  # one call per question, P(keep) as the kept nodes' scores
+            assert calls == 1
+            assert all(0.0 <= p <= 1.0 for p in (row["kept_scores"] or {}).values())
+    table = (folder / "table.md").read_text()
+    assert "| oracle | 100.0 [34.2, 100.0] n=2 | 100.0 [100.0, 100.0] n=2 |" in table
+    for method in methods.split(","):
+        assert f"| {method} | " in table
+    assert (folder / "figure.png").read_bytes()[:4] == b"\x89PNG"
