@@ -649,3 +649,39 @@ def test_eval_hotpotqa_has_its_own_methods_and_default(fake_tgi: FakeTGI, tmp_pa
     assert "s2a_node" in (HOTPOTQA.default_methods or ())
     [node] = [r for r in rows if r["method"] == "s2a_node"]
     assert node["kept"] == record.gold
+
+
+def test_calls_and_fallbacks_go_to_their_own_question_when_run_together(
+    fake_tgi: FakeTGI, tmp_path: Path
+) -> None:
+    records = real(4)
+    by_question = {r.question: r for r in records}
+    unreadable = records[2].question
+
+    def reply(body: dict[str, Any]) -> str:
+        text = last_user(body)
+        record = next(r for q, r in by_question.items() if q in text)
+        if body["messages"][0]["content"] == HOTPOTQA.system:
+            return record.answer
+        if "YES" in text:
+            return "YES"
+        return "no idea" if record.question == unreadable else selection_reply(text, record.gold)
+
+    fake_tgi.reply = reply
+    methods = ["s2a_node", "llm_chain_filter"]
+    rows = evaluate(
+        HOTPOTQA,
+        records,
+        methods,
+        TGIChat(URL),
+        out=tmp_path / "out",
+        info=info(),
+        concurrency=8,
+        scorer=scorer(TGIChat(URL), build_filters(URL, methods)),
+    )
+    assert len(rows) == 8
+    for row in rows:
+        assert row.error is None
+        assert row.steps[0].calls == (1 if row.method == "s2a_node" else 10)
+        fell_back = row.method == "s2a_node" and row.id == records[2].id
+        assert (row.fallback is not None) is fell_back, row.id
