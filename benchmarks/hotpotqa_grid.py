@@ -1,0 +1,149 @@
+"""Which paragraph-selection rule meets the HotpotQA lines, from saved P(keep), offline.
+
+    python benchmarks/hotpotqa_grid.py --results docs/eval/hotpotqa/hotpotqa/results.jsonl \
+        --data ../shared/data [--method s2a_compressor]
+
+`s2a eval --task hotpotqa` saves, for `s2a_compressor` (and its modes), the model's P(keep) of
+every one of a question's 10 paragraphs. This script applies selection rules to those saved
+probabilities, with no model call, so every rule is judged on the same model outputs:
+
+- `p>=t`: keep the paragraphs whose P(keep) reaches t (the shape of the adapters' threshold);
+- `top k by P(keep)`, `top k by BM25`;
+- `fused top k`: reciprocal-rank fusion of the P(keep) ranking and BM25's;
+- `+title`: also keep a paragraph whose title is named in the question;
+- `+hop`: also keep a paragraph whose title is named in a kept paragraph and that is in the
+  fused top k+2 (a two-hop question's bridge: the other needed paragraph names it).
+
+Questions are split by position into a tuning half (even) and a checking half (odd): choose on
+the first, report the second. Per rule: both gold kept and tokens kept (whitespace words), on
+questions with at least 3 paragraphs, as `s2a eval` counts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from s2a.evaluation.hotpotqa import bm25_ranking, words
+
+Json = dict[str, Any]
+Rule = Callable[[Json, dict[int, float]], set[int]]
+
+
+def _text(passage: Json) -> str:
+    return f"{passage['title']}: {''.join(passage['sentences'])}"
+
+
+def _name(title: str) -> str:
+    """A title as prose names it: without its parenthesised qualifier, lower case."""
+    return re.sub(r"\s+", " ", re.sub(r"\s*\(.*?\)", "", title)).strip().lower()
+
+
+def _fused(record: Json, p_keep: dict[int, float]) -> list[int]:
+    bm25 = [i for i, _ in bm25_ranking([_text(p) for p in record["passages"]], record["question"])]
+    by_p = sorted(p_keep, key=lambda i: -p_keep[i])
+    score = {i: 1 / (60 + bm25.index(i)) + 1 / (60 + by_p.index(i)) for i in bm25}
+    return sorted(score, key=lambda i: -score[i])
+
+
+def threshold(t: float) -> Rule:
+    return lambda _record, p_keep: {i for i, p in p_keep.items() if p >= t}
+
+
+def top_p(k: int) -> Rule:
+    return lambda _record, p_keep: set(sorted(p_keep, key=lambda i: -p_keep[i])[:k])
+
+
+def top_bm25(k: int) -> Rule:
+    def rule(record: Json, _p_keep: dict[int, float]) -> set[int]:
+        return {i for i, _ in bm25_ranking([_text(p) for p in record["passages"]], record["question"])[:k]}
+
+    return rule
+
+
+def fused(k: int, *, title: bool = False, hop: bool = False) -> Rule:
+    def rule(record: Json, p_keep: dict[int, float]) -> set[int]:
+        passages, question = record["passages"], record["question"].lower()
+        ranking = _fused(record, p_keep)
+        keep = {i for i, p in enumerate(passages) if _name(p["title"]) in question} if title else set()
+        for i in ranking:
+            if len(keep) >= k:
+                break
+            keep.add(i)
+        if hop:
+            body = " ".join(" ".join(passages[i]["sentences"]) for i in keep).lower()
+            keep |= {
+                i
+                for i in ranking[: k + 2]
+                if len(_name(passages[i]["title"])) > 3 and _name(passages[i]["title"]) in body
+            }
+        return keep
+
+    return rule
+
+
+def measure(rule: Rule, rows: list[tuple[Json, dict[int, float]]]) -> tuple[float, float, int]:
+    both = tokens = 0.0
+    n = 0
+    for record, p_keep in rows:
+        passages = record["passages"]
+        if len(passages) < 3:
+            continue
+        keep = rule(record, p_keep)
+        gold = {i for i, p in enumerate(passages) if p["supporting"]}
+        both += gold <= keep
+        tokens += sum(words(_text(passages[i])) for i in keep) / sum(words(_text(p)) for p in passages)
+        n += 1
+    return both / max(n, 1), tokens / max(n, 1), n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--method", default="s2a_compressor")
+    args = parser.parse_args()
+    records = {
+        r["id"]: r
+        for r in map(
+            json.loads, (args.data / "hotpotqa_distractor.jsonl").read_text(encoding="utf-8").splitlines()
+        )
+    }
+    order = list(records)
+    saved = {}
+    for line in args.results.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["method"] == args.method and not row.get("error") and row.get("kept_scores"):
+            saved[row["id"]] = {int(i): p for i, p in row["kept_scores"].items()}
+    full = [i for i in order if i in saved and len(saved[i]) == len(records[i]["passages"])]
+    halves = [[(records[i], saved[i]) for i in full if order.index(i) % 2 == h] for h in (0, 1)]
+    rules: list[tuple[str, Rule]] = [
+        *[(f"p>={t}", threshold(t)) for t in (0.3, 0.35, 0.4, 0.45)],
+        *[(f"top {k} by P(keep)", top_p(k)) for k in (3, 4, 5)],
+        *[(f"top {k} by BM25", top_bm25(k)) for k in (3, 4, 5)],
+        *[(f"fused top {k}", fused(k)) for k in (3, 4, 5)],
+        *[(f"fused top {k} +title", fused(k, title=True)) for k in (3, 4, 5)],
+        *[(f"fused top {k} +title +hop", fused(k, title=True, hop=True)) for k in (2, 3, 4)],
+    ]
+    print(
+        f"{args.method}: {len(halves[0])} tuning and {len(halves[1])} checking questions "
+        "with every P(keep) saved\n"
+    )
+    print("| rule | tune: both gold | tune: tokens | check: both gold | check: tokens |")
+    print("|---|---|---|---|---|")
+    for name, rule in rules:
+        (tb, tt, _), (cb, ct, _) = measure(rule, halves[0]), measure(rule, halves[1])
+        print(f"| {name} | {tb:.0%} | {tt:.0%} | {cb:.0%} | {ct:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
