@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from s2a.evaluation.hotpotqa import HOTPOTQA, MIN_PARAGRAPHS, HotpotRecord
-from s2a.evaluation.report import Cell
+from s2a.evaluation.report import Cell, summarise
 from s2a.evaluation.runner import ExampleResult
-from s2a.evaluation.scoring import bootstrap_interval, wilson_interval
 from s2a.evaluation.tasks import Record
 
 COLUMNS = {
@@ -30,14 +29,7 @@ BINARY = frozenset({"both_gold", "top2_gold", "exact_match"})
 
 def cell(rows: Sequence[ExampleResult], metric: str) -> Cell:
     """The mean of `metric` over the rows that have it, with its 95% interval."""
-    values = [r.scores[metric] for r in rows if r.error is None and metric in r.scores]
-    if not values:
-        return Cell(math.nan, math.nan, math.nan, 0)
-    if metric in BINARY:
-        low, high = wilson_interval(round(sum(values)), len(values))
-    else:
-        low, high = bootstrap_interval(values)
-    return Cell(statistics.fmean(values), low, high, len(values))
+    return summarise(rows, metric, binary=BINARY)
 
 
 def filter_cost(rows: Sequence[ExampleResult]) -> tuple[float, float]:

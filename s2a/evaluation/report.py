@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +40,17 @@ class Cell:
         return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}] n={self.n}"
 
 
-def summarise(rows: Sequence[ExampleResult], metric: str, *, seed: int = 0) -> Cell:
-    """Mean of `metric` over the scored rows with its 95% interval (Wilson for accuracy)."""
+def summarise(
+    rows: Sequence[ExampleResult], metric: str, *, seed: int = 0, binary: Collection[str] = _SHARES
+) -> Cell:
+    """Mean of `metric` over the scored rows with its 95% interval.
+
+    Wilson for the `binary` metrics (0 or 1 per row), percentile bootstrap for the others.
+    """
     values = [r.scores[metric] for r in rows if r.error is None and metric in r.scores]
     if not values:
         return Cell(math.nan, math.nan, math.nan, 0)
-    if metric in _SHARES:
+    if metric in binary:
         low, high = wilson_interval(round(sum(values)), len(values))
     else:
         low, high = bootstrap_interval(values, seed=seed)
