@@ -2,6 +2,7 @@
 
     python benchmarks/hotpotqa_grid.py --results docs/eval/hotpotqa/hotpotqa/results.jsonl \
         --data ../shared/data [--method s2a_compressor]
+    python benchmarks/hotpotqa_grid.py --data ../shared/data    # the free signals alone, every question
 
 `s2a eval --task hotpotqa` saves, for `s2a_compressor` (and its modes), the model's P(keep) of
 every one of a question's 10 paragraphs. This script applies selection rules to those saved
@@ -13,6 +14,9 @@ probabilities, with no model call, so every rule is judged on the same model out
 - `+title`: also keep a paragraph whose title is named in the question;
 - `+hop`: also keep a paragraph whose title is named in a kept paragraph and that is in the
   fused top k+2 (a two-hop question's bridge: the other needed paragraph names it).
+
+Without `--results`, only the rules that need no model run (BM25, titles, the bridge, with BM25's
+order for "fused"), on every question of the file: what a free lexical first stage reaches.
 
 Questions are split by position into a tuning half (even) and a checking half (odd): choose on
 the first, report the second. Per rule: both gold kept and tokens kept (whitespace words), on
@@ -47,7 +51,10 @@ def _name(title: str) -> str:
 
 
 def _fused(record: Json, p_keep: dict[int, float]) -> list[int]:
+    """The paragraphs by reciprocal-rank fusion of BM25 and P(keep); by BM25 alone without P(keep)."""
     bm25 = [i for i, _ in bm25_ranking([_text(p) for p in record["passages"]], record["question"])]
+    if not p_keep:
+        return bm25
     by_p = sorted(p_keep, key=lambda i: -p_keep[i])
     score = {i: 1 / (60 + bm25.index(i)) + 1 / (60 + by_p.index(i)) for i in bm25}
     return sorted(score, key=lambda i: -score[i])
@@ -104,11 +111,39 @@ def measure(rule: Rule, rows: list[tuple[Json, dict[int, float]]]) -> tuple[floa
     return both / max(n, 1), tokens / max(n, 1), n
 
 
+def title_counts(records: list[Json]) -> str:
+    """How often a gold or a distractor paragraph's title is named in the question, or in a gold paragraph."""
+    named = {
+        "gold in question": 0,
+        "distractor in question": 0,
+        "gold in the other gold": 0,
+        "distractor in a gold": 0,
+    }
+    gold_n = distractor_n = 0
+    for record in records:
+        passages, question = record["passages"], record["question"].lower()
+        golds = [p for p in passages if p["supporting"]]
+        for passage in passages:
+            name = _name(passage["title"])
+            body = " ".join(" ".join(g["sentences"]) for g in golds if g is not passage).lower()
+            kind = "gold" if passage["supporting"] else "distractor"
+            gold_n += kind == "gold"
+            distractor_n += kind == "distractor"
+            named[f"{kind} in question"] += name in question
+            named["gold in the other gold" if kind == "gold" else "distractor in a gold"] += name in body
+    return (
+        f"titles named: gold in the question {named['gold in question']}/{gold_n}, distractor "
+        f"{named['distractor in question']}/{distractor_n}; gold in the other gold "
+        f"{named['gold in the other gold']}/{gold_n}, distractor in a gold "
+        f"{named['distractor in a gold']}/{distractor_n}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--results", type=Path, help="s2a eval --task hotpotqa results.jsonl")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--method", default="s2a_compressor")
     args = parser.parse_args()
@@ -119,25 +154,33 @@ def main() -> None:
         )
     }
     order = list(records)
-    saved = {}
-    for line in args.results.read_text(encoding="utf-8").splitlines():
+    saved: dict[str, dict[int, float]] = {}
+    for line in args.results.read_text(encoding="utf-8").splitlines() if args.results else []:
         row = json.loads(line)
         if row["method"] == args.method and not row.get("error") and row.get("kept_scores"):
             saved[row["id"]] = {int(i): p for i, p in row["kept_scores"].items()}
-    full = [i for i in order if i in saved and len(saved[i]) == len(records[i]["passages"])]
-    halves = [[(records[i], saved[i]) for i in full if order.index(i) % 2 == h] for h in (0, 1)]
-    rules: list[tuple[str, Rule]] = [
+    if args.results:
+        full = [i for i in order if i in saved and len(saved[i]) == len(records[i]["passages"])]
+    else:
+        full = order
+    halves = [[(records[i], saved.get(i, {})) for i in full if order.index(i) % 2 == h] for h in (0, 1)]
+    model_rules: list[tuple[str, Rule]] = [
         *[(f"p>={t}", threshold(t)) for t in (0.3, 0.35, 0.4, 0.45)],
         *[(f"top {k} by P(keep)", top_p(k)) for k in (3, 4, 5)],
+    ]
+    rules: list[tuple[str, Rule]] = [
+        *(model_rules if args.results else []),
         *[(f"top {k} by BM25", top_bm25(k)) for k in (3, 4, 5)],
         *[(f"fused top {k}", fused(k)) for k in (3, 4, 5)],
         *[(f"fused top {k} +title", fused(k, title=True)) for k in (3, 4, 5)],
         *[(f"fused top {k} +title +hop", fused(k, title=True, hop=True)) for k in (2, 3, 4)],
     ]
     print(
-        f"{args.method}: {len(halves[0])} tuning and {len(halves[1])} checking questions "
-        "with every P(keep) saved\n"
+        f"{args.method if args.results else 'no model'}: {len(halves[0])} tuning and "
+        f"{len(halves[1])} checking questions{' with every P(keep) saved' if args.results else ''}\n"
     )
+    if not args.results:
+        print(title_counts([records[i] for i in order]) + "\n")
     print("| rule | tune: both gold | tune: tokens | check: both gold | check: tokens |")
     print("|---|---|---|---|---|")
     for name, rule in rules:
