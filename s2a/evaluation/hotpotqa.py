@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Self
 
@@ -271,14 +271,18 @@ def baseline_selection(method: str, record: HotpotRecord) -> Selection | None:
     return None
 
 
-def _prompt(record: Record) -> str:
-    hotpot = as_hotpot(record)
-    return answer_prompt(hotpot, Selection(kept=list(range(len(hotpot.passages)))))
+def _answer_prompt_of(method: str) -> Callable[[Record], str]:
+    """The answer step's prompt from what `method` (`none`, `oracle`) keeps."""
 
+    def prompt(record: Record) -> str:
+        hotpot = as_hotpot(record)
+        selection = baseline_selection(method, hotpot)
+        if selection is None:
+            msg = f"{method!r} needs a model"
+            raise ValueError(msg)
+        return answer_prompt(hotpot, selection)
 
-def _oracle(record: Record) -> str:
-    hotpot = as_hotpot(record)
-    return answer_prompt(hotpot, Selection(kept=hotpot.gold))
+    return prompt
 
 
 def _exact(record: Record, reply: str) -> float:
@@ -293,8 +297,8 @@ HOTPOTQA: Task = Task(
     metrics=("exact_match", "f1"),
     system=TASKS["trivia_opinion"].system,  # the trivia task's: the answer alone, on the first line
     answer_tokens=48,
-    prompt=_prompt,
-    oracle=_oracle,
+    prompt=_answer_prompt_of("none"),
+    oracle=_answer_prompt_of("oracle"),
     exact=_exact,
     data="hotpotqa_distractor",
     methods=METHODS,

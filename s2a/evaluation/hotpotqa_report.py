@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from s2a.evaluation.hotpotqa import HOTPOTQA, MIN_PARAGRAPHS, HotpotRecord
-from s2a.evaluation.report import Cell, summarise
+from s2a.evaluation.report import Cell, methods_in, summarise
 from s2a.evaluation.runner import ExampleResult
 from s2a.evaluation.tasks import Record
 
@@ -46,12 +46,6 @@ def filter_cost(rows: Sequence[ExampleResult]) -> tuple[float, float]:
 def raised(row: ExampleResult) -> bool:
     """Whether the filter raised on the question (nothing kept, no answer step)."""
     return row.error is None and row.fallback is not None and not any(s.name == "answer" for s in row.steps)
-
-
-def methods_in(rows: Sequence[ExampleResult], order: Sequence[str] | None) -> list[str]:
-    """The methods of `rows`, in `order` first."""
-    seen = list(dict.fromkeys(r.method for r in rows))
-    return [m for m in order or () if m in seen] + [m for m in seen if m not in (order or ())]
 
 
 def markdown(

@@ -57,7 +57,8 @@ def summarise(
     return Cell(statistics.fmean(values), low, high, len(values))
 
 
-def _methods(rows: Sequence[ExampleResult], order: Sequence[str] | None) -> list[str]:
+def methods_in(rows: Sequence[ExampleResult], order: Sequence[str] | None) -> list[str]:
+    """The methods of `rows`, those in `order` first, in its order."""
     seen = list(dict.fromkeys(r.method for r in rows))
     if order is None:
         return seen
@@ -69,7 +70,7 @@ def grid(
 ) -> dict[str, dict[str, Cell]]:
     """`{method: {"all" | label: Cell}}` for one metric."""
     out: dict[str, dict[str, Cell]] = {}
-    for method in _methods(rows, order):
+    for method in methods_in(rows, order):
         mine = [r for r in rows if r.method == method]
         out[method] = {"all": summarise(mine, metric)}
         for label in task.labels:
@@ -161,7 +162,7 @@ def filter_table(
         + (" planted sentences removed |" if sentences else ""),
         "|---|---|---|---|---|" + ("---|" if sentences else ""),
     ]
-    for method in _methods(rows, order):
+    for method in methods_in(rows, order):
         mine = [r for r in rows if r.method == method]
         lines.append(
             f"| {method} | {planted_removed(task, mine, records)} | {needed_kept(task, mine, records)} "
@@ -172,7 +173,7 @@ def filter_table(
         lines += ["", f"**{task.name}: planted removed / needed kept, by {task.label_field}**\n"]
         lines.append("| method | " + " | ".join(task.labels) + " |")
         lines.append("|---" * (len(task.labels) + 1) + "|")
-        for method in _methods(rows, order):
+        for method in methods_in(rows, order):
             mine = [r for r in rows if r.method == method]
             cells = []
             for label in task.labels:
