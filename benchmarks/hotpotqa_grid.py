@@ -30,19 +30,37 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2a.evaluation.hotpotqa import bm25_ranking, words
+from s2a.evaluation.hotpotqa import (
+    HOTPOTQA,
+    HotpotRecord,
+    Selection,
+    as_hotpot,
+    bm25_ranking,
+    selection_scores,
+)
 
-Json = dict[str, Any]
-Rule = Callable[[Json, dict[int, float]], set[int]]
+
+@dataclass(frozen=True)
+class Question:
+    """A question, the model's saved P(keep) of its paragraphs (none without `--results`), BM25's order."""
+
+    record: HotpotRecord
+    p_keep: dict[int, float]
+    bm25: list[int]
 
 
-def _text(passage: Json) -> str:
-    return f"{passage['title']}: {''.join(passage['sentences'])}"
+Rule = Callable[[Question], set[int]]
+
+
+def question(record: HotpotRecord, p_keep: dict[int, float]) -> Question:
+    """`record` with its P(keep) and its paragraphs in BM25's order, ranked once for every rule."""
+    ranking = bm25_ranking([p.text for p in record.passages], record.question)
+    return Question(record, p_keep, [i for i, _ in ranking])
 
 
 def _name(title: str) -> str:
@@ -50,68 +68,59 @@ def _name(title: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"\s*\(.*?\)", "", title)).strip().lower()
 
 
-def _fused(record: Json, p_keep: dict[int, float]) -> list[int]:
+def _fused(q: Question) -> list[int]:
     """The paragraphs by reciprocal-rank fusion of BM25 and P(keep); by BM25 alone without P(keep)."""
-    bm25 = [i for i, _ in bm25_ranking([_text(p) for p in record["passages"]], record["question"])]
-    if not p_keep:
-        return bm25
-    by_p = sorted(p_keep, key=lambda i: -p_keep[i])
-    score = {i: 1 / (60 + bm25.index(i)) + 1 / (60 + by_p.index(i)) for i in bm25}
+    if not q.p_keep:
+        return q.bm25
+    by_p = sorted(q.p_keep, key=lambda i: -q.p_keep[i])
+    score = {i: 1 / (60 + q.bm25.index(i)) + 1 / (60 + by_p.index(i)) for i in q.bm25}
     return sorted(score, key=lambda i: -score[i])
 
 
 def threshold(t: float) -> Rule:
-    return lambda _record, p_keep: {i for i, p in p_keep.items() if p >= t}
+    return lambda q: {i for i, p in q.p_keep.items() if p >= t}
 
 
 def top_p(k: int) -> Rule:
-    return lambda _record, p_keep: set(sorted(p_keep, key=lambda i: -p_keep[i])[:k])
+    return lambda q: set(sorted(q.p_keep, key=lambda i: -q.p_keep[i])[:k])
 
 
 def top_bm25(k: int) -> Rule:
-    def rule(record: Json, _p_keep: dict[int, float]) -> set[int]:
-        return {i for i, _ in bm25_ranking([_text(p) for p in record["passages"]], record["question"])[:k]}
-
-    return rule
+    return lambda q: set(q.bm25[:k])
 
 
 def fused(k: int, *, title: bool = False, hop: bool = False) -> Rule:
-    def rule(record: Json, p_keep: dict[int, float]) -> set[int]:
-        passages, question = record["passages"], record["question"].lower()
-        ranking = _fused(record, p_keep)
-        keep = {i for i, p in enumerate(passages) if _name(p["title"]) in question} if title else set()
+    def rule(q: Question) -> set[int]:
+        passages, asked = q.record.passages, q.record.question.lower()
+        ranking = _fused(q)
+        keep = {i for i, p in enumerate(passages) if _name(p.title) in asked} if title else set()
         for i in ranking:
             if len(keep) >= k:
                 break
             keep.add(i)
         if hop:
-            body = " ".join(" ".join(passages[i]["sentences"]) for i in keep).lower()
+            body = " ".join(" ".join(passages[i].sentences) for i in keep).lower()
             keep |= {
                 i
                 for i in ranking[: k + 2]
-                if len(_name(passages[i]["title"])) > 3 and _name(passages[i]["title"]) in body
+                if len(_name(passages[i].title)) > 3 and _name(passages[i].title) in body
             }
         return keep
 
     return rule
 
 
-def measure(rule: Rule, rows: list[tuple[Json, dict[int, float]]]) -> tuple[float, float, int]:
-    both = tokens = 0.0
-    n = 0
-    for record, p_keep in rows:
-        passages = record["passages"]
-        if len(passages) < 3:
-            continue
-        keep = rule(record, p_keep)
-        gold = {i for i, p in enumerate(passages) if p["supporting"]}
-        both += gold <= keep
-        tokens += sum(words(_text(passages[i])) for i in keep) / sum(words(_text(p)) for p in passages)
-        n += 1
+def measure(rule: Rule, questions: list[Question]) -> tuple[float, float, int]:
+    """Mean both gold kept and tokens kept, as `s2a eval` scores them, and over how many questions."""
+    scored = [selection_scores(q.record, Selection(kept=sorted(rule(q))), ranks=False) for q in questions]
+    counted = [s for s in scored if "both_gold" in s]  # questions with too few paragraphs have none
+    n = len(counted)
+    both = sum(s["both_gold"] for s in counted)
+    tokens = sum(s["tokens_kept"] for s in counted)
     return both / max(n, 1), tokens / max(n, 1), n
 
 
-def title_counts(records: list[Json]) -> str:
+def title_counts(records: list[HotpotRecord]) -> str:
     """How often a gold or a distractor paragraph's title is named in the question, or in a gold paragraph."""
     named = {
         "gold in question": 0,
@@ -121,15 +130,15 @@ def title_counts(records: list[Json]) -> str:
     }
     gold_n = distractor_n = 0
     for record in records:
-        passages, question = record["passages"], record["question"].lower()
-        golds = [p for p in passages if p["supporting"]]
+        passages, asked = record.passages, record.question.lower()
+        golds = [p for p in passages if p.supporting]
         for passage in passages:
-            name = _name(passage["title"])
-            body = " ".join(" ".join(g["sentences"]) for g in golds if g is not passage).lower()
-            kind = "gold" if passage["supporting"] else "distractor"
+            name = _name(passage.title)
+            body = " ".join(" ".join(g.sentences) for g in golds if g is not passage).lower()
+            kind = "gold" if passage.supporting else "distractor"
             gold_n += kind == "gold"
             distractor_n += kind == "distractor"
-            named[f"{kind} in question"] += name in question
+            named[f"{kind} in question"] += name in asked
             named["gold in the other gold" if kind == "gold" else "distractor in a gold"] += name in body
     return (
         f"titles named: gold in the question {named['gold in question']}/{gold_n}, distractor "
@@ -147,23 +156,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--method", default="s2a_compressor")
     args = parser.parse_args()
-    records = {
-        r["id"]: r
-        for r in map(
-            json.loads, (args.data / "hotpotqa_distractor.jsonl").read_text(encoding="utf-8").splitlines()
-        )
-    }
-    order = list(records)
+    records = [as_hotpot(r) for r in HOTPOTQA.load(args.data / HOTPOTQA.file)]
     saved: dict[str, dict[int, float]] = {}
     for line in args.results.read_text(encoding="utf-8").splitlines() if args.results else []:
         row = json.loads(line)
         if row["method"] == args.method and not row.get("error") and row.get("kept_scores"):
             saved[row["id"]] = {int(i): p for i, p in row["kept_scores"].items()}
-    if args.results:
-        full = [i for i in order if i in saved and len(saved[i]) == len(records[i]["passages"])]
-    else:
-        full = order
-    halves = [[(records[i], saved.get(i, {})) for i in full if order.index(i) % 2 == h] for h in (0, 1)]
+    halves: tuple[list[Question], list[Question]] = ([], [])
+    for position, record in enumerate(records):
+        p_keep = saved.get(record.id, {})
+        if args.results and len(p_keep) != len(record.passages):
+            continue  # not run, or not every paragraph scored
+        halves[position % 2].append(question(record, p_keep))
     model_rules: list[tuple[str, Rule]] = [
         *[(f"p>={t}", threshold(t)) for t in (0.3, 0.35, 0.4, 0.45)],
         *[(f"top {k} by P(keep)", top_p(k)) for k in (3, 4, 5)],
@@ -180,7 +184,7 @@ def main() -> None:
         f"{len(halves[1])} checking questions{' with every P(keep) saved' if args.results else ''}\n"
     )
     if not args.results:
-        print(title_counts([records[i] for i in order]) + "\n")
+        print(title_counts(records) + "\n")
     print("| rule | tune: both gold | tune: tokens | check: both gold | check: tokens |")
     print("|---|---|---|---|---|")
     for name, rule in rules:
