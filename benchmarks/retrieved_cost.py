@@ -105,6 +105,8 @@ class Revision:
     """`scored` as another revision's code runs it, in a worker process over a git worktree."""
 
     def __init__(self, rev: str, url: str, tree: Path) -> None:
+        self.name = f"scored@{rev}"
+        """The method's name in the table."""
         root = Path(__file__).resolve().parents[1]
         subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), rev], check=True)  # noqa: S603, S607
         self.worker = subprocess.Popen(  # noqa: S603 - our own code at another revision
@@ -211,13 +213,12 @@ def main() -> None:
     else:
         contexts = [([d.page_content for d in retrieve(q.question, args.top_k)], q.question) for q in QUERIES]
         what = f"{len(QUERIES)} queries, top-{args.top_k} documents"
-    other = f"scored@{args.against}" if args.against else None
-    if other is not None and "scored" not in methods:
-        methods.append("scored")
+    if args.against and "scored" not in methods:
+        methods.append("scored")  # what the other revision's scored is measured against
     with revision(args.against, args.tgi_url) as worker:
-        costs, seconds = timed(methods, contexts, model, args.repeats, other, worker)
-    if other is not None:
-        methods.append(other)
+        costs, seconds = timed(methods, contexts, model, args.repeats, worker)
+    if worker is not None:
+        methods.append(worker.name)
     print(
         f"{what} x {args.repeats} repeats, served by {model.model_id()}; {machine()}; "
         f"{seconds:.0f} s in all\n"
@@ -238,23 +239,24 @@ def main() -> None:
         )
 
 
-def timed(  # noqa: PLR0917 - one caller, in main
+def timed(
     methods: list[str],
     contexts: list[tuple[list[str], str | None]],
     model: TGIChat,
     repeats: int,
-    other: str | None,
     worker: Revision | None,
 ) -> tuple[dict[str, Cost], float]:
-    """Every method on every context, in turn, `repeats` times; `other` last, through `worker`."""
-    costs = {m: Cost() for m in [*methods, *([other] if other else [])]}
+    """Every method on every context, in turn, `repeats` times; the other revision's last (`worker`)."""
+    order = [*methods, *([worker.name] if worker else [])]
+    costs = {m: Cost() for m in order}
     started = time.perf_counter()
     for repeat in range(repeats):
         for docs, question in contexts:
             seconds_by: dict[str, float] = {}
-            for method in [*methods, *([other] if other else [])]:
-                if method == other and worker is not None:
+            for method in order:
+                if worker is not None and method == worker.name:
                     seconds, tokens, items = worker(docs, question)
+                    costs[method].to_scored.append(seconds / seconds_by["scored"])
                 else:
                     seconds, tokens, items = run(method, docs, question, model)
                 seconds_by[method] = seconds
@@ -265,8 +267,6 @@ def timed(  # noqa: PLR0917 - one caller, in main
                 cost.ratios.append(seconds / seconds_by["separated"])  # separated runs first
                 if "extractive" in seconds_by:
                     cost.to_extractive.append(seconds / seconds_by["extractive"])
-                if method == other:
-                    cost.to_scored.append(seconds / seconds_by["scored"])
         print(f"repeat {repeat + 1} of {repeats} done", file=sys.stderr)
     return costs, time.perf_counter() - started
 
