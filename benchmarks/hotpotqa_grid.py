@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,14 +34,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from s2a._fusion import Fusion, bm25_ranking, fused_keep, fused_order, name
 from s2a.evaluation.hotpotqa import (
     HOTPOTQA,
     HotpotRecord,
     Selection,
     as_hotpot,
-    bm25_ranking,
     selection_scores,
 )
+from s2a.selection import DEFAULT_FUSION, DEFAULT_RAG_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -63,18 +63,9 @@ def question(record: HotpotRecord, p_keep: dict[int, float]) -> Question:
     return Question(record, p_keep, [i for i, _ in ranking])
 
 
-def _name(title: str) -> str:
-    """A title as prose names it: without its parenthesised qualifier, lower case."""
-    return re.sub(r"\s+", " ", re.sub(r"\s*\(.*?\)", "", title)).strip().lower()
-
-
 def _fused(q: Question) -> list[int]:
     """The paragraphs by reciprocal-rank fusion of BM25 and P(keep); by BM25 alone without P(keep)."""
-    if not q.p_keep:
-        return q.bm25
-    by_p = sorted(q.p_keep, key=lambda i: -q.p_keep[i])
-    score = {i: 1 / (60 + q.bm25.index(i)) + 1 / (60 + by_p.index(i)) for i in q.bm25}
-    return sorted(score, key=lambda i: -score[i])
+    return fused_order(q.p_keep, q.bm25) if q.p_keep else q.bm25
 
 
 def threshold(t: float) -> Rule:
@@ -89,23 +80,25 @@ def top_bm25(k: int) -> Rule:
     return lambda q: set(q.bm25[:k])
 
 
-def fused(k: int, *, title: bool = False, hop: bool = False) -> Rule:
+def fused(k: int) -> Rule:
+    return lambda q: set(_fused(q)[:k])
+
+
+def adapters(fusion: Fusion, *, sure: float | None = DEFAULT_RAG_THRESHOLD) -> Rule:
+    """The adapters' rule (`s2a._fusion.fused_keep`), with P(keep) >= `sure` always kept, or not."""
+
     def rule(q: Question) -> set[int]:
-        passages, asked = q.record.passages, q.record.question.lower()
-        ranking = _fused(q)
-        keep = {i for i, p in enumerate(passages) if _name(p.title) in asked} if title else set()
-        for i in ranking:
-            if len(keep) >= k:
-                break
-            keep.add(i)
-        if hop:
-            body = " ".join(" ".join(passages[i].sentences) for i in keep).lower()
-            keep |= {
-                i
-                for i in ranking[: k + 2]
-                if len(_name(passages[i].title)) > 3 and _name(passages[i].title) in body
-            }
-        return keep
+        passages = q.record.passages
+        p_keep = q.p_keep or dict.fromkeys(range(len(passages)), 1.0)  # no model: BM25 decides
+        return fused_keep(
+            p_keep,
+            sure if q.p_keep else None,
+            texts=[p.text for p in passages],
+            query=q.record.question,
+            titles=[p.title if fusion.title_key else None for p in passages],
+            lexical=q.bm25,
+            fusion=fusion,
+        )
 
     return rule
 
@@ -133,13 +126,13 @@ def title_counts(records: list[HotpotRecord]) -> str:
         passages, asked = record.passages, record.question.lower()
         golds = [p for p in passages if p.supporting]
         for passage in passages:
-            name = _name(passage.title)
+            title = name(passage.title)
             body = " ".join(" ".join(g.sentences) for g in golds if g is not passage).lower()
             kind = "gold" if passage.supporting else "distractor"
             gold_n += kind == "gold"
             distractor_n += kind == "distractor"
-            named[f"{kind} in question"] += name in asked
-            named["gold in the other gold" if kind == "gold" else "distractor in a gold"] += name in body
+            named[f"{kind} in question"] += title in asked
+            named["gold in the other gold" if kind == "gold" else "distractor in a gold"] += title in body
     return (
         f"titles named: gold in the question {named['gold in question']}/{gold_n}, distractor "
         f"{named['distractor in question']}/{distractor_n}; gold in the other gold "
@@ -176,8 +169,12 @@ def main() -> None:
         *(model_rules if args.results else []),
         *[(f"top {k} by BM25", top_bm25(k)) for k in (3, 4, 5)],
         *[(f"fused top {k}", fused(k)) for k in (3, 4, 5)],
-        *[(f"fused top {k} +title", fused(k, title=True)) for k in (3, 4, 5)],
-        *[(f"fused top {k} +title +hop", fused(k, title=True, hop=True)) for k in (2, 3, 4)],
+        ("adapters' default (share 0.4, hop 2, floor 0.1, threshold 0.4)", adapters(DEFAULT_FUSION)),
+        *[(f"  share {share}", adapters(Fusion(share=share))) for share in (0.3, 0.5)],
+        ("  no bridge (hop 0)", adapters(Fusion(hop=0))),
+        ("  no titles, no bridge", adapters(Fusion(title_key=None))),
+        ("  floor 0", adapters(Fusion(floor=0.0))),
+        ("  no threshold", adapters(DEFAULT_FUSION, sure=None)),
     ]
     print(
         f"{args.method if args.results else 'no model'}: {len(halves[0])} tuning and "
@@ -187,9 +184,9 @@ def main() -> None:
         print(title_counts(records) + "\n")
     print("| rule | tune: both gold | tune: tokens | check: both gold | check: tokens |")
     print("|---|---|---|---|---|")
-    for name, rule in rules:
+    for label, rule in rules:
         (tb, tt, _), (cb, ct, _) = measure(rule, halves[0]), measure(rule, halves[1])
-        print(f"| {name} | {tb:.0%} | {tt:.0%} | {cb:.0%} | {ct:.0%} |")
+        print(f"| {label} | {tb:.0%} | {tt:.0%} | {cb:.0%} | {ct:.0%} |")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,19 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict, Field
 
 from langchain_s2a._convert import check_complete, constrained, output_logprobs, output_text, to_messages
-from s2a import DEFAULT_PROMPTS, DEFAULT_RETRY, FallbackPolicy, Focus, RetryPolicy, S2AConfig, S2APrompts
+from s2a import (
+    DEFAULT_PROMPTS,
+    DEFAULT_RETRY,
+    FallbackPolicy,
+    Focus,
+    Fusion,
+    RetryPolicy,
+    S2AConfig,
+    S2APrompts,
+)
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a.selection import (
+    DEFAULT_FUSION,
     DEFAULT_MODE,
     DEFAULT_RAG_RELATIVE,
     DEFAULT_RAG_THRESHOLD,
@@ -81,6 +91,10 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
     """`scored`: keep documents whose P(keep) is at least this."""
     top_k: int | None = Field(default=None, ge=1)
     """`scored`: keep at most this many documents, the most likely to be needed."""
+    fusion: Fusion | None = DEFAULT_FUSION
+    """`scored` whole documents: also keep by P(keep) fused with BM25's ranking, the titles
+    (`metadata[fusion.title_key]`) the query names and the two-hop bridges (see `s2a.Fusion`);
+    None: the threshold alone. Ignored for sentences and keep lists."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
@@ -93,6 +107,9 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
             relative=DEFAULT_RAG_RELATIVE,
         )
         texts = [d.page_content for d in documents]
+        fusion = self.fusion if self.mode == "scored" and self.granularity == "document" else None
+        key = fusion.title_key if fusion is not None else None
+        titles = [d.metadata.get(key) if key is not None else None for d in documents]
         return plan_selection(
             texts,
             query,
@@ -101,6 +118,8 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
             window_tokens=self.window_tokens,
             mode=self.mode,
             top_k=self.top_k,
+            fusion=fusion,
+            titles=[t if isinstance(t, str) else None for t in titles],
         )
 
     def _model(self, window: Window) -> Runnable[Any, Any]:

@@ -23,6 +23,7 @@ from s2a import (
     DEFAULT_RETRY,
     FallbackPolicy,
     Focus,
+    Fusion,
     RetryPolicy,
     S2AConfig,
     S2APrompts,
@@ -30,6 +31,7 @@ from s2a import (
 from s2a._client import token_logprobs
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a.selection import (
+    DEFAULT_FUSION,
     DEFAULT_MODE,
     DEFAULT_RAG_RELATIVE,
     DEFAULT_RAG_THRESHOLD,
@@ -110,6 +112,12 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
     top_k: int | None = Field(
         default=None, ge=1, description="`scored`: keep at most this many nodes, the most likely first."
     )
+    fusion: Fusion | None = Field(
+        default=DEFAULT_FUSION,
+        description="`scored` whole nodes: also keep by P(keep) fused with BM25's ranking, the titles "
+        "(metadata `fusion.title_key`) the query names and the two-hop bridges (see `s2a.Fusion`); "
+        "None: the threshold alone. Ignored for sentences and keep lists.",
+    )
 
     @classmethod
     def class_name(cls) -> str:
@@ -149,6 +157,8 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
             relative=DEFAULT_RAG_RELATIVE,
         )
         texts = [n.node.get_content() for n in nodes]
+        fusion = self.fusion if self.mode == "scored" and self.granularity == "document" else None
+        key = fusion.title_key if fusion is not None else None
         plan = plan_selection(
             texts,
             query_bundle.query_str,
@@ -157,6 +167,8 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
             window_tokens=window,
             mode=self.mode,
             top_k=self.top_k,
+            fusion=fusion,
+            titles=[_title(n.node.metadata, key) for n in nodes],
         )
         dispatcher.event(
             S2ASelectionStartEvent(query=plan.query, nodes=len(nodes), windows=len(plan.windows))
@@ -233,6 +245,12 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
             name=name,
             description=description or _TOOL_DESCRIPTION,
         )
+
+
+def _title(metadata: dict[str, Any], key: str | None) -> str | None:
+    """The node's title, when its metadata has a string under `key`."""
+    title = metadata.get(key) if key is not None else None
+    return title if isinstance(title, str) else None
 
 
 def _reply(response: ChatResponse) -> Reply:

@@ -15,6 +15,7 @@ from s2a._errors import (
     S2AUnavailableError,
 )
 from s2a._faults import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from s2a._fusion import Fusion
 from s2a._sentences import split_sentences
 from s2a._types import (
     ChatMessage,
@@ -38,6 +39,7 @@ __all__ = [
     "Decoding",
     "FallbackPolicy",
     "Focus",
+    "Fusion",
     "RetryPolicy",
     "S2ACallError",
     "S2AConfig",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from s2a._errors import S2ACallError, S2AParseError
+from s2a._fusion import Fusion, bm25_order, fused_keep, fused_order
 from s2a._parsing import Unusable, parse_selection
 from s2a._scores import TOP_LOGPROBS, decisions_regex, dropped, read_decisions
 from s2a._sentences import Span, join_sentences, numbered, sentence_spans
@@ -43,10 +44,16 @@ DEFAULT_MODE: SelectionMode = "scored"
 
 DEFAULT_RAG_THRESHOLD = 0.4
 """The RAG adapters' default threshold on P(keep), in `scored` mode, tuned on examples/corpus.py
-(docs/rag.md) so that the answering documents are kept."""
+(docs/rag.md) so that the answering documents are kept. With `fusion`, a document at or over it
+is always kept, and the fusion's rules keep more."""
 
 DEFAULT_RAG_RELATIVE = 0.6
-"""The RAG adapters' default relative threshold (see `S2AConfig.relative`), tuned with it."""
+"""The RAG adapters' default relative threshold (see `S2AConfig.relative`), tuned with it; not
+used with `fusion`."""
+
+DEFAULT_FUSION = Fusion()
+"""The RAG adapters' default: whole documents, `scored`, P(keep) fused with BM25, titles and
+bridges (`s2a._fusion`), chosen on HotpotQA (docs/rag.md)."""
 
 
 REPLY_TOKENS_PER_ITEM = 4
@@ -95,6 +102,11 @@ class SelectionPlan:
     threshold: float = DEFAULT_THRESHOLD
     relative: float | None = None
     top_k: int | None = None
+    fusion: Fusion | None = None
+    """`scored` documents: P(keep) fused with BM25's order (`lexical`), the query's and the kept
+    documents' naming of `titles` (see `s2a._fusion`)."""
+    titles: tuple[str | None, ...] = ()
+    lexical: tuple[int, ...] = ()
 
     threaded = False
     """The sync path calls the windows one at a time, in order; the async path, concurrently."""
@@ -259,14 +271,20 @@ def plan_selection(
     count_tokens: Callable[[str], int] = approx_tokens,
     mode: SelectionMode = "keep_list",
     top_k: int | None = None,
+    fusion: Fusion | None = None,
+    titles: Sequence[str | None] | None = None,
 ) -> SelectionPlan:
     """Plan the calls that select from `texts`; split into windows of at most `window_tokens`.
 
-    With `mode="scored"`, the items whose P(keep) reaches `config.threshold` are kept, and of
-    those at most `top_k` (the most likely to be needed).
+    With `mode="scored"`, the items whose P(keep) passes `config.threshold` (and
+    `config.relative`) are kept, and of those at most `top_k` (the most likely to be needed).
+    With `fusion` as well (whole documents only), the documents at or over the threshold and
+    those `s2a._fusion.fused_keep` adds by rank, title and bridge (`titles[i]`: document i's
+    title, or None); `top_k` then keeps the best by fused rank.
 
     Raises:
-        ValueError: the query is empty, the granularity or mode is unknown, or `top_k` < 1.
+        ValueError: the query is empty, the granularity or mode is unknown, `top_k` < 1, `fusion`
+            is asked for with sentences or a keep list, or `titles` does not match `texts`.
         TypeError: a text or the query is not a str.
 
     """
@@ -289,6 +307,15 @@ def plan_selection(
         raise ValueError(msg)
     if top_k is not None and top_k < 1:
         msg = f"top_k must be at least 1 (or None for no limit), got {top_k!r}"
+        raise ValueError(msg)
+    if fusion is not None and (mode != "scored" or granularity != "document"):
+        msg = (
+            "fusion ranks whole documents by P(keep): it needs mode='scored' and "
+            f"granularity='document' (got {mode!r}, {granularity!r}); pass fusion=None"
+        )
+        raise ValueError(msg)
+    if titles is not None and len(titles) != len(texts):
+        msg = f"titles must have one entry per text ({len(texts)}), got {len(titles)}"
         raise ValueError(msg)
 
     spans = tuple(tuple(sentence_spans(t)) for t in texts) if granularity == "sentence" else ()
@@ -320,6 +347,9 @@ def plan_selection(
         threshold=config.threshold,
         relative=config.relative,
         top_k=top_k,
+        fusion=fusion,
+        titles=tuple(titles) if titles is not None else (None,) * len(texts),
+        lexical=tuple(bm25_order(texts, query)) if fusion is not None else (),
     )
 
 
@@ -344,13 +374,27 @@ def _merged(plan: SelectionPlan, reads: Sequence[WindowRead]) -> Selected:
             scores.update(read.judged)
         else:
             kept_units.update(unit for unit, p in read.judged.items() if p == 1.0)  # the numbers listed
-    gone = dropped(scores, plan.threshold, plan.relative)
-    kept_units.update(unit for unit in scores if unit not in gone)
-
     documents = {doc: max(p for (d, _), p in scores.items() if d == doc) for doc, _ in scores}
+    rank = {doc: -p for doc, p in documents.items()}
+    if plan.fusion is not None and documents:
+        fused = fused_keep(
+            documents,
+            plan.threshold,
+            texts=plan.texts,
+            query=plan.query,
+            titles=plan.titles,
+            lexical=plan.lexical,
+            fusion=plan.fusion,
+        )
+        kept_units.update((doc, None) for doc in fused)
+        rank = {doc: float(r) for r, doc in enumerate(fused_order(documents, plan.lexical))}
+    else:
+        gone = dropped(scores, plan.threshold, plan.relative)
+        kept_units.update(unit for unit in scores if unit not in gone)
+
     keep = sorted({doc for doc, _ in kept_units})
     if plan.top_k is not None and len(keep) > plan.top_k:
-        best = sorted(keep, key=lambda doc: -documents.get(doc, 1.0))[: plan.top_k]
+        best = sorted(keep, key=lambda doc: rank.get(doc, -1.0))[: plan.top_k]
         keep = sorted(best)
         kept_units = {unit for unit in kept_units if unit[0] in best}
     if plan.granularity == "document":

@@ -19,18 +19,20 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from s2a._fusion import bm25_ranking
 from s2a.evaluation.scoring import first_line
 from s2a.evaluation.tasks import TASKS, Record, Task
 
 BM25_KS = (2, 3, 4, 5, 6)
-S2A_SETTINGS: dict[str, dict[str, str]] = {
+S2A_SETTINGS: dict[str, dict[str, str | None]] = {
     "": {},
+    "_threshold": {"fusion": None},
     "_keep_list": {"mode": "keep_list"},
     "_sentence": {"granularity": "sentence"},
     "_keep_list_sentence": {"mode": "keep_list", "granularity": "sentence"},
@@ -238,20 +240,6 @@ def selection_scores(record: HotpotRecord, selection: Selection, *, ranks: bool)
 
 
 # --- BM25 ----------------------------------------------------------------------------------------
-
-
-def bm25_ranking(texts: Sequence[str], query: str) -> list[tuple[int, float]]:
-    """Every text's BM25 score for `query` (bm25s, its default tokenizer and English stopwords), best first.
-
-    The index is the texts alone (a question's own paragraphs); ties keep the input order.
-    """
-    import bm25s  # noqa: PLC0415 - the `examples` extra
-
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(list(texts), show_progress=False), show_progress=False)
-    query_tokens = bm25s.tokenize(query, return_ids=False, show_progress=False)[0]
-    scores = retriever.get_scores(query_tokens) if query_tokens else [0.0] * len(texts)
-    return sorted(((i, float(s)) for i, s in enumerate(scores)), key=lambda pair: (-pair[1], pair[0]))
 
 
 def bm25_top_k(record: HotpotRecord, k: int) -> Selection:

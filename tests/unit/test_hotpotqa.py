@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from langchain_s2a import S2ADocumentCompressor
 from llamaindex_s2a import S2ANodePostprocessor
 from s2a import RetryPolicy, S2AConfigError
+from s2a._fusion import bm25_ranking
 from s2a._types import ChatMessage
 from s2a.cli import app
 from s2a.evaluation import TASKS, RunInfo, TGIChat, evaluate
@@ -39,7 +40,6 @@ from s2a.evaluation.hotpotqa import (
     Selection,
     answer_prompt,
     answer_scores,
-    bm25_ranking,
     bm25_top_k,
     exact_match,
     f1_score,
@@ -214,7 +214,11 @@ def test_questions_with_few_paragraphs_leave_the_selection_figures() -> None:
 def test_the_methods_that_rank() -> None:
     assert {m for m in METHODS if m in RANKING} == {
         *(f"bm25_k{k}" for k in (2, 3, 4, 5, 6)),
-        *(f"s2a_{kind}{s}" for kind in ("node", "compressor") for s in ("", "_sentence", "_relevance")),
+        *(
+            f"s2a_{kind}{s}"
+            for kind in ("node", "compressor")
+            for s in ("", "_threshold", "_sentence", "_relevance")
+        ),
         "llm_rerank_top2",
         "llm_rerank_top3",
         "llm_rerank_top4",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.hotpotqa_grid import Question, fused, measure, question, threshold, top_bm25, top_p
+from benchmarks.hotpotqa_grid import Question, adapters, measure, question, threshold, top_bm25, top_p
+from s2a import Fusion
+from s2a._fusion import named
 from s2a.evaluation.hotpotqa import HOTPOTQA, HotpotRecord, as_hotpot
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / HOTPOTQA.file
@@ -26,13 +28,15 @@ def test_a_p_keep_that_knows_the_gold_pair_keeps_both_at_top_2_and_nothing_else(
     assert measure(threshold(0.95), questions)[:2] == (0.0, 0.0)  # nothing kept
 
 
-def test_fusion_and_titles_only_add_to_what_bm25_and_p_keep_choose() -> None:
-    flat = [question(r, dict.fromkeys(range(len(r.passages)), 0.5)) for r in RECORDS]
+def test_the_adapters_rule_keeps_the_named_titles_and_adds_bridges_to_bm25s_share() -> None:
+    flat = [question(r, dict.fromkeys(range(len(r.passages)), 0.3)) for r in RECORDS]
     for q in flat:
-        bm25 = top_bm25(3)(q)
-        assert len(bm25) == min(3, len(q.record.passages))
-        titled = fused(3, title=True)(q)
-        named = {i for i, p in enumerate(q.record.passages) if p.title.lower() in q.record.question.lower()}
-        assert named <= titled
-        assert fused(3, title=True, hop=True)(q) >= titled
+        bm25 = top_bm25(4)(q)
+        assert len(bm25) == min(4, len(q.record.passages))
+        plain = adapters(Fusion(title_key=None))(q)
+        assert plain == bm25  # equal P(keep)s: BM25's order decides the share
+        titled = adapters(Fusion(hop=0))(q)
+        asked = {i for i, p in enumerate(q.record.passages) if named(p.title, q.record.question)}
+        assert asked <= titled
+        assert adapters(Fusion())(q) >= titled
     assert measure(top_bm25(10), flat)[:2] == (1.0, 1.0)  # every paragraph: both gold, all tokens

@@ -28,7 +28,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from langchain_s2a import S2ADocumentCompressor, S2ARunnable, tgi_chat_model
 from llamaindex_s2a import S2ANodePostprocessor, tgi_llm
-from s2a import NO_RETRY, Decoding, S2AConfig, S2AInput, S2AParseError, finish, prepare
+from s2a import NO_RETRY, Decoding, Fusion, S2AConfig, S2AInput, S2AParseError, finish, prepare
 from s2a._client import run_s2a, token_logprobs
 from s2a._parsing import Unusable
 from s2a._scores import decisions_regex, dropped, read_decision, read_decisions, read_opinion
@@ -668,3 +668,29 @@ def test_a_selection_without_probabilities_uses_the_written_decisions() -> None:
     unusable = finish_selection(plan, ["1 keep"])
     assert unusable.keep == [0, 1, 2, 3]
     assert "no keep-or-drop decision" in (unusable.fallback or "")
+
+
+def test_both_adapters_keep_a_document_whose_title_the_query_names(fake_tgi: FakeTGI) -> None:
+    # "off" scores under the threshold, but its metadata title is named in the question: with
+    # the default fusion both adapters keep it (ranked by its own P(keep)), without it neither.
+    fake_tgi.reply, fake_tgi.logprobs = document_tgi()
+    titles = {"fact": "Paris", "off": "France", "op": "Lyon", "also": "Government of France"}
+    docs = [Document(text, id=key, metadata={"title": titles[key]}) for key, text in DOCS.items()]
+    nodes = [
+        NodeWithScore(node=TextNode(text=text, id_=key, metadata={"title": titles[key]}))
+        for key, text in DOCS.items()
+    ]
+    compressor = S2ADocumentCompressor(llm=tgi_chat_model(URL))
+    postprocessor = S2ANodePostprocessor(llm=tgi_llm(URL))
+    assert [d.id for d in compressor.compress_documents(docs, CAPITAL)] == ["fact", "also", "off"]
+    kept = postprocessor.postprocess_nodes(nodes, query_str=CAPITAL)
+    assert [(n.node.node_id, round(n.score or 0, 6)) for n in kept] == [
+        ("fact", 0.8),
+        ("also", 0.55),
+        ("off", 0.15),
+    ]
+    plain = compressor.model_copy(update={"fusion": None}).compress_documents(docs, CAPITAL)
+    assert [d.id for d in plain] == ["fact", "also"]
+    untitled = Fusion(title_key="source")  # a key these documents do not have
+    kept = postprocessor.model_copy(update={"fusion": untitled}).postprocess_nodes(nodes, query_str=CAPITAL)
+    assert [n.node.node_id for n in kept] == ["fact", "also"]
