@@ -134,6 +134,9 @@ class Selection:
     fallback: str | None = None
     """Why some of the filter's output was not used (S2A kept a window it could not read whole),
     or, when the filter raised, what it raised."""
+    cost: tuple[float, int] | None = None
+    """Seconds and model calls of a filter step made once for several methods (LLMRerank's one
+    ranking, cut at each `top_n`): each method reports the step's cost. None: measured as it runs."""
 
 
 class FilterRaisedError(Exception):

@@ -14,6 +14,9 @@ can queue a request for minutes; `TGIChat` waits as long).
   the call `compress_documents` makes, which also gives every paragraph's P(keep) and the
   fallback reason; what is kept, in which order, is what `compress_documents` returns.
 - `llm_rerank_top<n>`: LlamaIndex's `LLMRerank(llm=..., top_n=n)` (one batch of 10 per call).
+  LLMRerank scores every node, sorts, then cuts at `top_n`, so its ranking does not depend on
+  `top_n`: the three methods share one `LLMRerank(top_n=4)` call per question, each takes its
+  first n, and each reports that call's seconds and count.
 - `llm_chain_filter`, `llm_chain_extractor`: LangChain's, `from_llm(chat)` (one call per paragraph).
 - `llm_listwise_rerank`: LangChain's `LLMListwiseRerank.from_llm(chat)` (top_n 3). It needs
   `with_structured_output`, and none of ChatHuggingFace's forms reaches TGI: `function_calling`
@@ -30,9 +33,11 @@ choice).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -58,7 +63,7 @@ from langchain_s2a import S2ADocumentCompressor, tgi_chat_model
 from llamaindex_s2a import S2ANodePostprocessor, S2ASelectionEndEvent, tgi_llm
 from s2a._errors import S2ACallError
 from s2a.evaluation.hotpotqa import RERANK_TOP_NS, S2A_SETTINGS, FilterRaisedError, HotpotRecord, Selection
-from s2a.evaluation.hotpotqa_run import Filter
+from s2a.evaluation.hotpotqa_run import Filter, counted_calls
 
 TIMEOUT = 600.0
 """Seconds to wait for a filter's reply (as `TGIChat` waits for the answer's)."""
@@ -188,6 +193,47 @@ def compressor_filter(name: str, compressor: S2ADocumentCompressor) -> Filter:
     return run
 
 
+def shared_ranking(
+    name: str, postprocessor: BaseNodePostprocessor, top_ns: Sequence[int]
+) -> dict[int, Filter]:
+    """One `Filter` per n in `top_ns`: the first n of what `postprocessor` returns, run once per question.
+
+    The first method to reach a question runs it (the others wait for it); every method reports
+    that run's seconds and calls (`Selection.cost`). A run that raised is not kept: the next
+    method to reach the question runs it again.
+    """
+    full = node_filter(name, postprocessor)
+    done: dict[str, Selection] = {}
+    running: dict[str, threading.Lock] = {}
+    guard = threading.Lock()
+
+    def ranking(record: HotpotRecord) -> Selection:
+        with guard:
+            lock = running.setdefault(record.id, threading.Lock())
+        with lock:
+            if record.id not in done:
+                started = time.perf_counter()
+                with counted_calls() as calls:
+                    selection = full(record)
+                    done[record.id] = replace(selection, cost=(time.perf_counter() - started, calls()))
+            return done[record.id]
+
+    def cut(n: int) -> Filter:
+        def run(record: HotpotRecord) -> Selection:
+            selection = ranking(record)
+            kept = selection.kept[:n]
+            return replace(
+                selection,
+                kept=kept,
+                texts={i: t for i, t in selection.texts.items() if i in kept},
+                scores={i: p for i, p in selection.scores.items() if i in kept},
+            )
+
+        return run
+
+    return {n: cut(n) for n in top_ns}
+
+
 def document_filter(name: str, compressor: BaseDocumentCompressor) -> Filter:
     """A LangChain document compressor over a question's paragraphs, as a `Filter`."""
 
@@ -232,8 +278,9 @@ def build_filters(base_url: str, methods: Sequence[str]) -> dict[str, Filter]:
             built[f"s2a_node{suffix}"] = node_filter(
                 "S2ANodePostprocessor", S2ANodePostprocessor(llm=llm, **settings)
             )
-        for n in RERANK_TOP_NS:
-            built[f"llm_rerank_top{n}"] = node_filter("LLMRerank", LLMRerank(llm=llm, top_n=n))
+        rerank = LLMRerank(llm=llm, top_n=max(RERANK_TOP_NS))  # each top_n is a prefix of this
+        for n, cut in shared_ranking("LLMRerank", rerank, RERANK_TOP_NS).items():
+            built[f"llm_rerank_top{n}"] = cut
     if any(m.startswith(("s2a_compressor", "llm_chain", "llm_listwise")) for m in wanted):
         chat = tgi_chat_model(base_url, timeout=TIMEOUT)
         for suffix, settings in S2A_SETTINGS.items():

@@ -111,7 +111,8 @@ def select(
             selection = baseline_selection(method, record) or _filter(method, filters)(record)
         except FilterRaisedError as exc:
             selection, raised = Selection(kept=[], fallback=str(exc)), True
-        step = Step(name="filter", seconds=time.perf_counter() - started, calls=calls())
+        seconds, count = selection.cost or (time.perf_counter() - started, calls())
+        step = Step(name="filter", seconds=seconds, calls=count)
     return selection, [step], raised
 
 

@@ -12,6 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ from s2a.evaluation.hotpotqa_filters import (
     document_filter,
     documents,
     node_filter,
+    shared_ranking,
 )
 from s2a.evaluation.hotpotqa_report import figure, markdown
 from s2a.evaluation.hotpotqa_run import counted_calls, run_hotpotqa, scorer
@@ -369,6 +371,38 @@ def test_llm_rerank_keeps_its_order_and_relevance() -> None:
     assert "Document 1:\nHuckleberry Finn (1931 film): Huckleberry Finn (1931)" in llm.prompts[0]
 
 
+def test_llm_reranks_top_ns_share_one_ranking_per_question_and_report_its_cost() -> None:
+    record = real(1)[0]
+    reply = "Doc: 7, Relevance: 9\nDoc: 2, Relevance: 8\nDoc: 4, Relevance: 5\nDoc: 1, Relevance: 2"
+    llm = ScriptedLLM(lambda _prompt: reply)
+    cuts = shared_ranking("LLMRerank", LLMRerank(llm=llm, top_n=4), (2, 3, 4))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        two, three, four = pool.map(lambda n: cuts[n](record), (2, 3, 4))
+    assert len(llm.prompts) == 1  # one call for the three
+    assert (two.kept, three.kept, four.kept) == ([6, 1], [6, 1, 3], [6, 1, 3, 0])
+    assert three.scores == {6: 9.0, 1: 8.0, 3: 5.0}
+    assert two.cost is not None
+    assert two.cost == three.cost == four.cost
+
+
+def test_a_shared_ranking_that_raised_is_run_again() -> None:
+    record = real(1)[0]
+    calls = iter([1, 2])
+
+    def reply(_prompt: str) -> str:
+        if next(calls) == 1:
+            msg = "the model's own failure"
+            raise ValueError(msg)
+        return "Doc: 2, Relevance: 8"
+
+    llm = ScriptedLLM(reply)
+    cuts = shared_ranking("LLMRerank", LLMRerank(llm=llm, top_n=4), (2, 3))
+    with pytest.raises(FilterRaisedError):
+        cuts[2](record)
+    assert cuts[3](record).kept == [1]
+    assert len(llm.prompts) == 2
+
+
 def test_the_compressor_keeps_what_compress_documents_returns() -> None:
     record = real(1)[0]
     [prompt] = [selection_reply("\n".join(f"[{n}] x" for n in range(1, 11)), [6, 1])]
@@ -508,7 +542,9 @@ def test_every_method_runs_as_users_run_it(fake_tgi: FakeTGI) -> None:
         assert row.scores["exact_match"] == 1.0, method
         filter_calls = sum(s.calls for s in row.steps if s.name == "filter")
         assert filter_calls == CALLS[method], method
-        assert len(fake_tgi.requests) - before == filter_calls + 1, method  # the server saw as many
+        # The server saw as many, except that LLMRerank's ranking is made once for its three top_n.
+        sent = 0 if method in ("llm_rerank_top3", "llm_rerank_top4") else filter_calls
+        assert len(fake_tgi.requests) - before == sent + 1, method
         if method.startswith(("s2a_", "llm_", "oracle")):
             assert row.kept is not None
             assert set(row.kept) >= set(record.gold), method
@@ -516,6 +552,7 @@ def test_every_method_runs_as_users_run_it(fake_tgi: FakeTGI) -> None:
         if method in ("oracle", "llm_chain_filter", "llm_rerank_top2") or method.startswith("s2a_"):
             assert row.kept == record.gold, method
     assert all("index:" not in text for text in seen["rerank"])
+    assert len(seen["rerank"]) == 1
     assert len(seen["listwise"]) == 1
 
 
