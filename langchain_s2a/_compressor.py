@@ -46,8 +46,11 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
     One LLM call per query (per window, for large document sets), unlike LLMChainExtractor's
     call per document: the numbered documents and the query go in. By default (`mode="scored"`)
     a `<number> keep|drop` line per document comes out (regex-constrained on TGI-backed models),
-    each document's P(keep) is read from its decision token, the documents at or over
-    `threshold` are kept, best first, with `metadata["relevance_score"]`. `mode="keep_list"`:
+    each document's P(keep) is read from its decision token. The documents at or over
+    `threshold` are kept, and with `fusion` (the default, see `s2a.Fusion`) those whose
+    `title` metadata the query names, the best by P(keep) fused with BM25's ranking up to
+    `fusion.share` of them, and the two-hop bridges a kept document names; best first, with
+    `metadata["relevance_score"]`. `mode="keep_list"`:
     the numbers to keep come out as JSON, and kept documents stay in their order. Kept documents
     are the originals, with their ids and metadata; with `granularity="sentence"` a document's
     text is rebuilt from its own kept sentences. Nothing is ever invented.

@@ -57,8 +57,11 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
     One LLM call per query (per window, for node sets larger than the model's context): the
     numbered nodes and the query go in. By default (`mode="scored"`) a `<number> keep|drop`
     line per node comes out, regex-constrained on a TGI-backed `HuggingFaceInferenceAPI`; each
-    node's P(keep), read from its decision token, becomes its score, and the nodes at or over
-    `threshold` are returned best first (at most `top_k`). With `mode="keep_list"` the numbers
+    node's P(keep), read from its decision token, becomes its score. The nodes at or over
+    `threshold` are kept, and with `fusion` (the default, see `s2a.Fusion`) those whose
+    `title` metadata the query names, the best by P(keep) fused with BM25's ranking up to
+    `fusion.share` of them, and the two-hop bridges a kept node names; they are returned best
+    first (at most `top_k`). With `mode="keep_list"` the numbers
     to keep come out as JSON, and kept nodes keep their scores and order. Kept nodes keep their
     ids and metadata; text is never invented (with `granularity="sentence"` a node's text is rebuilt from
     its own kept sentences).
