@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from s2a import Fusion, S2AConfig
+from s2a._client import token_logprobs
 from s2a._fusion import bm25_order, fused_keep, fused_order, named
+from s2a._steps import Reply
 from s2a.selection import DEFAULT_FUSION, finish_selection, plan_selection
 
 QUERY = "Which river flows through the city where Ada Lovelace was born?"
@@ -119,3 +123,28 @@ def test_plan_selection_refuses_fusion_where_it_cannot_apply() -> None:
         plan_selection(TEXTS, QUERY, mode="scored", granularity="sentence", fusion=DEFAULT_FUSION)
     with pytest.raises(ValueError, match="titles"):
         plan_selection(TEXTS, QUERY, mode="scored", fusion=DEFAULT_FUSION, titles=["one"])
+
+
+def test_top_k_keeps_the_best_by_fused_rank_and_the_scores_stay_p_keep() -> None:
+    plan = plan_selection(
+        TEXTS, QUERY, S2AConfig(threshold=0.4), mode="scored", fusion=DEFAULT_FUSION, titles=TITLES, top_k=2
+    )
+    ps = [0.35, 0.3, 0.2, 0.15, 0.15, 0.3]
+    lines = "\n".join(f"{n} keep" for n in range(1, len(TEXTS) + 1))
+    logprobs = [  # `keep` at each decision token with P(keep) = ps[n]
+        {"token": token, "logprob": lp, "top_logprobs": alts}
+        for n, p in enumerate(ps)
+        for token, lp, alts in (
+            *([("\n", 0.0, [{"token": "\n", "logprob": 0.0}])] if n else []),
+            (str(n + 1), 0.0, [{"token": str(n + 1), "logprob": 0.0}]),
+            (
+                " keep",
+                math.log(p),
+                [{"token": " keep", "logprob": math.log(p)}, {"token": " drop", "logprob": math.log(1 - p)}],
+            ),
+        )
+    ]
+    selected = finish_selection(plan, [Reply(lines, logprobs=token_logprobs(logprobs))])
+    order = fused_order(dict(enumerate(ps)), plan.lexical)
+    assert selected.keep == sorted(order[:2])
+    assert selected.scores == pytest.approx(dict(enumerate(ps)))
