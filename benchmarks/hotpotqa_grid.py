@@ -11,9 +11,9 @@ probabilities, with no model call, so every rule is judged on the same model out
 - `p>=t`: keep the paragraphs whose P(keep) reaches t (the shape of the adapters' threshold);
 - `top k by P(keep)`, `top k by BM25`;
 - `fused top k`: reciprocal-rank fusion of the P(keep) ranking and BM25's;
-- `+title`: also keep a paragraph whose title is named in the question;
-- `+hop`: also keep a paragraph whose title is named in a kept paragraph and that is in the
-  fused top k+2 (a two-hop question's bridge: the other needed paragraph names it).
+- the adapters' rule (`s2a._fusion.fused_keep`, `Fusion()`) and its variations: the paragraphs
+  at the threshold, those whose title the question names, the fused top share, and the bridges
+  (a paragraph whose title a kept paragraph names: a two-hop question's other needed paragraph).
 
 Without `--results`, only the rules that need no model run (BM25, titles, the bridge, with BM25's
 order for "fused"), on every question of the file: what a free lexical first stage reaches.
@@ -169,12 +169,16 @@ def main() -> None:
         *(model_rules if args.results else []),
         *[(f"top {k} by BM25", top_bm25(k)) for k in (3, 4, 5)],
         *[(f"fused top {k}", fused(k)) for k in (3, 4, 5)],
-        ("adapters' default (share 0.4, hop 2, floor 0.1, threshold 0.4)", adapters(DEFAULT_FUSION)),
-        *[(f"  share {share}", adapters(Fusion(share=share))) for share in (0.3, 0.5)],
-        ("  no bridge (hop 0)", adapters(Fusion(hop=0))),
+        (
+            "adapters' default (share 0.3, bridges at any rank, floor 0.1, threshold 0.4)",
+            adapters(DEFAULT_FUSION),
+        ),
+        *[(f"  share {share}", adapters(Fusion(share=share))) for share in (0.2, 0.4)],
+        *[(f"  bridges within {hop} ranks past the share", adapters(Fusion(hop=hop))) for hop in (0, 2, 4)],
         ("  no titles, no bridge", adapters(Fusion(title_key=None))),
         ("  floor 0", adapters(Fusion(floor=0.0))),
         ("  no threshold", adapters(DEFAULT_FUSION, sure=None)),
+        ("  share 0.4, bridges within 2 ranks (the first rule)", adapters(Fusion(share=0.4, hop=2))),
     ]
     print(
         f"{args.method if args.results else 'no model'}: {len(halves[0])} tuning and "

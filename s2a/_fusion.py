@@ -11,7 +11,8 @@ which another needed paragraph names. So a document is kept when any of these ho
 2. its title is named in the query;
 3. while fewer than `share` of the documents are kept by 1-2, the next by reciprocal-rank fusion
    of the model's P(keep) ranking and BM25's ranking of the documents for the query;
-4. its title is named in a document kept by 1-3, and it is within `hop` ranks past the share.
+4. its title is named in a document kept by 1-3 (the "bridge"; with `hop`, only within that
+   many fused ranks past the share).
 
 Rules 2-4 never keep a document the model scores under `floor`: a lexical match does not
 overrule a model that is sure a document is not needed (a planted opinion shares the
@@ -37,14 +38,14 @@ class Fusion:
     """How a `scored` selection fuses P(keep) with BM25, titles and bridges (see the module's docstring).
 
     The defaults were chosen on the even questions of HotpotQA's development split and checked on
-    the odd ones (docs/rag.md, "HotpotQA"); `share` sets the compression: on 10 paragraphs, 0.4
-    keeps 4 by rank, plus the titles named and bridges.
+    the odd ones (docs/rag.md, "HotpotQA"); `share` sets the compression: on 10 paragraphs, 0.3
+    keeps 3 by rank, plus the titles named and the bridges.
     """
 
-    share: float = 0.4
+    share: float = 0.3
     """Keep at least this share of the documents (rounded up), best fused rank first."""
-    hop: int = 2
-    """A bridge is kept when it is within this many fused ranks past the share."""
+    hop: int | None = None
+    """A bridge is kept when it is within this many fused ranks past the share (None: at any rank)."""
     floor: float = 0.1
     """Rank, title and bridge never keep a document whose P(keep) is under this."""
     title_key: str | None = "title"
@@ -54,7 +55,7 @@ class Fusion:
         if not 0.0 < self.share <= 1.0:
             msg = f"Fusion.share must be in (0, 1], got {self.share!r}"
             raise ValueError(msg)
-        if self.hop < 0:
+        if self.hop is not None and self.hop < 0:
             msg = f"Fusion.hop must be at least 0, got {self.hop!r}"
             raise ValueError(msg)
         if not 0.0 <= self.floor <= 1.0:
@@ -138,6 +139,6 @@ def fused_keep(
             break
         keep.add(i)
     body = "\n".join(texts[i] for i in keep)
-    reach = order[: count + fusion.hop]
+    reach = order if fusion.hop is None else order[: count + fusion.hop]
     keep |= {i for i in reach if i not in keep and p_keep[i] >= fusion.floor and named(titles[i], body)}
     return keep

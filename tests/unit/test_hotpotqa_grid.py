@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from benchmarks.hotpotqa_grid import Question, adapters, measure, question, threshold, top_bm25, top_p
@@ -31,8 +32,9 @@ def test_a_p_keep_that_knows_the_gold_pair_keeps_both_at_top_2_and_nothing_else(
 def test_the_adapters_rule_keeps_the_named_titles_and_adds_bridges_to_bm25s_share() -> None:
     flat = [question(r, dict.fromkeys(range(len(r.passages)), 0.3)) for r in RECORDS]
     for q in flat:
-        bm25 = top_bm25(4)(q)
-        assert len(bm25) == min(4, len(q.record.passages))
+        share = math.ceil(Fusion().share * len(q.record.passages))
+        bm25 = top_bm25(share)(q)
+        assert len(bm25) == min(share, len(q.record.passages))
         plain = adapters(Fusion(title_key=None))(q)
         assert plain == bm25  # equal P(keep)s: BM25's order decides the share
         titled = adapters(Fusion(hop=0))(q)
