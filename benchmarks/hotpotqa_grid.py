@@ -84,15 +84,18 @@ def fused(k: int) -> Rule:
     return lambda q: set(_fused(q)[:k])
 
 
-def adapters(fusion: Fusion, *, sure: float | None = DEFAULT_RAG_THRESHOLD) -> Rule:
-    """The adapters' rule (`s2a._fusion.fused_keep`), with P(keep) >= `sure` always kept, or not."""
+def adapters(fusion: Fusion, *, sure: float | None = DEFAULT_RAG_THRESHOLD, model: bool = True) -> Rule:
+    """The adapters' rule (`s2a._fusion.fused_keep`), with P(keep) >= `sure` always kept, or not.
+
+    Without `model` (or without saved P(keep)), every P(keep) is 1.0: BM25 alone ranks.
+    """
 
     def rule(q: Question) -> set[int]:
         passages = q.record.passages
-        p_keep = q.p_keep or dict.fromkeys(range(len(passages)), 1.0)  # no model: BM25 decides
+        p_keep = (q.p_keep if model else {}) or dict.fromkeys(range(len(passages)), 1.0)
         return fused_keep(
             p_keep,
-            sure if q.p_keep else None,
+            sure if q.p_keep and model else None,
             texts=[p.text for p in passages],
             query=q.record.question,
             titles=[p.title if fusion.title_key else None for p in passages],
@@ -179,6 +182,7 @@ def main() -> None:
         ("  floor 0", adapters(Fusion(floor=0.0))),
         ("  no threshold", adapters(DEFAULT_FUSION, sure=None)),
         ("  share 0.4, bridges within 2 ranks (the first rule)", adapters(Fusion(share=0.4, hop=2))),
+        *([("  without the model: BM25 alone ranks", adapters(Fusion(), model=False))] * bool(args.results)),
     ]
     print(
         f"{args.method if args.results else 'no model'}: {len(halves[0])} tuning and "
