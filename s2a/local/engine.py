@@ -81,9 +81,23 @@ class EngineLike(Protocol):
     @property
     def has_chat_template(self) -> bool: ...
 
+    @property
+    def template_renders_tools(self) -> bool:
+        """Whether the chat template shows the model a `tools` list (TGI checks the same)."""
+        ...
+
+    @property
+    def template_renders_tool_calls(self) -> bool:
+        """Whether the chat template renders an assistant message's `tool_calls`."""
+        ...
+
     def tokenize(self, text: str) -> list[int]: ...
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]: ...
+    def chat_prompt(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    ) -> tuple[str, list[int]]:
+        """The prompt text and tokens for `messages` (and `tools`, OpenAI's shape) through the template."""
+        ...
 
     def offsets(self, text: str) -> list[tuple[int, str, int, int]]: ...
 

@@ -108,7 +108,13 @@ class LlamaEngine:
             timeout=httpx.Timeout(60.0),
         )
         props = self._call("GET", "/props")
-        self._chat_template = bool(props.get("chat_template"))
+        template = str(props.get("chat_template") or "")
+        self._chat_template = bool(template)
+        # llama.cpp finds these by rendering the template with and without tools (`chat_template_caps`);
+        # TGI asks whether the template names a `tools` variable (router/src/infer/chat_template.rs).
+        caps = props.get("chat_template_caps") or {}
+        self._renders_tools = bool(caps.get("supports_tools", "tools" in template))
+        self._renders_tool_calls = bool(caps.get("supports_tool_calls", "tool_calls" in template))
 
     def close(self) -> None:
         """Stop llama.cpp and remove its socket."""
@@ -137,9 +143,28 @@ class LlamaEngine:
         body = {"content": text, "add_special": True, "parse_special": True}
         return [int(t) for t in self._call("POST", "/tokenize", body)["tokens"]]
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
-        """The prompt text and tokens for chat messages, through the model's chat template."""
-        prompt = str(self._call("POST", "/apply-template", {"messages": messages})["prompt"])
+    @property
+    def template_renders_tools(self) -> bool:
+        """Whether the chat template shows the model a `tools` list."""
+        return self._renders_tools
+
+    @property
+    def template_renders_tool_calls(self) -> bool:
+        """Whether the chat template renders an assistant message's `tool_calls`."""
+        return self._renders_tool_calls
+
+    def chat_prompt(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    ) -> tuple[str, list[int]]:
+        """The prompt text and tokens for chat messages, through the model's chat template.
+
+        `tools` (OpenAI's shape) go to the template's `tools` variable; llama.cpp's Jinja engine
+        renders them, and an assistant message's `tool_calls`, as the template says.
+        """
+        body: dict[str, Any] = {"messages": messages}
+        if tools:
+            body["tools"] = tools
+        prompt = str(self._call("POST", "/apply-template", body)["prompt"])
         return prompt, self.tokenize(prompt)
 
     def offsets(self, text: str) -> list[tuple[int, str, int, int]]:

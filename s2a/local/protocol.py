@@ -1,5 +1,7 @@
 """TGI's request bodies and their validation, as TGI 3.3.6 publishes them (openapi.json).
 
+The chat route's body, with its messages and tools, is in chat_request.py.
+
 Every rejection is a `RequestError` carrying TGI's message; the server turns it into
 `{"error": ..., "error_type": "validation"}` with status 422. Parameters this server cannot
 honour are rejected too, never silently ignored. Types are strict, as TGI's serde is: `false`
@@ -25,11 +27,15 @@ MAX_BEST_OF = 1
 DEFAULT_MAX_NEW_TOKENS = 1024
 
 
+_PREFIX = {"validation": "Input validation error: ", "tool_error": "Tool error: "}
+"""How TGI's `InferError` prints these two kinds (router/src/infer/mod.rs, `InferError`)."""
+
+
 class RequestError(ValueError):
-    """A request TGI would refuse; `error_type` is TGI's category for it."""
+    """A request TGI would refuse; `error_type` is TGI's category for it (all but a few are 422)."""
 
     def __init__(self, message: str, error_type: str = "validation") -> None:
-        super().__init__(f"Input validation error: {message}" if error_type == "validation" else message)
+        super().__init__(f"{_PREFIX.get(error_type, '')}{message}")
         self.error_type = error_type
 
 
@@ -91,104 +97,6 @@ class GenerateRequest(BaseModel):
     inputs: str
     parameters: Parameters = Field(default_factory=Parameters)
     stream: bool = False
-
-
-class TextChunk(BaseModel):
-    """A text part of a message's content."""
-
-    model_config = ConfigDict(strict=True)
-
-    type: Literal["text"]
-    text: str
-
-
-class ImageChunk(BaseModel):
-    """An image part of a message's content (not supported by a text model)."""
-
-    model_config = ConfigDict(strict=True)
-
-    type: Literal["image_url"]
-    image_url: dict[str, Any]
-
-
-class Message(BaseModel):
-    """TGI's chat `Message`."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    role: str
-    content: str | list[TextChunk | ImageChunk] | None = None
-    name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-
-    def text(self) -> str:
-        """The message as plain text, or a rejection if it holds something else."""
-        if self.tool_calls is not None and self.content is not None:
-            msg = f"a `{self.role}` message has either `content` or `tool_calls`, not both"
-            raise RequestError(msg)
-        if self.tool_calls is not None:
-            msg = "messages with `tool_calls` are not supported by this server"
-            raise RequestError(msg)
-        if self.content is None:
-            msg = f"a `{self.role}` message has no `content`"
-            raise RequestError(msg)
-        if isinstance(self.content, str):
-            return self.content
-        if any(isinstance(chunk, ImageChunk) for chunk in self.content):
-            msg = "image inputs are not supported by this server's text model"
-            raise RequestError(msg)
-        return "".join(chunk.text for chunk in self.content if isinstance(chunk, TextChunk))
-
-
-class StreamOptions(BaseModel):
-    """TGI's `StreamOptions`."""
-
-    model_config = ConfigDict(strict=True)
-
-    include_usage: bool = False
-
-
-class FunctionName(BaseModel):
-    """TGI's `FunctionName`."""
-
-    model_config = ConfigDict(strict=True)
-
-    name: str
-
-
-class ToolChoiceFunction(BaseModel):
-    """The object form of TGI's `ToolChoice`: call this function."""
-
-    model_config = ConfigDict(strict=True)
-
-    function: FunctionName
-
-
-class ChatRequest(BaseModel):
-    """TGI's `ChatRequest`."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    messages: list[Message]
-    model: str | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    logit_bias: list[float] | dict[str, float] | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=INT32_MAX)
-    max_tokens: int | None = Field(default=None, ge=0, le=INT32_MAX)
-    n: int | None = Field(default=None, ge=0, le=INT32_MAX)
-    response_format: Grammar | None = None
-    seed: int | None = Field(default=None, ge=0, le=INT64_MAX)  # TGI's is unsigned
-    stop: list[str] | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Literal["auto", "none", "required"] | ToolChoiceFunction | None = None
-    tool_prompt: str | None = None
 
 
 def json_schema(grammar: Grammar | None) -> dict[str, Any] | None:
@@ -339,33 +247,4 @@ def openai_parameters(
         seed=seed,
         stop=stop or [],
         **more,
-    )
-
-
-def chat_parameters(request: ChatRequest) -> Parameters:
-    """The generation parameters a chat request stands for (TGI's mapping)."""
-    if request.tools:
-        msg = "`tools` are not supported by this server"
-        raise RequestError(msg)
-    if request.tool_choice not in (None, "auto", "none"):  # a tool must be called: there are none
-        msg = "`tool_choice` that requires a tool is not supported by this server (it has no tools)"
-        raise RequestError(msg)
-    if request.n not in (None, 1):
-        msg = f"`n` must be 1 on this server. Given: {request.n}"
-        raise RequestError(msg)
-    if request.logit_bias:
-        msg = "`logit_bias` is not supported by this server"
-        raise RequestError(msg)
-    if request.presence_penalty is not None and not -2.0 <= request.presence_penalty <= 2.0:
-        msg = "`presence_penalty` must be >= -2.0 and <= 2.0"
-        raise RequestError(msg)
-    return openai_parameters(
-        temperature=request.temperature,
-        top_p=request.top_p,
-        frequency_penalty=request.frequency_penalty,
-        max_tokens=request.max_tokens,
-        seed=request.seed,
-        stop=request.stop,
-        grammar=request.response_format,
-        top_n_tokens=request.top_logprobs if request.logprobs else None,
     )

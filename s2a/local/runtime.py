@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -237,7 +237,7 @@ class Runtime:
 
     async def stream(
         self, prompt: list[int], sampling: Sampling, outcome: Outcome
-    ) -> AsyncIterator[TokenInfo]:
+    ) -> AsyncGenerator[TokenInfo, None]:
         """Yield tokens as the engine produces them; stop it if the consumer goes away.
 
         `outcome` is filled in once the stream is exhausted.

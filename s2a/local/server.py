@@ -27,18 +27,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from s2a.local.chat import add_chat_route
+from s2a.local.chat_request import ChatRequest
 from s2a.local.completions import CompletionRequest, add_completions_route
 from s2a.local.engine import EngineLike, InputError
 from s2a.local.generate import add_generate_routes
 from s2a.local.guard import DEFAULT_PAYLOAD_LIMIT, RequestGuard
-from s2a.local.protocol import ChatRequest, GenerateRequest, RequestError
+from s2a.local.protocol import GenerateRequest, RequestError
 from s2a.local.runtime import Runtime
 from s2a.local.sse import event
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "3.3.6"
-_STATUS = {"validation": 422, "overloaded": 429, "unhealthy": 503, "generation": 424}
+_STATUS = {"validation": 422, "tool_error": 422, "overloaded": 429, "unhealthy": 503, "generation": 424}
 
 
 @dataclass(frozen=True)

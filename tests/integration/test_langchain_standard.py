@@ -50,6 +50,8 @@ class TestTGIChatModel(ChatModelIntegrationTests):
 
     @property
     def has_tool_calling(self) -> bool:
+        # The server calls tools now (docs/local-server.md#tool-calling, tests/integration/test_tools.py);
+        # the suite's tool tests have not been run against the 1.5B model, so they stay off until they are.
         return False
 
     @property

@@ -240,7 +240,10 @@ def test_chat_stream_ends_with_done_and_usage(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "`tools` are not supported"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f"}}]},
+            "tools.0.function.arguments: Field required",
+        ),
         ({"n": 2}, "`n` must be 1"),
         ({"logit_bias": [1.0]}, "`logit_bias` is not supported"),
         ({"messages": []}, "`messages` cannot be empty"),

@@ -107,7 +107,7 @@ SCHEMA = schemathesis.openapi.from_dict(tgi_document())
 
 EXCLUDED_CHECKS = [
     # Requests the document allows and this server refuses with 422 on purpose, as TGI does
-    # for some: `top_p: 1.0`, `best_of: 2`, `watermark`, tools, images, unknown message fields.
+    # for some: `top_p: 1.0`, `best_of: 2`, `watermark`, unusable tools, images, unknown message fields.
     checks.positive_data_acceptance,
 ]
 
