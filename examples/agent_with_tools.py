@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import ModelCallLimitMiddleware, ModelRequest, ModelResponse, wrap_model_call
+from langchain.agents.middleware import ModelRequest, ModelResponse, wrap_model_call
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from llama_index.core.agent.workflow import ReActAgent
@@ -57,13 +57,16 @@ def show(raw: str, filtered: str) -> None:
 
 
 @wrap_model_call
-def search_first(
+def search_then_answer(
     request: ModelRequest[None], handler: Callable[[ModelRequest[None]], ModelResponse[Any]]
 ) -> ModelResponse[Any]:
-    """Make the first step a search: a small model may answer from memory without looking."""
-    if not any(isinstance(m, ToolMessage) for m in request.messages):
-        request = request.override(tool_choice="search")
-    return handler(request)
+    """Make the first step a search and the next one an answer (`tool_choice`).
+
+    Left to choose (`auto`), the 1.5B default model searched again after every result, four
+    times, up to the call limit.
+    """
+    searched = any(isinstance(m, ToolMessage) for m in request.messages)
+    return handler(request.override(tool_choice="none" if searched else "search"))
 
 
 @tool
@@ -81,11 +84,7 @@ def langchain_agent(base_url: str) -> None:
         llm,
         tools=[search],
         system_prompt="Answer the user's question in one sentence, from the search results.",
-        middleware=[
-            S2AMiddleware(llm=llm, scored_calls="one"),
-            search_first,
-            ModelCallLimitMiddleware(run_limit=MAX_ITERATIONS, exit_behavior="end"),
-        ],
+        middleware=[S2AMiddleware(llm=llm, scored_calls="one"), search_then_answer],
     )
     state = agent.invoke({"messages": [HumanMessage(QUESTION)]})
     for record in state["s2a_filtered"]:
