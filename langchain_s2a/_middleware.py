@@ -168,8 +168,8 @@ class S2AMiddleware(AgentMiddleware[S2AState, Any, Any]):
     opinions about the answer, are removed before the model reads them. With
     `filter_history=True` the text of earlier human and AI turns is filtered too. The system
     prompt and the latest human message are never touched, nor an AI message's `tool_calls`,
-    so every tool call keeps its result. Tool results shorter than `min_chars`, or not all
-    text, pass through with no call.
+    so every tool call keeps its result. Tool errors, and results shorter than `min_chars` or
+    not all text, pass through with no call.
 
     The S2A step is an `S2ARunnable` (`llm=` and its settings, default `variant="scored"`, or
     `s2a=S2ARunnable(...)`), or an `S2ADocumentCompressor` (`s2a=`), which judges a result's
@@ -196,12 +196,10 @@ class S2AMiddleware(AgentMiddleware[S2AState, Any, Any]):
         `pip install "s2a[langchain-agents]"`.
 
     Key init args:
-        s2a: an `S2ARunnable` or `S2ADocumentCompressor`; or give `llm` instead.
-        llm: the model for an `S2ARunnable` built with `**settings` (`variant`, `focus`,
-            `fallback`, ...).
+        s2a: an `S2ARunnable` or `S2ADocumentCompressor`; or `llm` and `**settings` for an
+            `S2ARunnable` (`variant`, `focus`, `fallback`, ...).
         filter_history: also filter earlier human and AI turns' text, once each.
         tool_names: filter only these tools' results (default: every tool's).
-        min_chars: results shorter than this (stripped) are left alone, with no call.
 
     Instantiate and run:
         ```python
@@ -296,7 +294,7 @@ class S2AMiddleware(AgentMiddleware[S2AState, Any, Any]):
         if min_chars < 0:
             msg = f"`min_chars` must be 0 or more, got {min_chars}"
             raise ValueError(msg)
-        self.s2a: S2ARunnable | S2ADocumentCompressor = s2a or S2ARunnable(llm=llm, **settings)
+        self.s2a = s2a if s2a is not None else S2ARunnable(llm=llm, **settings)
         self.filter_history = filter_history
         self.tool_names = frozenset(tool_names) if tool_names is not None else None
         self.min_chars = min_chars
@@ -305,7 +303,9 @@ class S2AMiddleware(AgentMiddleware[S2AState, Any, Any]):
 
     def _role(self, message: AnyMessage, earlier: bool) -> Role | None:
         if isinstance(message, ToolMessage):
-            return "tool" if self.tool_names is None or message.name in self.tool_names else None
+            # A failed call's error tells the model what to fix: never S2A's to drop.
+            wanted = self.tool_names is None or message.name in self.tool_names
+            return "tool" if wanted and message.status != "error" else None
         if self.filter_history and earlier and isinstance(message, HumanMessage):
             return "human"
         if self.filter_history and earlier and isinstance(message, AIMessage):
@@ -372,10 +372,7 @@ class S2AMiddleware(AgentMiddleware[S2AState, Any, Any]):
             )
             if outcome.fallback is not None:
                 logger.warning(
-                    "S2A kept (part of) %s message %s as it was: %s",
-                    job.role,
-                    job.message.id,
-                    outcome.fallback,
+                    "S2A kept (part of) message %s as it was: %s", job.message.id, outcome.fallback
                 )
             update: dict[str, Any] = {
                 "response_metadata": {**job.message.response_metadata, METADATA_KEY: dict(record)}

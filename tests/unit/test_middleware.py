@@ -183,6 +183,15 @@ def test_short_results_pass_through_with_no_call() -> None:
     assert "s2a" not in state["messages"][2].response_metadata
 
 
+def test_a_tool_error_is_left_for_the_model_to_read() -> None:
+    error = ToolMessage(f"Error: {PAGE}", tool_call_id="c1", name="search", id="tool-1", status="error")
+    call = AIMessage("", tool_calls=[{"name": "search", "args": {"query": "Python"}, "id": "c1"}], id="ai-1")
+    state: S2AState = {"messages": [HumanMessage(QUESTION, id="human-1"), call, error]}
+    s2a = judge()
+    assert S2AMiddleware(llm=s2a).before_model(state, Runtime()) is None
+    assert s2a.prompts == []
+
+
 def test_only_the_named_tools_are_filtered() -> None:
     s2a = judge()
     built, seen = agent(S2AMiddleware(llm=s2a, tool_names=["lookup"]), "search", "lookup")
