@@ -1,15 +1,15 @@
 """Agents whose tool output goes through S2A before the agent reasons on it.
 
-A noisy `web_search` tool returns the relevant text mixed with an opinion and ads. Rather than
-counting on the model to chain a search tool and a filter tool, the search tool the agent gets
-is already filtered: the search's output goes through S2A's tool, and the agent sees only what
-helps answer the question. Both agents are text ReAct agents (no OpenAI `tools` parameter,
-which a TGI server may not accept), kept to a few iterations.
+A noisy `web_search` tool returns the relevant text mixed with an opinion, ads and a paragraph
+about the snake. The agent must see only what helps answer the question.
 
-1. LlamaIndex: `ReActAgent` (a workflow: `await agent.run(user_msg=...)`) with
-   `S2ANodePostprocessor(llm=llm).as_tool()` inside its search tool.
-2. LangChain: `create_react_agent` + `AgentExecutor` with `S2ARunnable(llm=llm).as_tool()`
-   inside its search tool.
+1. LangChain: `create_agent` with `S2AMiddleware`. The search tool returns the raw page; before
+   each model call the middleware filters the tool's result against the user's question, and
+   records what it dropped in the agent's state (`s2a_filtered`). The agent's model calls the
+   tool through the server's TGI-style tool calling.
+2. LlamaIndex: `ReActAgent` (a workflow: `await agent.run(user_msg=...)`) with
+   `S2ANodePostprocessor(llm=llm).as_tool()` inside its search tool: with no middleware, the
+   tool filters its own output. A text ReAct agent, kept to a few iterations.
 
     S2A_TGI_URL=http://127.0.0.1:8080 python examples/agent_with_tools.py
 """
@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
+from typing import Any
 
-from langchain_classic.agents import AgentExecutor, create_react_agent
-from langchain_classic.agents.output_parsers import ReActSingleInputOutputParser
-from langchain_core.agents import AgentAction, AgentFinish
-from langchain_core.prompts import PromptTemplate
+from langchain.agents import create_agent
+from langchain.agents.middleware import ModelRequest, ModelResponse, wrap_model_call
+from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from llama_index.core.agent.workflow import ReActAgent
 from llama_index.core.prompts import PromptTemplate as LlamaPromptTemplate
 from llama_index.core.tools import FunctionTool
 
-from langchain_s2a import S2ARunnable, tgi_chat_model
+from langchain_s2a import S2AMiddleware, tgi_chat_model
 from llamaindex_s2a import S2ANodePostprocessor, tgi_llm
 
 QUESTION = "Who created the Python programming language?"
@@ -52,7 +53,48 @@ def show(raw: str, filtered: str) -> None:
     print(f"--- after the S2A filter (what the agent's search tool returns):\n{filtered}")
 
 
-# 1. LlamaIndex -------------------------------------------------------------------------------
+# 1. LangChain --------------------------------------------------------------------------------
+
+
+@wrap_model_call
+def search_then_answer(
+    request: ModelRequest[None], handler: Callable[[ModelRequest[None]], ModelResponse[Any]]
+) -> ModelResponse[Any]:
+    """Make the first step a search and the next one an answer (`tool_choice`).
+
+    Left to choose (`auto`), the 1.5B default model searched again after every result, four
+    times, up to the call limit.
+    """
+    searched = any(isinstance(m, ToolMessage) for m in request.messages)
+    return handler(request.override(tool_choice="none" if searched else "search"))
+
+
+@tool
+def search(question: str) -> str:
+    """Search the web for the answer to a question."""
+    print(f"(the agent called search({question!r}))")
+    return web_search(question)
+
+
+def langchain_agent(base_url: str) -> None:
+    llm = tgi_chat_model(base_url, max_new_tokens=160, timeout=600)
+    # The tool returns the raw page; the middleware filters it before the model reads it.
+    # scored_calls="one": one keep-or-drop call for the whole result, then the opinion tests.
+    agent = create_agent(
+        llm,
+        tools=[search],
+        system_prompt="Answer the user's question in one sentence, from the search results.",
+        middleware=[S2AMiddleware(llm=llm, scored_calls="one"), search_then_answer],
+    )
+    state = agent.invoke({"messages": [HumanMessage(QUESTION)]})
+    for record in state["s2a_filtered"]:
+        print(f"--- raw {record['tool']} output:\n{record['original']}")
+        print(f"--- after the S2A middleware (what the agent read):\n{record['text']}")
+        print(f"--- dropped by S2A: {record['dropped']}")
+    print("--- langchain agent answer:", state["messages"][-1].text.strip())
+
+
+# 2. LlamaIndex -------------------------------------------------------------------------------
 
 
 def tool_call_example(agent: ReActAgent) -> None:
@@ -95,71 +137,12 @@ async def llamaindex_agent(base_url: str) -> None:
         await llm._async_client.close()
 
 
-# 2. LangChain --------------------------------------------------------------------------------
-
-REACT_PROMPT = PromptTemplate.from_template(
-    """Answer the following question as best you can. You have access to the following tools:
-
-{tools}
-
-Use the following format:
-
-Question: the input question you must answer
-Thought: you should always think about what to do
-Action: the action to take, should be one of [{tool_names}]
-Action Input: the input to the action
-Observation: the result of the action
-... (this Thought/Action/Action Input/Observation can repeat N times)
-Thought: I now know the final answer
-Final Answer: the final answer to the original input question
-
-Begin!
-
-Question: {input}
-Thought:{agent_scratchpad}"""
-)
-PARSING_ERROR = "Invalid format: write 'Final Answer: ' and the answer, or an Action and its Action Input."
-
-
-class ReActParser(ReActSingleInputOutputParser):
-    """LangChain's ReAct parser, for servers that return the stop sequence with the text.
-
-    TGI includes the stop sequence (`Observation`) in its output; cut it before parsing.
-    """
-
-    def parse(self, text: str) -> AgentAction | AgentFinish:
-        return super().parse(text.split("\nObservation", maxsplit=1)[0].rstrip())
-
-
-def langchain_agent(base_url: str) -> None:
-    llm = tgi_chat_model(base_url, max_new_tokens=160, timeout=600)
-    s2a_filter = S2ARunnable(llm=llm).as_tool()  # a StructuredTool taking `context`, `question`
-
-    def filtered_search(question: str) -> str:
-        # The S2A tool returns an S2AResult; the agent has the question, so it gets the context.
-        return s2a_filter.invoke({"context": web_search(question), "question": question}).context
-
-    @tool
-    def search(question: str) -> str:
-        """Search the web for the answer to a question; the results are filtered for it."""
-        print(f"(the agent called search({question!r}))")
-        return filtered_search(question)
-
-    show(web_search(QUESTION), filtered_search(QUESTION))
-    agent = create_react_agent(llm, [search], REACT_PROMPT, output_parser=ReActParser())
-    executor = AgentExecutor(
-        agent=agent, tools=[search], handle_parsing_errors=PARSING_ERROR, max_iterations=MAX_ITERATIONS
-    )
-    result = executor.invoke({"input": QUESTION})
-    print("--- langchain agent answer:", str(result["output"]).strip())
-
-
 def main() -> None:
     base_url = os.environ.get("S2A_TGI_URL", "http://127.0.0.1:8080")
+    print(f"=== LangChain create_agent with S2AMiddleware: {QUESTION}")
+    langchain_agent(base_url)
     print(f"=== LlamaIndex ReActAgent: {QUESTION}")
     asyncio.run(llamaindex_agent(base_url))
-    print(f"=== LangChain ReAct AgentExecutor: {QUESTION}")
-    langchain_agent(base_url)
 
 
 if __name__ == "__main__":

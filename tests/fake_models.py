@@ -8,25 +8,33 @@ MockLLM answering each prompt with a function of it, and keeping the prompts.
 `keep_shown` is a scripted extractive reply to such a call. `decision_tokens` is a scored
 reply's `logprobs.content`, tokenised as Qwen's tokenizer does (`1`, ` keep`, `\n`);
 `opinion_sentence` is the sentence an opinion test asks about.
+For agents: `ToolCallingFake` is GenericFakeChatModel accepting tools (LangChain's own agent
+tests fake a tool-calling model so), `ChatInputs` records the messages each chat model call
+received, and `RuleChatModel` with `scored_judge` answers S2A's scored calls by rules, in
+whatever order they come (concurrent calls included).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
+from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMRun
+from langchain_core.language_models import GenericFakeChatModel, LanguageModelInput, SimpleChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
 from llama_index.core.base.llms.types import CompletionResponse
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.llms import MockLLM
+from pydantic import Field
 
 from llamaindex_s2a import S2ASelectionEndEvent
 
@@ -143,3 +151,67 @@ def decision_tokens(
         chosen = next(t for t in top if str(t["token"]).strip() == word)
         content.append({**chosen, "top_logprobs": top})
     return content
+
+
+class ToolCallingFake(GenericFakeChatModel):
+    """GenericFakeChatModel that takes tools: it replies with its scripted messages, tool calls and all."""
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        return self
+
+
+class ChatInputs(BaseCallbackHandler):
+    """Records the whole message list of every chat model call it sees, system message included."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[BaseMessage]] = []
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        self.calls.extend(list(batch) for batch in messages)
+
+
+class RuleChatModel(SimpleChatModel):
+    """A chat model answering each call with `reply(its last message's text)`, counting the calls."""
+
+    reply: Callable[[str], str]
+    prompts: list[str] = Field(default_factory=list)
+
+    def _call(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> str:
+        self.prompts.append(messages[-1].text)
+        return self.reply(messages[-1].text)
+
+    @property
+    def _llm_type(self) -> str:
+        return "rule-fake"
+
+
+def scored_judge(
+    keep: Callable[[str], bool], opinion: Callable[[str], bool] = lambda _sentence: False
+) -> Callable[[str], str]:
+    """Replies to `scored` S2A calls: keep-or-drop by `keep(sentence)`, opinion tests by `opinion`.
+
+    Handles the three prompts: one call for every sentence (`1 keep\n2 drop`), one call per
+    sentence (`keep`), and the opinion test (`yes` or `no`).
+    """
+
+    def word(sentence: str) -> str:
+        return "keep" if keep(sentence) else "drop"
+
+    def reply(prompt: str) -> str:
+        if 'Sentence: "' in prompt:
+            return "yes" if opinion(opinion_sentence(prompt)) else "no"
+        shown = [line.split("] ", 1)[1] for line in sentence_block(prompt)]
+        asked = re.search(r"\nSentence (\d+): reply with one word", prompt)
+        if asked is not None:
+            return word(shown[int(asked.group(1)) - 1])
+        return "\n".join(f"{n} {word(sentence)}" for n, sentence in enumerate(shown, start=1))
+
+    return reply

@@ -86,9 +86,18 @@ def check_conversational_chain(stdout: str) -> None:
 
 def check_agent_with_tools(stdout: str) -> None:
     sections = values(stdout, "=== ")
-    assert [s.split(":")[0] for s in sections] == ["LlamaIndex ReActAgent", "LangChain ReAct AgentExecutor"]
-    assert len(values(stdout, "--- raw web_search output:")) == 2
-    assert len(values(stdout, "--- after the S2A filter")) == 2
+    assert [s.split(":")[0] for s in sections] == [
+        "LangChain create_agent with S2AMiddleware",
+        "LlamaIndex ReActAgent",
+    ]
+    # LangChain: the tool's raw result, what the middleware let through, what it dropped.
+    assert len(values(stdout, "--- raw search output:")) == 1
+    assert len(values(stdout, "--- after the S2A middleware")) == 1
+    (dropped,) = ids(stdout, "--- dropped by S2A: ")
+    assert any("James Gosling" in sentence for sentence in dropped)  # the opinion, by its words
+    # LlamaIndex: the tool filters its own output.
+    assert len(values(stdout, "--- raw web_search output:")) == 1
+    assert len(values(stdout, "--- after the S2A filter")) == 1
     assert len(values(stdout, "--- llamaindex agent answer:")) == 1
     assert len(values(stdout, "--- langchain agent answer:")) == 1
     assert "SPONSORED" in stdout  # the raw output is shown with its noise

@@ -36,7 +36,12 @@ def test_markdown_python_blocks_run(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "component",
-    [langchain_s2a.S2ARunnable, langchain_s2a.S2ADocumentCompressor, llamaindex_s2a.S2ANodePostprocessor],
+    [
+        langchain_s2a.S2ARunnable,
+        langchain_s2a.S2ADocumentCompressor,
+        langchain_s2a.S2AMiddleware,
+        llamaindex_s2a.S2ANodePostprocessor,
+    ],
     ids=lambda c: c.__name__,
 )
 def test_docstring_examples_run(component: type) -> None:

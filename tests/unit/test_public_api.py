@@ -32,11 +32,28 @@ def test_core_exports() -> None:
 def test_langchain_exports() -> None:
     assert sorted(langchain_s2a.__all__) == sorted(
         [
-            "ChatHistory", "ContextQuestion", "S2ADocumentCompressor", "S2ARunnable", "S2ARunnableInput",
-            "S2AToolArgs", "create_s2a_chain", "tgi_chat_model",
+            "ChatHistory", "ContextQuestion", "S2ADocumentCompressor", "S2AFilterRecord", "S2AMiddleware",
+            "S2ARunnable", "S2ARunnableInput", "S2AToolArgs", "create_s2a_chain", "tgi_chat_model",
         ]
     )  # fmt: skip
     assert all(hasattr(langchain_s2a, name) for name in langchain_s2a.__all__)
+
+
+def test_the_agent_middleware_loads_on_first_use() -> None:
+    # `langchain` and `langgraph` come with the `langchain-agents` extra only.
+    agents = "any(m == 'langchain' or m.startswith(('langchain.', 'langgraph')) for m in sys.modules)"
+    code = f"import sys, langchain_s2a; print({agents})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    assert out.stdout.strip() == "False"
+    code = (
+        "import sys; sys.modules['langgraph'] = None\n"
+        "import langchain_s2a\n"
+        "try:\n    langchain_s2a.S2AMiddleware\nexcept ImportError as error:\n    print(error)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    assert out.stdout.strip() == (
+        "S2AMiddleware needs LangChain's agents (langgraph is missing): pip install 's2a[langchain-agents]'"
+    )
 
 
 def test_llamaindex_exports() -> None:
