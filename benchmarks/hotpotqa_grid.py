@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2a._fusion import Fusion, bm25_ranking, fused_keep, fused_order, name
+from s2a._fusion import Fusion, bm25_ranking, fused_keep, fused_order, name, named
 from s2a.evaluation.hotpotqa import (
     HOTPOTQA,
     HotpotRecord,
@@ -106,6 +106,29 @@ def adapters(fusion: Fusion, *, sure: float | None = DEFAULT_RAG_THRESHOLD, mode
     return rule
 
 
+def misses(rule: Rule, questions: list[Question]) -> list[str]:
+    """One line per gold paragraph `rule` drops (questions of 3 paragraphs or more): why it might have.
+
+    Its P(keep), BM25 and fused ranks (1-based), and whether the question or the other gold
+    paragraph names its title.
+    """
+    lines = []
+    for q in questions:
+        passages = q.record.passages
+        if len(passages) < 3:
+            continue
+        kept, order = rule(q), _fused(q)
+        for g in (g for g in q.record.gold if g not in kept):
+            others = " ".join(passages[o].text for o in q.record.gold if o != g)
+            lines.append(
+                f"{q.record.id}: {passages[g].title!r} P(keep) {q.p_keep.get(g, float('nan')):.2f}, "
+                f"BM25 #{q.bm25.index(g) + 1}, fused #{order.index(g) + 1}, named in the question "
+                f"{named(passages[g].title, q.record.question)}, "
+                f"in the other gold {named(passages[g].title, others)}"
+            )
+    return lines
+
+
 def measure(rule: Rule, questions: list[Question]) -> tuple[float, float, int]:
     """Mean both gold kept and tokens kept, as `s2a eval` scores them, and over how many questions."""
     scored = [selection_scores(q.record, Selection(kept=sorted(rule(q))), ranks=False) for q in questions]
@@ -151,6 +174,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, help="s2a eval --task hotpotqa results.jsonl")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--method", default="s2a_compressor")
+    parser.add_argument(
+        "--misses", action="store_true", help="list the gold paragraphs the first rule and the default lose"
+    )
     args = parser.parse_args()
     records = [as_hotpot(r) for r in HOTPOTQA.load(args.data / HOTPOTQA.file)]
     saved: dict[str, dict[int, float]] = {}
@@ -195,6 +221,13 @@ def main() -> None:
     for label, rule in rules:
         (tb, tt, _), (cb, ct, _) = measure(rule, halves[0]), measure(rule, halves[1])
         print(f"| {label} | {tb:.0%} | {tt:.0%} | {cb:.0%} | {ct:.0%} |")
+
+    if args.misses:
+        first = adapters(Fusion(share=0.4, hop=2))
+        for label, rule in (("first rule", first), ("default", adapters(Fusion()))):
+            dropped = misses(rule, halves[0] + halves[1])
+            print(f"\n{label}: {len(dropped)} gold paragraphs dropped")
+            print("\n".join(dropped))
 
 
 if __name__ == "__main__":
