@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2a._fusion import Fusion, bm25_ranking, fused_keep, fused_order, name, named
+from s2a._fusion import Fusion, bm25_order, fused_keep, fused_order, name, named
 from s2a.evaluation.hotpotqa import (
     HOTPOTQA,
     HotpotRecord,
@@ -59,8 +59,7 @@ Rule = Callable[[Question], set[int]]
 
 def question(record: HotpotRecord, p_keep: dict[int, float]) -> Question:
     """`record` with its P(keep) and its paragraphs in BM25's order, ranked once for every rule."""
-    ranking = bm25_ranking([p.text for p in record.passages], record.question)
-    return Question(record, p_keep, [i for i, _ in ranking])
+    return Question(record, p_keep, bm25_order([p.text for p in record.passages], record.question))
 
 
 def _fused(q: Question) -> list[int]:

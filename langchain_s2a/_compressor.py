@@ -34,6 +34,7 @@ from s2a.selection import (
     SelectionMode,
     SelectionPlan,
     Window,
+    applied_fusion,
     plan_selection,
 )
 
@@ -110,9 +111,7 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
             relative=DEFAULT_RAG_RELATIVE,
         )
         texts = [d.page_content for d in documents]
-        fusion = self.fusion if self.mode == "scored" and self.granularity == "document" else None
-        key = fusion.title_key if fusion is not None else None
-        titles = [d.metadata.get(key) if key is not None else None for d in documents]
+        fusion = applied_fusion(self.fusion, self.mode, self.granularity)
         return plan_selection(
             texts,
             query,
@@ -122,7 +121,7 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
             mode=self.mode,
             top_k=self.top_k,
             fusion=fusion,
-            titles=[t if isinstance(t, str) else None for t in titles],
+            titles=fusion.titles([d.metadata for d in documents]) if fusion is not None else None,
         )
 
     def _model(self, window: Window) -> Runnable[Any, Any]:

@@ -40,6 +40,7 @@ from s2a.selection import (
     SelectionMode,
     SelectionPlan,
     Window,
+    applied_fusion,
     plan_selection,
 )
 
@@ -160,8 +161,7 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
             relative=DEFAULT_RAG_RELATIVE,
         )
         texts = [n.node.get_content() for n in nodes]
-        fusion = self.fusion if self.mode == "scored" and self.granularity == "document" else None
-        key = fusion.title_key if fusion is not None else None
+        fusion = applied_fusion(self.fusion, self.mode, self.granularity)
         plan = plan_selection(
             texts,
             query_bundle.query_str,
@@ -171,7 +171,7 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
             mode=self.mode,
             top_k=self.top_k,
             fusion=fusion,
-            titles=[_title(n.node.metadata, key) for n in nodes],
+            titles=fusion.titles([n.node.metadata for n in nodes]) if fusion is not None else None,
         )
         dispatcher.event(
             S2ASelectionStartEvent(query=plan.query, nodes=len(nodes), windows=len(plan.windows))
@@ -248,12 +248,6 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
             name=name,
             description=description or _TOOL_DESCRIPTION,
         )
-
-
-def _title(metadata: dict[str, Any], key: str | None) -> str | None:
-    """The node's title, when its metadata has a string under `key`."""
-    title = metadata.get(key) if key is not None else None
-    return title if isinstance(title, str) else None
 
 
 def _reply(response: ChatResponse) -> Reply:

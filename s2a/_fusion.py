@@ -25,6 +25,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 RRF_K = 60
 """Reciprocal-rank fusion's constant (Cormack et al., 2009): a document scores 1 / (60 + rank)."""
@@ -61,6 +62,12 @@ class Fusion:
         if not 0.0 <= self.floor <= 1.0:
             msg = f"Fusion.floor must be in [0, 1], got {self.floor!r}"
             raise ValueError(msg)
+
+    def titles(self, metadata: Sequence[Mapping[str, Any]]) -> list[str | None]:
+        """Each document's title: the string under `title_key` in its metadata, else None."""
+        key = self.title_key
+        found = [m.get(key) if key is not None else None for m in metadata]
+        return [title if isinstance(title, str) else None for title in found]
 
 
 def bm25_order(texts: Sequence[str], query: str) -> list[int]:

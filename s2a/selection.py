@@ -56,6 +56,11 @@ DEFAULT_FUSION = Fusion()
 bridges (`s2a._fusion`), chosen on HotpotQA (docs/rag.md)."""
 
 
+def applied_fusion(fusion: Fusion | None, mode: SelectionMode, granularity: Granularity) -> Fusion | None:
+    """The adapters' `fusion` setting where it applies (scored whole documents), else None."""
+    return fusion if mode == "scored" and granularity == "document" else None
+
+
 REPLY_TOKENS_PER_ITEM = 4
 """Room left in a window for the reply: about this many tokens per number."""
 
