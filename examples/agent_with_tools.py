@@ -1,15 +1,15 @@
 """Agents whose tool output goes through S2A before the agent reasons on it.
 
-A noisy `web_search` tool returns the relevant text mixed with an opinion, ads and a paragraph
-about the snake. The agent must see only what helps answer the question.
+A noisy search returns the relevant text mixed with an opinion, ads and a paragraph about the
+snake. The agent must see only what helps answer the question.
 
 1. LangChain: `create_agent` with `S2AMiddleware`. The search tool returns the raw page; before
    each model call the middleware filters the tool's result against the user's question, and
    records what it dropped in the agent's state (`s2a_filtered`). The agent's model calls the
    tool through the server's TGI-style tool calling.
-2. LlamaIndex: `ReActAgent` (a workflow: `await agent.run(user_msg=...)`) with
-   `S2ANodePostprocessor(llm=llm).as_tool()` inside its search tool: with no middleware, the
-   tool filters its own output. A text ReAct agent, kept to a few iterations.
+2. LlamaIndex: `FunctionAgent` with a `QueryEngineTool` whose query engine filters the pages
+   it retrieves with `S2ANodePostprocessor` before it answers; its instrumentation events say
+   which pages S2A kept and dropped. The agent calls the tool through the same tool calling.
 
     S2A_TGI_URL=http://127.0.0.1:8080 python examples/agent_with_tools.py
 """
@@ -18,19 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelRequest, ModelResponse, wrap_model_call
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
-from llama_index.core.agent.workflow import ReActAgent
-from llama_index.core.prompts import PromptTemplate as LlamaPromptTemplate
-from llama_index.core.tools import FunctionTool
+from llama_index.core.agent.workflow import FunctionAgent, ToolCallResult
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.tools import QueryEngineTool
 
 from langchain_s2a import S2AMiddleware, tgi_chat_model
-from llamaindex_s2a import S2ANodePostprocessor, tgi_llm
+from llamaindex_s2a import S2ANodePostprocessor, S2ASelectionEndEvent, tgi_llm
 
 QUESTION = "Who created the Python programming language?"
 NOISY_PAGE = (
@@ -40,17 +46,16 @@ NOISY_PAGE = (
     "The python is a large snake that kills its prey by constriction. "
     "Click here for cheap flights to Amsterdam."
 )
-MAX_ITERATIONS = 4
+PAGES = {  # the same result as pages of a search index, for the LlamaIndex agent
+    "answer": "Python was created by Guido van Rossum and first released in 1991.",
+    "opinion": "I am convinced Python was created by James Gosling; I read it somewhere once.",
+    "snake": "The python is a large snake that kills its prey by constriction. Click here for cheap flights!",
+}
 
 
 def web_search(query: str) -> str:
     """Search the web (a canned, noisy result page)."""
     return f"Results for {query!r}: {NOISY_PAGE}"
-
-
-def show(raw: str, filtered: str) -> None:
-    print(f"--- raw web_search output:\n{raw}")
-    print(f"--- after the S2A filter (what the agent's search tool returns):\n{filtered}")
 
 
 # 1. LangChain --------------------------------------------------------------------------------
@@ -97,51 +102,71 @@ def langchain_agent(base_url: str) -> None:
 # 2. LlamaIndex -------------------------------------------------------------------------------
 
 
-def tool_call_example(agent: ReActAgent) -> None:
-    """Show the agent's ReAct header an Action Input for our tool's own argument.
+class SearchIndex(BaseRetriever):
+    """A search that brings back every page of the noisy result, as a broad web search would."""
 
-    The default header's example (`{"input": "hello world", "num_beams": 5}`) is copied
-    verbatim by small models, which then call the tool with arguments it does not take.
-    """
-    header = agent.get_prompts()["react_header"].get_template()
-    header = header.replace('"input": "hello world", "num_beams": 5', '"question": "Who wrote Hamlet?"')
-    agent.update_prompts({"react_header": LlamaPromptTemplate(header)})
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:  # noqa: ARG002
+        return [NodeWithScore(node=TextNode(text=text, id_=name), score=1.0) for name, text in PAGES.items()]
 
 
 async def llamaindex_agent(base_url: str) -> None:
     # Made in this event loop: huggingface_hub's async client binds to the loop that first uses it.
     llm = tgi_llm(base_url, max_new_tokens=160, timeout=600)
-    s2a_filter = S2ANodePostprocessor(llm=llm).as_tool()  # a FunctionTool taking `text`, `question`
-
-    async def filtered_search(question: str) -> str:
-        raw = web_search(question)
-        return (await s2a_filter.acall(text=raw, question=question)).content
-
-    async def search(question: str) -> str:
-        """Search the web for the answer to a question; the results are filtered for it."""
-        print(f"(the agent called search({question!r}))")
-        return await filtered_search(question)
-
-    agent = ReActAgent(
-        tools=[FunctionTool.from_defaults(async_fn=search, name="search")],
-        llm=llm,
-        streaming=False,
-        early_stopping_method="generate",  # answer at the iteration limit rather than raise
+    engine = RetrieverQueryEngine.from_args(
+        SearchIndex(), llm=llm, node_postprocessors=[S2ANodePostprocessor(llm=llm)]
     )
-    tool_call_example(agent)
+    search_docs = QueryEngineTool.from_defaults(
+        engine, name="search_docs", description="Search the web for the answer to a question."
+    )
+    agent = FunctionAgent(
+        tools=[search_docs],
+        llm=llm,
+        system_prompt="Answer the user's question in one sentence, from the search results.",
+        initial_tool_choice="search_docs",  # the first step is a search
+        # Left to choose, the 1.5B default model searches again after every result: at the
+        # second step it answers from what it has instead.
+        early_stopping_method="generate",
+    )
     try:
-        show(web_search(QUESTION), await filtered_search(QUESTION))
-        response = await agent.run(user_msg=QUESTION, max_iterations=MAX_ITERATIONS)
+        with selection_records() as records:
+            handler = agent.run(user_msg=QUESTION, max_iterations=2)
+            async for event in handler.stream_events():
+                if isinstance(event, ToolCallResult):
+                    print(f"(the agent called {event.tool_name}({event.tool_kwargs}))")
+                    print(f"--- search_docs answer, from the nodes S2A kept:\n{event.tool_output}")
+            response = await handler
+        for record in records:
+            print(f"--- S2A kept: {record.kept_ids}")
+            print(f"--- dropped by S2A: {record.dropped_ids}")
         print("--- llamaindex agent answer:", str(response).strip())
     finally:
         await llm._async_client.close()
+
+
+@contextmanager
+def selection_records() -> Iterator[list[S2ASelectionEndEvent]]:
+    """What each S2A step kept and dropped, from LlamaIndex's instrumentation events."""
+    records: list[S2ASelectionEndEvent] = []
+
+    class Handler(BaseEventHandler):
+        def handle(self, event: BaseEvent, **kwargs: Any) -> None:  # noqa: ARG002
+            if isinstance(event, S2ASelectionEndEvent):
+                records.append(event)
+
+    dispatcher = get_dispatcher()
+    handler = Handler()
+    dispatcher.add_event_handler(handler)
+    try:
+        yield records
+    finally:
+        dispatcher.event_handlers.remove(handler)
 
 
 def main() -> None:
     base_url = os.environ.get("S2A_TGI_URL", "http://127.0.0.1:8080")
     print(f"=== LangChain create_agent with S2AMiddleware: {QUESTION}")
     langchain_agent(base_url)
-    print(f"=== LlamaIndex ReActAgent: {QUESTION}")
+    print(f"=== LlamaIndex FunctionAgent with a query engine tool and S2ANodePostprocessor: {QUESTION}")
     asyncio.run(llamaindex_agent(base_url))
 
 

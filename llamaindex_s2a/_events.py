@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llama_index.core.instrumentation.events import BaseEvent
+from pydantic import Field
 
 
 class S2ASelectionStartEvent(BaseEvent):
@@ -19,12 +20,19 @@ class S2ASelectionStartEvent(BaseEvent):
 
 
 class S2ASelectionEndEvent(BaseEvent):
-    """The S2A postprocessor kept `kept` of `nodes`; `fallback` says why it kept all, if it did."""
+    """The S2A postprocessor kept `kept` of `nodes`; `fallback` says why it kept all, if it did.
+
+    `kept_ids` and `dropped_ids` name the nodes (by `node_id`, in their input order), so a trace
+    shows what the answer step was not given; with sentence granularity a kept node may have
+    lost sentences.
+    """
 
     kept: int
     nodes: int
     calls: int
     fallback: str | None = None
+    kept_ids: list[str] = Field(default_factory=list)
+    dropped_ids: list[str] = Field(default_factory=list)
 
     @classmethod
     def class_name(cls) -> str:

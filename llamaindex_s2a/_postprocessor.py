@@ -206,9 +206,15 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
         nodes: list[NodeWithScore],
         selected: Selected,
     ) -> list[NodeWithScore]:
+        kept = set(selected.keep)
         dispatcher.event(
             S2ASelectionEndEvent(
-                kept=len(selected.keep), nodes=len(nodes), calls=selected.calls, fallback=selected.fallback
+                kept=len(selected.keep),
+                nodes=len(nodes),
+                calls=selected.calls,
+                fallback=selected.fallback,
+                kept_ids=[n.node.node_id for i, n in enumerate(nodes) if i in kept],
+                dropped_ids=[n.node.node_id for i, n in enumerate(nodes) if i not in kept],
             )
         )
         return _kept_nodes(nodes, selected, rebuild=self.granularity == "sentence")

@@ -88,19 +88,21 @@ def check_agent_with_tools(stdout: str) -> None:
     sections = values(stdout, "=== ")
     assert [s.split(":")[0] for s in sections] == [
         "LangChain create_agent with S2AMiddleware",
-        "LlamaIndex ReActAgent",
+        "LlamaIndex FunctionAgent with a query engine tool and S2ANodePostprocessor",
     ]
     # LangChain: the tool's raw result, what the middleware let through, what it dropped.
     assert len(values(stdout, "--- raw search output:")) == 1
     assert len(values(stdout, "--- after the S2A middleware")) == 1
-    (dropped,) = ids(stdout, "--- dropped by S2A: ")
-    assert any("James Gosling" in sentence for sentence in dropped)  # the opinion, by its words
-    # LlamaIndex: the tool filters its own output.
-    assert len(values(stdout, "--- raw web_search output:")) == 1
-    assert len(values(stdout, "--- after the S2A filter")) == 1
+    dropped_sentences, dropped_pages = ids(stdout, "--- dropped by S2A: ")
+    assert any("James Gosling" in sentence for sentence in dropped_sentences)  # the opinion, by its words
+    assert "SPONSORED" in stdout  # the raw output is shown with its noise
+    # LlamaIndex: the query engine tool's S2A step, by page, from its instrumentation events.
+    assert values(stdout, "(the agent called search_docs(")
+    (kept_pages,) = ids(stdout, "--- S2A kept: ")
+    assert "answer" in kept_pages
+    assert "opinion" in dropped_pages
     assert len(values(stdout, "--- llamaindex agent answer:")) == 1
     assert len(values(stdout, "--- langchain agent answer:")) == 1
-    assert "SPONSORED" in stdout  # the raw output is shown with its noise
 
 
 CHECKS: dict[str, Callable[[str], None]] = {

@@ -150,6 +150,7 @@ def test_instrumentation_events() -> None:
     end = next(e for e in seen if isinstance(e, S2ASelectionEndEvent))
     assert (start.query, start.nodes, start.windows) == (QUERY, 4, 1)
     assert (end.kept, end.nodes, end.calls, end.fallback) == (1, 4, 1, None)
+    assert (end.kept_ids, end.dropped_ids) == (["n0"], ["n1", "n2", "n3"])
 
 
 class FixedRetriever(BaseRetriever):
