@@ -22,6 +22,7 @@ from typing_extensions import TypedDict
 from s2a import ChatMessage, S2AInput, TokenUsage, history_input
 from s2a._client import token_logprobs
 from s2a._types import TokenLogprob
+from s2a.openai_servers import grammar_fields
 
 
 class ContextQuestion(TypedDict):
@@ -164,7 +165,8 @@ def constrained(
 
     `grammar` is `{"type": "json"|"regex", "value": ...}`. TGI takes it as `response_format`
     on its chat route and as `grammar` on `/generate`; any server speaking TGI's API (the
-    local one included) honours both. Other models rely on the prompt. `logprobs` and
+    local one included) honours both. A `ChatOpenAI` from `openai_chat_model` gets its
+    server's own fields (`s2a.openai_servers`). Other models rely on the prompt. `logprobs` and
     `top_logprobs` are the OpenAI-style settings of `ChatHuggingFace` and `ChatOpenAI`; a
     model without them gives no probabilities. `max_new_tokens` (the request's, when its
     reply needs fewer tokens than the model's budget) is bound only with the grammar: an
@@ -180,6 +182,15 @@ def constrained(
         settings["grammar"] = grammar
         if max_new_tokens is not None and max_new_tokens < llm.max_new_tokens:
             settings["max_new_tokens"] = max_new_tokens
+    elif grammar is not None and (server := getattr(llm, "s2a_server", None)) is not None:
+        # `openai_chat_model`: the named server's own constraint fields, beside the user's extras.
+        settings["extra_body"] = {
+            **(getattr(llm, "extra_body", None) or {}),
+            **grammar_fields(server, grammar),
+        }
+        budget = getattr(llm, "max_tokens", None)
+        if max_new_tokens is not None and (budget is None or max_new_tokens < budget):
+            settings["max_tokens"] = max_new_tokens
     fields = getattr(type(llm), "model_fields", {})
     if top_logprobs and "logprobs" in fields and "top_logprobs" in fields:
         settings.update(logprobs=True, top_logprobs=top_logprobs)

@@ -30,6 +30,7 @@ from s2a import (
 )
 from s2a._client import token_logprobs
 from s2a._steps import Reply, arun_plan, run_plan
+from s2a.openai_servers import grammar_fields
 from s2a.selection import (
     DEFAULT_FUSION,
     DEFAULT_MODE,
@@ -181,7 +182,16 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
     def _request(self, llm: LLM, window: Window) -> tuple[list[ChatMessage], dict[str, Any]]:
         messages = [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in window.messages]
         if not isinstance(llm, HuggingFaceInferenceAPI):
-            return messages, {}  # other LLMs get the reply's shape in the prompt only
+            # Other LLMs get the reply's shape in the prompt only. OpenAI's and OpenAI-like ones
+            # (vLLM, SGLang, llama.cpp, TGI's /v1) take the OpenAI settings for probabilities.
+            fields = getattr(type(llm), "model_fields", {})
+            settings: dict[str, Any] = {}
+            if window.top_logprobs and "logprobs" in fields and "top_logprobs" in fields:
+                settings = {"logprobs": True, "top_logprobs": window.top_logprobs, "temperature": 0.0}
+            server = getattr(llm, "s2a_server", None)  # `openai_like_llm`: the server's own fields
+            if server is not None and window.grammar is not None:
+                settings.update(extra_body=grammar_fields(server, window.grammar), temperature=0.0)
+            return messages, settings
         # TGI constrains the reply to the grammar; temperature 0 is greedy on its chat route
         # (the LLM's own setting must be above 0, and call arguments take precedence).
         kwargs: dict[str, Any] = {"response_format": window.grammar, "temperature": 0.0}

@@ -139,6 +139,9 @@ class ChatRequest(BaseModel):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=INT32_MAX)
     max_tokens: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    max_completion_tokens: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    """OpenAI's newer name for `max_tokens` (not in TGI 3.3.6), which OpenAI clients such as
+    langchain-openai send; vLLM, SGLang and llama.cpp's server take it too."""
     n: int | None = Field(default=None, ge=0, le=INT32_MAX)
     response_format: Grammar | None = None
     seed: int | None = Field(default=None, ge=0, le=INT64_MAX)  # TGI's is unsigned
@@ -168,6 +171,13 @@ def chat_parameters(request: ChatRequest, tool_grammar: dict[str, Any] | None = 
     if request.logit_bias:
         msg = "`logit_bias` is not supported by this server"
         raise RequestError(msg)
+    limits = {request.max_tokens, request.max_completion_tokens} - {None}
+    if len(limits) > 1:
+        msg = (
+            "`max_tokens` and `max_completion_tokens` name the same limit; give one, or the same value."
+            f" Given: {request.max_tokens} and {request.max_completion_tokens}"
+        )
+        raise RequestError(msg)
     if request.presence_penalty is not None and not -2.0 <= request.presence_penalty <= 2.0:
         msg = "`presence_penalty` must be >= -2.0 and <= 2.0"
         raise RequestError(msg)
@@ -178,7 +188,7 @@ def chat_parameters(request: ChatRequest, tool_grammar: dict[str, Any] | None = 
         temperature=request.temperature,
         top_p=request.top_p,
         frequency_penalty=request.frequency_penalty,
-        max_tokens=request.max_tokens,
+        max_tokens=next(iter(limits), None),
         seed=request.seed,
         stop=request.stop,
         grammar=grammar,

@@ -480,6 +480,27 @@ def test_tool_choice_is_read_as_tgi_types_it(client: TestClient, tool_choice: ob
         validate(response.json(), "/v1/chat/completions", "post", 422)
 
 
+@pytest.mark.parametrize(
+    ("limits", "status", "tokens"),
+    [
+        ({"max_completion_tokens": 2}, 200, 2),
+        ({"max_tokens": 3, "max_completion_tokens": 3}, 200, 3),
+        ({"max_tokens": 2, "max_completion_tokens": 3}, 422, None),
+    ],
+)
+def test_max_completion_tokens_is_max_tokens(
+    client: TestClient, limits: dict[str, int], status: int, tokens: int | None
+) -> None:
+    """OpenAI's newer name for the limit, which langchain-openai's ChatOpenAI sends."""
+    body = {"messages": [{"role": "user", "content": "hi"}], **limits}
+    response = post(client, "/v1/chat/completions", body)
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json()["usage"]["completion_tokens"] == tokens
+    else:
+        assert "name the same limit" in response.json()["error"]
+
+
 class CountingEngine(FakeEngine):
     """A fake engine that counts the generations running at once and the tokens each made."""
 

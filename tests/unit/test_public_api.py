@@ -33,7 +33,8 @@ def test_langchain_exports() -> None:
     assert sorted(langchain_s2a.__all__) == sorted(
         [
             "ChatHistory", "ContextQuestion", "S2ADocumentCompressor", "S2AFilterRecord", "S2AMiddleware",
-            "S2ARunnable", "S2ARunnableInput", "S2AToolArgs", "create_s2a_chain", "tgi_chat_model",
+            "S2ARunnable", "S2ARunnableInput", "S2AToolArgs", "create_s2a_chain", "openai_chat_model",
+            "tgi_chat_model",
         ]
     )  # fmt: skip
     assert all(hasattr(langchain_s2a, name) for name in langchain_s2a.__all__)
@@ -58,7 +59,13 @@ def test_the_agent_middleware_loads_on_first_use() -> None:
 
 def test_llamaindex_exports() -> None:
     assert sorted(llamaindex_s2a.__all__) == sorted(
-        ["S2ANodePostprocessor", "S2ASelectionEndEvent", "S2ASelectionStartEvent", "tgi_llm"]
+        [
+            "S2ANodePostprocessor",
+            "S2ASelectionEndEvent",
+            "S2ASelectionStartEvent",
+            "openai_like_llm",
+            "tgi_llm",
+        ]
     )
     assert all(hasattr(llamaindex_s2a, name) for name in llamaindex_s2a.__all__)
 
