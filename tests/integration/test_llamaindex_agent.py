@@ -92,10 +92,13 @@ async def test_the_agent_never_sees_what_s2a_dropped(
         initial_tool_choice="search_docs",
         early_stopping_method="generate",
     )
-    with selection_ends() as ends:
-        handler = agent.run(user_msg=QUESTION, max_iterations=2)
-        results = [e async for e in handler.stream_events() if isinstance(e, ToolCallResult)]
-        answer = str(await handler)
+    try:
+        with selection_ends() as ends:
+            handler = agent.run(user_msg=QUESTION, max_iterations=2)
+            results = [e async for e in handler.stream_events() if isinstance(e, ToolCallResult)]
+            answer = str(await handler)
+    finally:
+        await llm._async_client.close()  # its connection pool; huggingface_hub does not close it
     print("tool results:", [str(r.tool_output) for r in results], "answer:", answer)
 
     assert results, "the agent never called its tool"

@@ -8,6 +8,10 @@ reaches s2a through these clients. Each is run beside the TGI client (`tgi_chat_
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import httpx
+import pytest
 from langchain_core.documents import Document
 from langchain_openai import ChatOpenAI
 from llama_index.core.schema import NodeWithScore, TextNode
@@ -31,14 +35,28 @@ TEXTS = [
 ]
 
 
-def chat_openai(server_url: str) -> ChatOpenAI:
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """The OpenAI clients' connection pool, closed after the test (the clients do not close theirs)."""
+    with httpx.Client(timeout=600) as client:
+        yield client
+
+
+def chat_openai(server_url: str, http: httpx.Client) -> ChatOpenAI:
     return ChatOpenAI(
-        base_url=f"{server_url}/v1", api_key="unused", model="local", temperature=0, max_tokens=64
+        base_url=f"{server_url}/v1",
+        api_key="unused",
+        model="local",
+        temperature=0,
+        max_tokens=64,
+        http_client=http,
     )
 
 
-def test_scored_through_chat_openai_keeps_what_the_tgi_client_keeps(server_url: str) -> None:
-    through_openai = S2ARunnable(llm=chat_openai(server_url), variant="scored")
+def test_scored_through_chat_openai_keeps_what_the_tgi_client_keeps(
+    server_url: str, http: httpx.Client
+) -> None:
+    through_openai = S2ARunnable(llm=chat_openai(server_url, http), variant="scored")
     through_tgi = S2ARunnable(llm=tgi_chat_model(server_url, max_new_tokens=64), variant="scored")
     for prompt in PROMPTS:
         openai_result, tgi_result = through_openai.invoke(prompt), through_tgi.invoke(prompt)
@@ -49,9 +67,11 @@ def test_scored_through_chat_openai_keeps_what_the_tgi_client_keeps(server_url: 
         assert openai_result.prompt != prompt  # and something was removed
 
 
-def test_compressor_through_chat_openai(server_url: str) -> None:
+def test_compressor_through_chat_openai(server_url: str, http: httpx.Client) -> None:
     documents = [Document(page_content=t, id=f"d{i}") for i, t in enumerate(TEXTS)]
-    through_openai = S2ADocumentCompressor(llm=chat_openai(server_url)).compress_documents(documents, QUERY)
+    through_openai = S2ADocumentCompressor(llm=chat_openai(server_url, http)).compress_documents(
+        documents, QUERY
+    )
     through_tgi = S2ADocumentCompressor(llm=tgi_chat_model(server_url, max_new_tokens=64)).compress_documents(
         documents, QUERY
     )
@@ -62,10 +82,15 @@ def test_compressor_through_chat_openai(server_url: str) -> None:
     assert all(abs(a - b) < 0.1 for a, b in zip(openai_scores, tgi_scores, strict=True))
 
 
-def test_node_postprocessor_through_openai_like(server_url: str) -> None:
+def test_node_postprocessor_through_openai_like(server_url: str, http: httpx.Client) -> None:
     nodes = [NodeWithScore(node=TextNode(text=t, id_=f"n{i}"), score=1.0) for i, t in enumerate(TEXTS)]
     openai_like = OpenAILike(
-        api_base=f"{server_url}/v1", api_key="unused", model="local", is_chat_model=True, max_tokens=64
+        api_base=f"{server_url}/v1",
+        api_key="unused",
+        model="local",
+        is_chat_model=True,
+        max_tokens=64,
+        http_client=http,
     )
     through_openai = S2ANodePostprocessor(llm=openai_like).postprocess_nodes(nodes, query_str=QUERY)
     through_tgi = S2ANodePostprocessor(llm=tgi_llm(server_url, max_new_tokens=64)).postprocess_nodes(
@@ -77,10 +102,10 @@ def test_node_postprocessor_through_openai_like(server_url: str) -> None:
     assert all(n.score is not None and 0.0 <= n.score <= 1.0 and n.score != 1.0 for n in through_openai)
 
 
-def test_keep_lists_under_the_servers_grammar(server_url: str) -> None:
+def test_keep_lists_under_the_servers_grammar(server_url: str, http: httpx.Client) -> None:
     """`server="tgi"`: the keep list is constrained by TGI's `response_format`, as through TGI's client."""
     documents = [Document(page_content=t, id=f"d{i}") for i, t in enumerate(TEXTS)]
-    llm = openai_chat_model(f"{server_url}/v1", server="tgi", model="local", max_tokens=64)
+    llm = openai_chat_model(f"{server_url}/v1", server="tgi", model="local", max_tokens=64, http_client=http)
     through_openai = S2ADocumentCompressor(llm=llm, mode="keep_list").compress_documents(documents, QUERY)
     through_tgi = S2ADocumentCompressor(
         llm=tgi_chat_model(server_url, max_new_tokens=64), mode="keep_list"
