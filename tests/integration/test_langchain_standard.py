@@ -7,6 +7,8 @@ input, JSON mode without a schema (docs/local-server.md lists every skip).
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +21,13 @@ from langchain_s2a import tgi_chat_model
 # The suite's async tests build a model per test and nothing in langchain-huggingface closes
 # its async HTTP client, so the event loop's sockets are collected unclosed after the test.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(autouse=True)
+def _collect_unclosed_clients() -> Iterator[None]:
+    """Collect those clients at each test's teardown, under this module's filter, not in a later test."""
+    yield
+    gc.collect()
 
 
 class TestTGIChatModel(ChatModelIntegrationTests):
