@@ -75,11 +75,15 @@ def test_compressor_through_chat_openai(server_url: str, http: httpx.Client) -> 
     through_tgi = S2ADocumentCompressor(llm=tgi_chat_model(server_url, max_new_tokens=64)).compress_documents(
         documents, QUERY
     )
-    assert [d.id for d in through_openai] == [d.id for d in through_tgi]
+    # The same documents; their order is P(keep)'s, whose last bits differ with and without a
+    # grammar, so two close scores may swap (seen: 0.69 and 0.67).
+    assert sorted(str(d.id) for d in through_openai) == sorted(str(d.id) for d in through_tgi)
     assert "d0" in [d.id for d in through_openai]
-    openai_scores = [d.metadata["relevance_score"] for d in through_openai]  # P(keep), from the logprobs
-    tgi_scores = [d.metadata["relevance_score"] for d in through_tgi]
-    assert all(abs(a - b) < 0.1 for a, b in zip(openai_scores, tgi_scores, strict=True))
+    openai_scores = {
+        d.id: d.metadata["relevance_score"] for d in through_openai
+    }  # P(keep), from the logprobs
+    tgi_scores = {d.id: d.metadata["relevance_score"] for d in through_tgi}
+    assert all(abs(openai_scores[d] - tgi_scores[d]) < 0.1 for d in openai_scores)
 
 
 def test_node_postprocessor_through_openai_like(server_url: str, http: httpx.Client) -> None:
@@ -97,7 +101,7 @@ def test_node_postprocessor_through_openai_like(server_url: str, http: httpx.Cli
         nodes, query_str=QUERY
     )
     print([(n.node.node_id, n.score) for n in [*through_openai, *through_tgi]])
-    assert [n.node.node_id for n in through_openai] == [n.node.node_id for n in through_tgi]
+    assert sorted(n.node.node_id for n in through_openai) == sorted(n.node.node_id for n in through_tgi)
     assert "n0" in [n.node.node_id for n in through_openai]
     assert all(n.score is not None and 0.0 <= n.score <= 1.0 and n.score != 1.0 for n in through_openai)
 
@@ -110,7 +114,7 @@ def test_keep_lists_under_the_servers_grammar(server_url: str, http: httpx.Clien
     through_tgi = S2ADocumentCompressor(
         llm=tgi_chat_model(server_url, max_new_tokens=64), mode="keep_list"
     ).compress_documents(documents, QUERY)
-    assert [d.id for d in through_openai] == [d.id for d in through_tgi]
+    assert sorted(str(d.id) for d in through_openai) == sorted(str(d.id) for d in through_tgi)
     assert "d0" in [d.id for d in through_openai]
 
     nodes = [NodeWithScore(node=TextNode(text=t, id_=f"n{i}"), score=1.0) for i, t in enumerate(TEXTS)]
