@@ -16,6 +16,7 @@ from langchain_s2a._compressor import S2ADocumentCompressor
 from langchain_s2a._convert import ChatHistory, ContextQuestion, S2ARunnableInput
 from langchain_s2a._runnable import S2ARunnable, S2AToolArgs
 from langchain_s2a._tgi import tgi_chat_model
+from s2a._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from langchain_s2a._middleware import S2AFilterRecord, S2AMiddleware
@@ -35,28 +36,15 @@ __all__ = [
     "tgi_chat_model",
 ]
 
-_AGENTS = {"S2AFilterRecord", "S2AMiddleware"}
-"""Names that need LangChain's agents (`langchain`, `langgraph`): imported when first used,
-so that the rest of the package works without them."""
+_AGENTS = ("_middleware", "LangChain's agents", "langchain-agents")
+_LAZY = {
+    "S2AFilterRecord": _AGENTS,
+    "S2AMiddleware": _AGENTS,
+    "openai_chat_model": ("_openai", "langchain-openai", "openai"),
+}
+"""Names whose modules need an optional extra: imported when first used, so that the rest of
+the package works without them."""
 
 
 def __getattr__(name: str) -> Any:
-    if name == "openai_chat_model":
-        try:
-            from langchain_s2a import _openai  # noqa: PLC0415 - optional dependency, loaded on use
-        except ModuleNotFoundError as exc:
-            msg = (
-                f"openai_chat_model needs langchain-openai ({exc.name} is missing): pip install 's2a[openai]'"
-            )
-            raise ImportError(msg) from exc
-        return _openai.openai_chat_model
-    if name not in _AGENTS:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    try:
-        from langchain_s2a import _middleware  # noqa: PLC0415 - optional dependency, loaded on use
-    except ModuleNotFoundError as exc:
-        missing = (exc.name or "a dependency").split(".")[0]
-        msg = f"{name} needs LangChain's agents ({missing} is missing): pip install 's2a[langchain-agents]'"
-        raise ImportError(msg) from exc
-    return getattr(_middleware, name)
+    return lazy_attribute(__name__, _LAZY, name)

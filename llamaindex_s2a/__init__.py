@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from llamaindex_s2a._events import S2ASelectionEndEvent, S2ASelectionStartEvent
 from llamaindex_s2a._postprocessor import S2ANodePostprocessor
 from llamaindex_s2a._tgi import tgi_llm
+from s2a._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from llamaindex_s2a._openai import openai_like_llm
@@ -25,14 +26,9 @@ __all__ = [
 ]
 
 
+_LAZY = {"openai_like_llm": ("_openai", "llama-index-llms-openai-like", "openai")}
+"""Names whose modules need an optional extra, imported when first used."""
+
+
 def __getattr__(name: str) -> Any:
-    if name != "openai_like_llm":
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    try:
-        from llamaindex_s2a import _openai  # noqa: PLC0415 - optional dependency, loaded on use
-    except ModuleNotFoundError as exc:
-        missing = f"llama-index-llms-openai-like ({exc.name} is missing)"
-        msg = f"openai_like_llm needs {missing}: pip install 's2a[openai]'"
-        raise ImportError(msg) from exc
-    return _openai.openai_like_llm
+    return lazy_attribute(__name__, _LAZY, name)
