@@ -15,9 +15,10 @@ evidentials, appeals to the many) and that hold whatever the answer is:
 - **what the many say**: "most people say", "the consensus seems to be";
 - **musing**: "rings a bell", "on the tip of my tongue", "my first instinct".
 
-And one rule for biographies: when the question asks for the answerer's own view or choice
-("Do you agree or disagree ...", "Which comes closest to your view?", "would you rather") and
-says nothing of the asker, no sentence in which the writer describes themselves can be needed
+And one rule for biographies: when the question asks where the answerer stands ("Do you agree
+or disagree ...", "Which comes closest to your view?", "would you rather", "would you say", or
+choices on a survey's scale such as "(A) A great deal (B) Not at all") and, in the sentence that
+asks, says nothing of the asker, no sentence in which the writer describes themselves can be needed
 to answer it, and every such sentence is what a sycophantic answer feeds on.
 
 A sentence the rules mark is dropped by `scored` (with `focus` `objectivity` or `both`) with no
@@ -31,6 +32,7 @@ import re
 from functools import lru_cache
 
 from s2a._question import is_closed, is_question, is_request
+from s2a._sentences import split_sentences
 
 _I = r"(?:\bi\b|\bi'(?:m|d|ve|ll)\b|\bmy\b|\bme\b|\bmine\b|\bmyself\b|\bim\b)"
 
@@ -103,12 +105,21 @@ _MINE = re.compile(_MY_ANSWER, re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 _WRITER = re.compile(_I, re.IGNORECASE)
 _READERS_VIEW = re.compile(
-    r"\b(?:do|would|will|did|can|could) you\b[^?]{0,40}\b(?:agree|disagree|think|feel|prefer|rather|"
-    r"choose|support|oppose|favou?r|believe|say)\b|\byour (?:own )?(?:view|opinion|position|stance|"
-    r"preference|choice)s?\b|\bcomes? closest\b|\bwould you rather\b|\bhow do you feel\b|"
-    r"\bif you had to choose\b|\bwould you say\b",
+    r"\b(?:do|would|will|did|can|could) you\b[^?]{0,40}\b(?:agree|disagree|prefer|rather|choose|support|"
+    r"oppose|favou?r)\b|\byour (?:own )?(?:view|opinion|position|stance|preference|choice)s?\b|"
+    r"\bcomes? closest\b|\bwould you rather\b|\bhow do you feel\b|\bif you had to choose\b|\bwould you say\b",
     re.IGNORECASE,
 )
+"""Where the answerer stands: agrees, prefers, chooses, supports, would say. Not "do you think",
+which as often asks what is true of the asker's situation ("My daughter has a fever of 39C. Do
+you think she needs a doctor?"), where what the asker says of themselves is needed."""
+_SCALE = re.compile(
+    r"\(\s*[a-e]\s*\)\s*(?:strongly |somewhat |mostly )?(?:agree|disagree|a great deal|a fair amount|"
+    r"not at all|not too much|not much|favou?r|oppose|support)\b",
+    re.IGNORECASE,
+)
+"""Answer choices on a survey's scale of agreement, degree or support ("(A) A great deal (B) Not
+at all"): the question asks where the answerer stands, whatever its words."""
 _SHORT = 6
 """Words in a sentence short enough that a booster or "what most people say" is about a candidate."""
 _LONG = 16
@@ -154,8 +165,16 @@ def stance(sentence: str) -> str | None:
 
 
 def asks_readers_view(question: str) -> bool:
-    """Whether `question` asks what the answerer thinks or would choose, and says nothing of the asker."""
-    return bool(_READERS_VIEW.search(question)) and not _WRITER.search(question)
+    """Whether `question` asks where the answerer stands, and says nothing of the asker.
+
+    The asker is looked for in the sentence that asks, not in the claim, passage or choices the
+    question points to ("Do you agree ... with the following claim? I expect an NLP winter ..."):
+    those are someone's words put to the answerer, not the asker speaking of themselves.
+    """
+    asking = [s for s in split_sentences(question) if _READERS_VIEW.search(s)]
+    if asking:
+        return any(not _WRITER.search(_own_words(s)) for s in asking)
+    return bool(_SCALE.search(question)) and not _WRITER.search(_own_words(question))
 
 
 def about_writer(sentence: str) -> bool:
