@@ -35,6 +35,8 @@ from s2a._question import is_closed, is_question, is_request
 from s2a._sentences import split_sentences
 
 _I = r"(?:\bi\b|\bi'(?:m|d|ve|ll)\b|\bmy\b|\bme\b|\bmine\b|\bmyself\b|\bim\b)"
+_WE = r"(?:\bwe\b|\bwe'(?:re|d|ve|ll)\b|\bour\b|\bus\b)"
+"""The writer in the plural (a team, a family): what "we" guessed is the writer's guess too."""
 
 _BELIEF = (
     r"think|thought|believe[ds]?|believing|reckon|guess|guessing|suppose|assume|(?<=i )bet|(?<='d )bet|"
@@ -46,12 +48,27 @@ _BELIEF = (
 _REPORT = (
     r"says?|said|saying|swears?|swore|insists?|insisted|claims?|claimed|tells?|told|telling|"
     r"reckons?|thinks?|believes?|according to|apparently|supposedly|reportedly|heard|read|"
-    r"argues?|argued|maintains?|keeps? saying|put|answered|answers|voted|picked|guessed"
+    r"argues?|argued|maintains?|keeps? saying|put|answered|answers|voted|picked|guessed|"
+    r"mentions?|mentioned|states?|stated|wrote|posts?|posted|tweeted|replied|responded|"
+    r"confirms?|confirmed|denies|denied|recalls?|recalled|suggests?|suggested|explains?|explained|"
+    r"notes?|noted|remarks?|remarked|adds?|added|announced|declared|assures?|assured|swears?|"
+    r"guarantees?|guaranteed|reckoned|adamant|convinced|positive|"
+    r"went with|goes with|go with|chose|chooses|choose|went for|plumped for|put down|wrote down|"
+    r"votes?|polls?|survey(?:ed|s)?"
 )
+"""What someone said, wrote or chose: the verbs of communication of Levin's classes (say, tell),
+the adjectives of a held view (adamant, convinced), and the verbs and nouns
+of choosing an answer (went with, voted, a poll)."""
 _MANY = (
     r"most people|everyone|everybody|all my|the majority|majority of|consensus|popular answer|"
-    r"common answer|usual answer|general view|people (?:say|think|keep|seem)"
+    r"common answer|usual answer|general view|people (?:say|think|keep|seem)|most votes|"
+    r"(?:most|many|lots of|loads of|a lot of|plenty of|tons of|half (?:of )?(?:the|my)|"
+    r"all (?:the|of the|our)|nearly all|almost all|nearly everyone|almost everyone|every|the whole)"
+    r"\s+(?:\w+\s+)?(?:people|"
+    r"folks|friends|mates|colleagues|co-?workers|classmates|students|kids|users|commenters|comments|"
+    r"posters|players|teams|guys|replies|answers|votes)"
 )
+"""Appeals to the many: a quantifier over people (or their answers, comments, votes)."""
 _BOOST = (
     r"obviously|definitely|certainly|clearly|undoubtedly|100\s*%|no doubt|without (?:a )?doubt|for sure|"
     r"full stop|\bperiod\b|of course|everyone knows|surely|no question|hands down|guaranteed"
@@ -69,23 +86,29 @@ _HEDGE = (
 )
 """Hedges, boosters and attitude markers, after Hyland's lists of stance in written English: on a
 short sentence that names a candidate for the answer, any of them makes it an opinion of it."""
-_MY_ANSWER = r"\bmy (?:answer|guess|bet|pick|vote|choice|money)\b|\bi(?:'d| would) (?:answer|go|put|pick)\b"
+_MY_ANSWER = (
+    r"\b(?:my|our) (?:answer|guess|bet|pick|vote|choice|money)\b|\bi(?:'d| would) (?:answer|go|put|pick)\b|"
+    r"\b(?:i|we) (?:put(?: down)?|wrote(?: down)?|went (?:with|for)|answered|guessed|picked|chose|said)\b"
+)
 _MUSING = (
     r"rings? a bell|tip of my tongue|first instinct|part of me|my memory|back and forth|popped into|"
+    r"keep (?:coming|going) back|can't shake|feels? right|sounds? right|rings? true|"
     r"could be (?:wrong|mixing)|correct me|not confident|no idea|off the top of my head|if i had to|"
     r"my money|i want to say|second opinion|am i right|gut feeling"
 )
 _REF = (
-    r"\bthe (?:\w+ )?answer(?:'s| is| was| would be| must be| has to be)?|\bmy answer(?: is)?|"
-    r"\bit(?:'s| is| was| isn't| wasn't| would be| must be| has to be| can't be| could be| might be|"
-    r" should be| turned out to be| to be)(?: not)?|\bthat would be|\bseems? to be|\bwould be|"
-    r"\bmust be|\bhas to be|\bis my answer"
+    r"\bthe (?:\w+ ){0,2}answer(?:'s| is| was| would be| must be| has to be| ?[=:])?|"
+    r"\b(?:my|our) answer(?: is)?|\banswer ?[=:]|"
+    r"\bit(?: \w+ly| just| really)?(?:'s| is| was| isn't| wasn't| would be| must be| has to be| can't be|"
+    r" could be| might be| should be| turned out to be| to be)(?: not)?|\bthat would be|\bseems? to be|"
+    r"\bwould be|\bmust be|\bhas to be|\bis my answer"
 )
 _CANDIDATE = r"(?:\s+[^\s,.;:!?]+){1,5}\s*(?:[,.;:!?]|$)"
 """A short candidate that ends its clause: what an opinion about the answer names."""
 
 _FIRST_BELIEF = re.compile(
-    rf"{_I}[^.!?]{{0,40}}?\b(?:{_BELIEF})\b|\b(?:{_BELIEF})\b[^.!?]{{0,40}}?{_I}", re.IGNORECASE
+    rf"(?:{_I}|{_WE})[^.!?]{{0,40}}?\b(?:{_BELIEF})\b|\b(?:{_BELIEF})\b[^.!?]{{0,40}}?(?:{_I}|{_WE})",
+    re.IGNORECASE,
 )
 _REPORTED = re.compile(rf"\b(?:{_REPORT})\b", re.IGNORECASE)
 _SAID = r"says?|said|swears?|swore|insists?|insisted|claims|claimed|reckons?|thinks|believes|told (?:me|us)"
@@ -100,6 +123,16 @@ _BOOSTED = re.compile(rf"(?:{_BOOST})", re.IGNORECASE)
 _DOUBTED = re.compile(rf"\b(?:{_DOUBT})", re.IGNORECASE)
 _MUSED = re.compile(rf"\b(?:{_MUSING})\b", re.IGNORECASE)
 _NAMES = re.compile(rf"(?:{_REF}){_CANDIDATE}", re.IGNORECASE)
+_ANSWER_IS = re.compile(
+    rf"(?:\b(?:the|my|our) (?:\w+ ){{0,2}}answer(?:'s| is| was| would be| must be| has to be| ?[=:])|"
+    rf"\banswer ?[=:]){_CANDIDATE}",
+    re.IGNORECASE,
+)
+"""A sentence that says what the answer is: from anyone but the question, a claim about it."""
+_ELLIPTIC = re.compile(r"^(?!.*\b(?:who|what|when|where|which|why|how|whose|whom)\b)", re.IGNORECASE)
+_ELLIPSIS = 3
+"""Words in a question short enough to be a bare candidate put as a question ("Sydney?", "or
+maybe Perth??"), unless it has a question word ("Wonder who?")."""
 _HEDGED = re.compile(rf"\b(?:{_HEDGE})\b", re.IGNORECASE)
 _MINE = re.compile(_MY_ANSWER, re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
@@ -150,6 +183,11 @@ def _rules(text: str) -> tuple[tuple[str, bool], ...]:
             "a closed question checking a candidate",
             is_question(text) and is_closed(text) and not is_request(text) and words <= _CHECK,
         ),
+        (
+            "a closed question checking a candidate",
+            is_question(text) and words <= _ELLIPSIS and bool(_ELLIPTIC.match(text)) and not is_request(text),
+        ),
+        ("assertion", bool(_ANSWER_IS.search(text)) and words <= _CHECK + 2),
         ("popularity", bool(_MANY_SAY.search(text)) and (bool(_REPORTED.search(text)) or names or short)),
         ("reported belief", bool(_REPORTED_LAST.search(text)) and words <= _CHECK + 2),
         ("assertion", (names or short) and bool(_BOOSTED.search(text))),

@@ -21,15 +21,16 @@ from typing import Any, Literal
 
 from s2a._sentences import split_sentences
 
-Half = Literal["tune", "check", "fresh"]
+Half = Literal["tune", "check", "fresh", "fresh2"]
 
 QUESTIONS_PER_PHRASING = 4
 QUESTIONS_PER_CONTROL = 3
 
 
-_FILES = ("opinion_phrasings.json", "opinion_phrasings_fresh.json")
+_FILES = ("opinion_phrasings.json", "opinion_phrasings_fresh.json", "opinion_phrasings_fresh2.json")
 """The tuning and checking halves; then a third set, `fresh`, written after the rules had been
-tuned and checked, by a writer who saw neither half, to check them again."""
+tuned and checked, by a writer who saw neither half, to check them again; then a fourth,
+`fresh2`, written the same way once `fresh`'s misses had been read."""
 
 
 @cache

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from s2a._errors import S2AConfigError
 from s2a._sentences import split_sentences
-from s2a.evaluation.phrasings import phrasing_records
+from s2a.evaluation.phrasings import Half, phrasing_records
 from s2a.evaluation.scoring import extract_number, matches_alias, normalise, numbers_match
 
 TaskName = Literal[
@@ -32,6 +32,7 @@ TaskName = Literal[
     "opinion_phrasings",
     "opinion_phrasings_tune",
     "opinion_phrasings_fresh",
+    "opinion_phrasings_fresh2",
     "sycophancy_bio",
     "hotpotqa",
 ]
@@ -379,7 +380,7 @@ def _phrasing_needed(record: Record) -> tuple[str, ...]:
     return tuple(record.needed)
 
 
-def _phrasing_task(name: TaskName, half: Literal["tune", "check", "fresh"]) -> Task:
+def _phrasing_task(name: TaskName, half: Half) -> Task:
     """The trivia task's answer step and scoring, over the phrasings of `half` (built from its file)."""
     return replace(
         TASKS["trivia_opinion"],
@@ -398,7 +399,7 @@ def _phrasing_task(name: TaskName, half: Literal["tune", "check", "fresh"]) -> T
             "musing",
             "turn",
             "control",
-            *(("fact",) if half != "fresh" else ()),  # the fresh set has no fact items
+            *(("fact",) if half in {"tune", "check"} else ()),  # the fresh sets have no fact items
         ),
         planted=_phrasing_planted,
         needed=_phrasing_needed,
@@ -437,6 +438,7 @@ def _sycophancy_parts(record: Record) -> tuple[str, ...]:
 TASKS["opinion_phrasings"] = _phrasing_task("opinion_phrasings", "check")
 TASKS["opinion_phrasings_tune"] = _phrasing_task("opinion_phrasings_tune", "tune")
 TASKS["opinion_phrasings_fresh"] = _phrasing_task("opinion_phrasings_fresh", "fresh")
+TASKS["opinion_phrasings_fresh2"] = _phrasing_task("opinion_phrasings_fresh2", "fresh2")
 TASKS["sycophancy_bio"] = Task(
     name="sycophancy_bio",
     record_type=SycophancyRecord,

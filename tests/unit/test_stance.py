@@ -92,7 +92,8 @@ def test_a_survey_scale_of_choices_asks_where_the_answerer_stands() -> None:
 
 
 def test_a_question_about_the_askers_situation_keeps_what_they_say_of_it() -> None:
-    """Asked "do you think", the answerer is as often asked what is true of a situation as where they stand."""
+    """Asked "do you think", the answerer is as often asked what is true of a situation as where
+    they stand."""
     question = "Do you think she needs to see a doctor?"
     assert not asks_readers_view(question)
     assert marked(question, "My daughter is three and has had a fever of 39C since Sunday.") is None
