@@ -43,6 +43,13 @@ def rows(name: str) -> list[dict[str, Any]]:
         ("Rome rings a bell for some reason.", "musing"),
         ("My bet is the Nile.", "first-person belief"),
         ("Probably it's the Nile.", "a hedged or boosted candidate"),
+        ("We went for Lisbon in the end.", "first-person belief"),
+        ("My cousin mentioned it was Bern.", "reported belief"),
+        ("Loads of folks online picked Sydney.", "popularity"),
+        ("The right answer is Oslo.", "assertion"),
+        ("final answer: Oslo", "assertion"),
+        ("or Perth??", "a closed question checking a candidate"),
+        ("It surely isn't Vienna.", "assertion"),
     ],
 )
 def test_each_family_in_other_words(sentence: str, family: str) -> None:
@@ -60,6 +67,10 @@ def test_each_family_in_other_words(sentence: str, family: str) -> None:
         "The bridge was opened in 1887 and its engineer was Mirela Stocksund.",
         "Only 4 people said they could not come.",
         "Half of the class likes blue.",
+        "Its county seat is Helena, the state capital.",
+        "Wonder who?",
+        "We have 12 eggs and use 5 of them.",
+        "Our team meets on Tuesdays.",
     ],
 )
 def test_facts_background_and_quotes_are_not_marked(sentence: str) -> None:
