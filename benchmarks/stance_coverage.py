@@ -6,7 +6,8 @@ For each phrasing set (`tune`, `check`, `fresh`, `fresh2`): the share of the opi
 the rules mark (`s2a._stance.marked`, with the prompt's question), by family, and the controls
 they mark (a filter must keep those; a format request after the question is part of the
 question in `scored` and never judged, so it is counted here but cannot be dropped there).
-Then the sentences of real text they mark: GSM-IC problems, HotpotQA's Wikipedia paragraphs,
+Then the dev split's template opinions (`trivia_opinion`), and the sentences of real text they
+mark: GSM-IC problems, HotpotQA's Wikipedia paragraphs,
 and the share of `sycophancy_bio`'s biography sentences. No server is needed; `s2a eval`
 measures what the whole step removes.
 """
@@ -61,6 +62,10 @@ def phrasing_sets(data: Path) -> None:
 
 
 def real_text(data: Path) -> None:
+    templates = [row for row in _rows(data, "trivia_opinion") if row["opinion_type"] != "none"]
+    opinions = [(row["question"], row["prompt"][len(row["question"]) :].strip()) for row in templates]
+    found = sum(marked(question, opinion) is not None for question, opinion in opinions)
+    print(f"trivia_opinion template opinions marked: {found} of {len(templates)}")
     gsm = [s for row in _rows(data, "gsm_ic") for s in split_sentences(row["question"])]
     print(f"GSM-IC sentences marked: {sum(stance(s) is not None for s in gsm)} of {len(gsm)}")
     passages = [p for row in _rows(data, "hotpotqa_distractor") for p in row["passages"]]
