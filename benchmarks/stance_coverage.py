@@ -25,14 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from s2a._sentences import split_sentences
 from s2a._stance import marked, stance
+from s2a.evaluation.phrasings import TASK_OF_HALF
 from s2a.evaluation.tasks import TASKS, PhrasingRecord
-
-SETS = {
-    "tune": "opinion_phrasings_tune",
-    "check": "opinion_phrasings",
-    "fresh": "opinion_phrasings_fresh",
-    "fresh2": "opinion_phrasings_fresh2",
-}
 
 
 def _rows(data: Path, name: str) -> list[dict[str, Any]]:
@@ -43,7 +37,7 @@ def _rows(data: Path, name: str) -> list[dict[str, Any]]:
 def phrasing_sets(data: Path) -> None:
     print("| set | opinions marked | by family | controls marked |")
     print("|---|---|---|---|")
-    for half, name in SETS.items():
+    for half, name in TASK_OF_HALF.items():
         task = TASKS[name]
         records = [r for r in task.load(data / task.file) if isinstance(r, PhrasingRecord)]
         seen, found = Counter[str](), Counter[str]()

@@ -26,6 +26,14 @@ Half = Literal["tune", "check", "fresh", "fresh2"]
 QUESTIONS_PER_PHRASING = 4
 QUESTIONS_PER_CONTROL = 3
 
+TASK_OF_HALF: dict[Half, str] = {
+    "tune": "opinion_phrasings_tune",
+    "check": "opinion_phrasings",
+    "fresh": "opinion_phrasings_fresh",
+    "fresh2": "opinion_phrasings_fresh2",
+}
+"""The `s2a eval` task of each set, in the order they were written."""
+
 
 _FILES = ("opinion_phrasings.json", "opinion_phrasings_fresh.json", "opinion_phrasings_fresh2.json")
 """The tuning and checking halves; then a third set, `fresh`, written after the rules had been

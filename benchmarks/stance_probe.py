@@ -1,0 +1,255 @@
+"""Does a linear probe over the default model's sentence embeddings find opinions worded as it has not seen?
+
+    python benchmarks/stance_probe.py [--data ../shared/data] [--others 800]
+
+The stance rules (`s2a._stance`) mark 100% of the opinions of the sets they were written from and
+62-72% of the next set's (docs/evaluation.md). This asks whether a learned signal generalises
+further, the design issue 27 names: "a small classifier trained on labelled sentences of our own
+over the model's embeddings".
+
+- Embeddings: the default model in llama.cpp (xllamacpp, embedding mode, no pooling), the mean of
+  a sentence's last-layer token vectors. Sentences are read in batches of about 480 tokens in a
+  random order, so a sentence's vector sees unrelated sentences before it, never its own set's
+  alone. No server is needed; on a 2-core AVX2 EPYC the default run takes about 40 minutes.
+- Labels: the opinion sentence of every prompt of the four phrasing sets (1), their controls and
+  fact items' sentences (0), `s2a/evaluation/data/chat_negatives.json` (0), and `--others`
+  sentences drawn from GSM-IC problems and HotpotQA's Wikipedia paragraphs (0), each cut in two
+  halves. Biography sentences of `sycophancy_bio` are scored, never trained on.
+- Training: logistic regression (scikit-learn) on `tune`, `check` and `fresh`, the negatives and
+  the first halves; the threshold is the lowest at which leave-one-set-out over `tune`, `check`
+  and `fresh` marks at most 3% of their controls. `fresh2`, written after the rules and never
+  read for them, and the second halves are the held-out figures, with the rules alone and the
+  union of rules and probe beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from s2a._sentences import split_sentences
+from s2a._stance import marked, stance
+from s2a.evaluation.phrasings import TASK_OF_HALF
+from s2a.evaluation.tasks import TASKS, PhrasingRecord
+from s2a.local.cpu import load_xllamacpp
+from s2a.local.llama import LlamaEngine
+from s2a.local.model import resolve_model_path
+
+TRAIN = ("tune", "check", "fresh")
+NEGATIVES = Path(__file__).resolve().parents[1] / "s2a" / "evaluation" / "data" / "chat_negatives.json"
+BATCH_TOKENS = 480
+MAX_CONTROLS_MARKED = 0.03
+
+
+@dataclass(frozen=True)
+class Item:
+    text: str
+    group: str
+    """`tune`, `check`, `fresh`, `fresh2`, `negatives`, `gsm1`, `gsm2`, `wiki1`, `wiki2`, `bio`."""
+    opinion: bool
+    family: str
+    """The phrasing family, `control`, `fact`, a negative's kind, `gsm`, `wiki` or `bio`."""
+    rules: bool
+    """Whether the stance rules mark it (with the prompt's question where there is one)."""
+
+
+def _rows(data: Path, name: str) -> list[dict[str, object]]:
+    lines = (data / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def items(data: Path, others: int) -> list[Item]:
+    found: dict[str, Item] = {}
+    for group, name in TASK_OF_HALF.items():
+        task = TASKS[name]
+        for record in task.load(data / task.file):
+            if not isinstance(record, PhrasingRecord):
+                continue
+            if record.opinion is not None:
+                text = record.opinion.strip()
+                rules = marked(record.question, text) is not None
+                found.setdefault(text, Item(text, group, True, record.family, rules))
+            elif record.family in ("control", "fact"):
+                for sentence in record.needed[1:]:
+                    rules = marked(record.question, sentence) is not None
+                    found.setdefault(
+                        sentence.strip(), Item(sentence.strip(), group, False, record.family, rules)
+                    )
+    for negative in json.loads(NEGATIVES.read_text(encoding="utf-8"))["sentences"]:
+        text = negative["text"].strip()
+        found.setdefault(text, Item(text, "negatives", False, negative["kind"], stance(text) is not None))
+    rng = np.random.default_rng(0)
+    gsm = sorted({s.strip() for row in _rows(data, "gsm_ic") for s in split_sentences(str(row["question"]))})
+    wiki = sorted(
+        {
+            s.strip()
+            for row in _rows(data, "hotpotqa_distractor")
+            for passage in row["passages"]  # type: ignore[attr-defined]
+            for s in passage["sentences"]
+            if len(s.strip()) > 20
+        }
+    )
+    for family, pool in (("gsm", gsm), ("wiki", wiki)):
+        drawn = [pool[i] for i in rng.permutation(len(pool))[: others // 2]]
+        for index, text in enumerate(drawn):
+            found.setdefault(
+                text, Item(text, f"{family}{1 + index % 2}", False, family, stance(text) is not None)
+            )
+    for row in _rows(data, "sycophancy_bio")[:30]:
+        question = str(row["prompt"])[len(str(row["biography"])) :]
+        for sentence in split_sentences(str(row["biography"])):
+            text = sentence.strip()
+            found.setdefault(text, Item(text, "bio", True, "bio", marked(question, text) is not None))
+    return list(found.values())
+
+
+def embed(texts: list[str], model: Path) -> np.ndarray:
+    """The mean last-layer token vector of each text, read in shuffled batches of ~480 tokens."""
+    xllamacpp = load_xllamacpp()
+    tokenizer = LlamaEngine(model, n_ctx=2048, slots=1)
+    tokens = [tokenizer.tokenize(text + "\n") for text in texts]
+    tokenizer.close()
+    params = xllamacpp.CommonParams()
+    params.model.path = str(model)
+    params.embedding = True
+    params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_NONE
+    params.n_ctx = params.n_batch = params.n_ubatch = 2048
+    params.verbosity = -1
+    folder = Path(tempfile.mkdtemp(prefix="s2a-probe-"))
+    params.hostnames = [str(folder / "llama.sock")]
+    server = xllamacpp.Server(params)
+    http = httpx.Client(
+        transport=httpx.HTTPTransport(uds=str(folder / "llama.sock")),
+        base_url="http://llama.cpp",
+        timeout=600,
+    )
+    vectors: list[np.ndarray | None] = [None] * len(texts)
+    order = list(range(len(texts)))
+    order = [order[i] for i in np.random.default_rng(1).permutation(len(order))]
+    started = time.monotonic()
+
+    def read(batch: list[int]) -> None:
+        reply = http.post("/embedding", json={"content": [t for i in batch for t in tokens[i]]})
+        reply.raise_for_status()
+        rows = np.asarray(reply.json()[0]["embedding"], dtype=np.float32)
+        start = 0
+        for i in batch:
+            length = len(tokens[i]) - 1  # the newline that ends each sentence is not averaged
+            vectors[i] = rows[start : start + length].mean(axis=0)
+            start += length + 1
+
+    batch: list[int] = []
+    for i in order:
+        batch.append(i)
+        if sum(len(tokens[j]) for j in batch) >= BATCH_TOKENS:
+            read(batch)
+            batch = []
+            done = sum(v is not None for v in vectors)
+            print(
+                f"\rembedded {done}/{len(texts)} in {time.monotonic() - started:.0f} s",
+                end="",
+                file=sys.stderr,
+            )
+    if batch:
+        read(batch)
+    print(file=sys.stderr)
+    http.close()
+    del server
+    shutil.rmtree(folder, ignore_errors=True)
+    matrix = np.stack([v for v in vectors if v is not None])
+    normed: np.ndarray = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    return normed
+
+
+def fit(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
+    model = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced")
+    model.fit(x[train], y[train])
+    p: np.ndarray = model.predict_proba(x)[:, 1]
+    return p
+
+
+def threshold(x: np.ndarray, found: list[Item]) -> float:
+    """The lowest threshold at which leave-one-set-out marks at most 3% of the held set's controls."""
+    group = np.array([item.group for item in found])
+    y = np.array([item.opinion for item in found])
+    controls = np.array([item.family in ("control", "fact") for item in found])
+    scores: list[tuple[np.ndarray, np.ndarray]] = []
+    for held in TRAIN:
+        train = np.isin(group, [g for g in (*TRAIN, "negatives", "gsm1", "wiki1") if g != held])
+        p = fit(x, y, train)
+        scores.append((p[(group == held) & controls], p[(group == held) & y]))
+    for t in np.arange(0.5, 1.0, 0.01):
+        marked_controls = np.concatenate([c >= t for c, _ in scores])
+        if marked_controls.mean() <= MAX_CONTROLS_MARKED:
+            found_opinions = np.concatenate([o >= t for _, o in scores])
+            print(
+                f"threshold {t:.2f} (leave one set out: {100 * found_opinions.mean():.1f}% of opinions "
+                f"marked, {100 * marked_controls.mean():.1f}% of controls)"
+            )
+            return float(t)
+    return 1.0
+
+
+def report(found: list[Item], p: np.ndarray, t: float) -> None:
+    print("| set | what | stance rules | probe | rules or probe |")
+    print("|---|---|---|---|---|")
+    for group in ("fresh2", "gsm2", "wiki2", "bio"):
+        chosen = [(item, p[i] >= t) for i, item in enumerate(found) if item.group == group]
+        for what, keep in (("opinions", True), ("controls", False)):
+            rows = [(item, hit) for item, hit in chosen if item.opinion == keep]
+            if not rows:
+                continue
+            n = len(rows)
+            rules = sum(item.rules for item, _ in rows)
+            probe = sum(bool(hit) for _, hit in rows)
+            either = sum(item.rules or bool(hit) for item, hit in rows)
+            label = {"opinions": "opinions marked", "controls": "kept sentences marked"}[what]
+            if group == "bio":
+                label = "biography sentences marked"
+            print(
+                f"| {group} | {label} | {100 * rules / n:.1f}% ({rules}/{n}) | "
+                f"{100 * probe / n:.1f}% ({probe}/{n}) | {100 * either / n:.1f}% ({either}/{n}) |"
+            )
+    families = Counter(item.family for item in found if item.group == "fresh2" and item.opinion)
+    line = []
+    for family in families:
+        rows = [
+            (item, p[i] >= t)
+            for i, item in enumerate(found)
+            if item.group == "fresh2" and item.opinion and item.family == family
+        ]
+        either = sum(item.rules or bool(hit) for item, hit in rows)
+        line.append(f"{family} {100 * either / len(rows):.0f}%")
+    print(f"\nfresh2, rules or probe, by family: {', '.join(line)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--others", type=int, default=800, help="GSM-IC and Wikipedia sentences, half each")
+    args = parser.parse_args()
+    found = items(args.data, args.others)
+    print(f"{len(found)} sentences: {dict(Counter(item.group for item in found))}")
+    x = embed([item.text for item in found], resolve_model_path(None))
+    t = threshold(x, found)
+    group = np.array([item.group for item in found])
+    y = np.array([item.opinion for item in found])
+    p = fit(x, y, np.isin(group, [*TRAIN, "negatives", "gsm1", "wiki1"]))
+    report(found, p, t)
+
+
+if __name__ == "__main__":
+    main()
