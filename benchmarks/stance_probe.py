@@ -10,7 +10,7 @@ over the model's embeddings".
 - Embeddings: the default model in llama.cpp (xllamacpp, embedding mode, no pooling), the mean of
   a sentence's last-layer token vectors. Sentences are read in batches of about 480 tokens in a
   random order, so a sentence's vector sees unrelated sentences before it, never its own set's
-  alone. No server is needed; on a 2-core AVX2 EPYC the default run takes about 40 minutes.
+  alone. No server is needed; on a 2-core AVX2 EPYC the default run takes about 35 minutes.
 - Labels: the opinion sentence of every prompt of the four phrasing sets (1), their controls and
   fact items' sentences (0), `s2a/evaluation/data/chat_negatives.json` (0), and `--others`
   sentences drawn from GSM-IC problems and HotpotQA's Wikipedia paragraphs (0), each cut in two
