@@ -45,7 +45,6 @@ from s2a._stance import marked, stance
 from s2a.evaluation.phrasings import TASK_OF_HALF
 from s2a.evaluation.tasks import TASKS, PhrasingRecord
 from s2a.local.cpu import load_xllamacpp
-from s2a.local.llama import LlamaEngine
 from s2a.local.model import resolve_model_path
 
 TRAIN = ("tune", "check", "fresh")
@@ -119,9 +118,6 @@ def items(data: Path, others: int) -> list[Item]:
 def embed(texts: list[str], model: Path) -> np.ndarray:
     """The mean last-layer token vector of each text, read in shuffled batches of ~480 tokens."""
     xllamacpp = load_xllamacpp()
-    tokenizer = LlamaEngine(model, n_ctx=2048, slots=1)
-    tokens = [tokenizer.tokenize(text + "\n") for text in texts]
-    tokenizer.close()
     params = xllamacpp.CommonParams()
     params.model.path = str(model)
     params.embedding = True
@@ -136,9 +132,14 @@ def embed(texts: list[str], model: Path) -> np.ndarray:
         base_url="http://llama.cpp",
         timeout=600,
     )
+
+    def tokenize(text: str) -> list[int]:  # as `LlamaEngine.tokenize` asks it
+        reply = http.post("/tokenize", json={"content": text, "add_special": True, "parse_special": True})
+        reply.raise_for_status()
+        return [int(t) for t in reply.json()["tokens"]]
+
+    tokens = [tokenize(text + "\n") for text in texts]
     vectors: list[np.ndarray | None] = [None] * len(texts)
-    order = list(range(len(texts)))
-    order = [order[i] for i in np.random.default_rng(1).permutation(len(order))]
     started = time.monotonic()
 
     def read(batch: list[int]) -> None:
@@ -152,12 +153,14 @@ def embed(texts: list[str], model: Path) -> np.ndarray:
             start += length + 1
 
     batch: list[int] = []
-    for i in order:
+    size = done = 0
+    for i in np.random.default_rng(1).permutation(len(texts)).tolist():
         batch.append(i)
-        if sum(len(tokens[j]) for j in batch) >= BATCH_TOKENS:
+        size += len(tokens[i])
+        if size >= BATCH_TOKENS:
             read(batch)
-            batch = []
-            done = sum(v is not None for v in vectors)
+            done += len(batch)
+            batch, size = [], 0
             print(
                 f"\rembedded {done}/{len(texts)} in {time.monotonic() - started:.0f} s",
                 end="",

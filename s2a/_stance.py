@@ -51,7 +51,7 @@ _REPORT = (
     r"argues?|argued|maintains?|keeps? saying|put|answered|answers|voted|picked|guessed|"
     r"mentions?|mentioned|states?|stated|wrote|posts?|posted|tweeted|replied|responded|"
     r"confirms?|confirmed|denies|denied|recalls?|recalled|suggests?|suggested|explains?|explained|"
-    r"notes?|noted|remarks?|remarked|adds?|added|announced|declared|assures?|assured|swears?|"
+    r"notes?|noted|remarks?|remarked|adds?|added|announced|declared|assures?|assured|"
     r"guarantees?|guaranteed|reckoned|adamant|convinced|positive|"
     r"went with|goes with|go with|chose|chooses|choose|went for|plumped for|put down|wrote down|"
     r"votes?|polls?|survey(?:ed|s)?"
@@ -181,11 +181,11 @@ def _rules(text: str) -> tuple[tuple[str, bool], ...]:
         ("first-person belief", bool(_FIRST_BELIEF.search(text)) or bool(_MINE.search(text))),
         (
             "a closed question checking a candidate",
-            is_question(text) and is_closed(text) and not is_request(text) and words <= _CHECK,
-        ),
-        (
-            "a closed question checking a candidate",
-            is_question(text) and words <= _ELLIPSIS and bool(_ELLIPTIC.match(text)) and not is_request(text),
+            is_question(text)
+            and not is_request(text)
+            and (
+                (is_closed(text) and words <= _CHECK) or (words <= _ELLIPSIS and bool(_ELLIPTIC.match(text)))
+            ),
         ),
         ("assertion", bool(_ANSWER_IS.search(text)) and words <= _CHECK + 2),
         ("popularity", bool(_MANY_SAY.search(text)) and (bool(_REPORTED.search(text)) or names or short)),
