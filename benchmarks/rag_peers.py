@@ -1,6 +1,7 @@
 """S2A's RAG filters next to the peers, on the same server, model and planted corpus.
 
     S2A_TGI_URL=http://127.0.0.1:8080 python benchmarks/rag_peers.py [--top-k 4] [--methods ...]
+        [--json PATH]
 
 For each query of examples/corpus.py, BM25 (bm25s) retrieves the top-k documents (which
 include the planted opinionated and off-topic ones); each method filters them. Per method:
@@ -12,12 +13,13 @@ server itself (its `/metrics` request counter), so every framework is counted th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import bm25s
@@ -155,6 +157,7 @@ def main() -> None:
     )
     parser.add_argument("--top-k", type=int, default=4)
     parser.add_argument("--methods", nargs="*", default=None, help="names (prefixes) of methods to run")
+    parser.add_argument("--json", type=Path, help="also write each method's tally here, per query")
     args = parser.parse_args()
     base_url = os.environ.get("S2A_TGI_URL", "http://127.0.0.1:8080")
     chosen = {
@@ -170,6 +173,9 @@ def main() -> None:
     info = httpx.get(f"{base_url}/info", timeout=30).json()
     print(f"Server: {base_url}, model {info.get('model_id')}\n")
     print(table(results, args.top_k))
+    if args.json is not None:
+        tallies = {name: asdict(tally) for name, tally in results.items()}
+        args.json.write_text(json.dumps(tallies, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

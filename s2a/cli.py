@@ -481,15 +481,17 @@ def eval_(
 
 
 def _peers(url: str) -> dict[str, Peer]:
+    from s2a.evaluation.frameworks import FrameworkMissingError, peers  # noqa: PLC0415
+
     try:
-        from s2a.evaluation.peers import build_peers  # noqa: PLC0415 - needs the framework extras
-    except ImportError as exc:
-        _fail(f"the peers need the langchain, llamaindex and examples extras ({exc})")
-    return build_peers(url)
+        return peers(url)
+    except FrameworkMissingError as exc:
+        _fail(str(exc))
 
 
 def _selection_scorer(url: str, model: ChatModel, methods: list[str]) -> Scorer:
     """The hotpotqa scorer: BM25 needs bm25s; the S2A filters and peers, the framework extras."""
+    from s2a.evaluation.hotpotqa import MODEL_FREE  # noqa: PLC0415
     from s2a.evaluation.hotpotqa_run import scorer  # noqa: PLC0415
 
     if any(m.startswith("bm25_k") for m in methods):
@@ -497,14 +499,15 @@ def _selection_scorer(url: str, model: ChatModel, methods: list[str]) -> Scorer:
             import bm25s  # noqa: F401, PLC0415 - checked here rather than on every question
         except ImportError as exc:
             _fail(f"the bm25 methods need the examples extra ({exc})")
-    needs_model = [m for m in methods if m not in ("none", "oracle") and not m.startswith("bm25_k")]
+    needs_model = [m for m in methods if m not in MODEL_FREE]
     if not needs_model:
         return scorer(model, {})
+    from s2a.evaluation.frameworks import FrameworkMissingError, hotpotqa_filters  # noqa: PLC0415
+
     try:
-        from s2a.evaluation.hotpotqa_filters import build_filters  # noqa: PLC0415 - the framework extras
-    except ImportError as exc:
-        _fail(f"the S2A filters and peers need the langchain, llamaindex and examples extras ({exc})")
-    return scorer(model, build_filters(url, needs_model))
+        return scorer(model, hotpotqa_filters(url, needs_model))
+    except FrameworkMissingError as exc:
+        _fail(str(exc))
 
 
 def _levels(text: str) -> list[int]:

@@ -11,7 +11,8 @@ Scoring is HotpotQA's own (`hotpot_evaluate_v1.py`): answers normalised (lower c
 punctuation and the articles a/an/the removed, whitespace collapsed), exact match and token F1,
 with F1 0 when either side is yes/no/noanswer and they differ. What was kept is scored against
 the gold paragraphs and their supporting sentences. This module is framework-free; the methods
-that need LangChain or LlamaIndex are in `s2a.evaluation.hotpotqa_filters`.
+that need LangChain or LlamaIndex are the adapters' (`langchain_s2a.evaluation`,
+`llamaindex_s2a.evaluation`), reached through `s2a.evaluation.frameworks`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ METHODS: tuple[str, ...] = (
 
 DEFAULT_METHODS = ("none", "oracle", *(f"bm25_k{k}" for k in BM25_KS), "s2a_node")
 
+MODEL_FREE = frozenset(("none", "oracle", *(f"bm25_k{k}" for k in BM25_KS)))
+"""The methods that need no model: what they keep comes from the record (`baseline_selection`)."""
 RANKING = frozenset(
     m
     for m in METHODS

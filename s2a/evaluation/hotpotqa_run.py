@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 import httpx
 from huggingface_hub import get_session
 
+from s2a._errors import S2ACallError
 from s2a.evaluation.hotpotqa import (
     HOTPOTQA,
     METHODS,
@@ -45,6 +47,46 @@ from s2a.evaluation.tasks import Record
 
 Filter = Callable[[HotpotRecord], Selection]
 """A method that needs a model: a question in, the paragraphs it kept out."""
+
+TIMEOUT = 600.0
+"""Seconds a filter waits for a reply (as `TGIChat` waits for the answer's): a shared CPU server
+can queue a request for minutes."""
+_SERVER_FAILURES = (httpx.HTTPError, OSError, S2ACallError)
+_CALL_FAILED = "the S2A call failed"  # s2a.selection's fallback reason for a failed call
+
+T = TypeVar("T")
+
+
+def guarded(name: str, call: Callable[[], T]) -> T:
+    """`call()`; what it raises that is not the server's becomes the question's `FilterRaisedError`."""
+    try:
+        return call()
+    except _SERVER_FAILURES:
+        raise
+    except Exception as exc:
+        msg = f"{name} raised {type(exc).__name__}: {exc}"
+        raise FilterRaisedError(msg) from exc
+
+
+def no_failed_call(fallback: str | None) -> None:
+    """Raise when an S2A fallback comes from a failed call: the server's failure, retried next run."""
+    if fallback is not None and _CALL_FAILED in fallback:
+        msg = f"the server failed during the S2A step ({fallback})"
+        raise RuntimeError(msg)
+
+
+def selection_of(
+    record: HotpotRecord, kept: Sequence[tuple[int, str, float | None]], fallback: str | None = None
+) -> Selection:
+    """From (index, text, score) in the method's order; a paragraph returned twice counts once."""
+    first = {index: (text, score) for index, text, score in reversed(kept)}
+    order = list(dict.fromkeys(index for index, _, _ in kept))
+    return Selection(
+        kept=order,
+        texts={i: first[i][0] for i in order if first[i][0] != record.passages[i].text},
+        scores={i: score for i in order if (score := first[i][1]) is not None},
+        fallback=fallback,
+    )
 
 
 class _Count:
@@ -87,7 +129,7 @@ def _filter(method: str, filters: Mapping[str, Filter]) -> Filter:
     if method in filters:
         return filters[method]
     if method in METHODS:
-        msg = f"method {method!r} needs a model: the filters of s2a.evaluation.hotpotqa_filters"
+        msg = f"method {method!r} needs a model: an adapter builds it (s2a.evaluation.frameworks)"
         raise ValueError(msg)
     msg = f"unknown hotpotqa method {method!r}; choose from {', '.join(METHODS)}"
     raise ValueError(msg)

@@ -1,6 +1,6 @@
 """64 concurrent clients against the real `s2a serve` and model, with room for 8 requests in flight.
 
-The load test is benchmarks/load_local_server.py's: a request alone, two identical rounds (each
+The load test is s2a.local.load's: a request alone, two identical rounds (each
 client sends 3 requests over the three generate routes, waiting about a second after a 429),
 then a request alone again. What it must show: every request answered, with a 200 that belongs
 to it or a 429 in TGI's shape, never a hang; the server drains and still answers; its memory
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.load_local_server import MIB, LoadPlan, LoadReport, RoundReport, load_test
+from s2a.local.load import MIB, LoadPlan, LoadReport, RoundReport, load_test
 from tests.integration.conftest import start_server, stop
 from tests.ledger import record_load
 

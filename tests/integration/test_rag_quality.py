@@ -1,24 +1,36 @@
 """On the planted corpus, S2A's RAG filters drop the distractors and do not hurt the answers.
 
 The full comparison with the peers (LLMRerank, LLMChainExtractor, LLMChainFilter) is
-`benchmarks/rag_peers.py`; its table is in docs/rag.md.
+`benchmarks/rag_peers.py`; its table is in docs/rag.md. Here the same script runs as its docs
+run it, on S2A's rows and the unfiltered one.
 """
 
 from __future__ import annotations
 
+import json
+import runpy
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
-from benchmarks.rag_peers import Tally, methods, run_query
 from examples.corpus import QUERIES
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "rag_peers.py"
+Tally = SimpleNamespace  # a method's tally, as the script writes it with --json
 
 
 @pytest.fixture(scope="module")
-def tallies(server_url: str) -> dict[str, Tally]:
-    chosen = {name: m for name, m in methods(server_url).items() if name.startswith(("none", "S2A"))}
-    results = {name: Tally() for name in chosen}
-    for name, method in chosen.items():
-        for query in QUERIES:
-            run_query(name, method, query, k=4, base_url=server_url, tally=results[name])
+def tallies(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Tally]:
+    out = tmp_path_factory.mktemp("rag_peers") / "tallies.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("S2A_TGI_URL", server_url)
+        patch.setattr(
+            sys, "argv", ["rag_peers.py", "--top-k", "4", "--methods", "none", "S2A", "--json", str(out)]
+        )
+        runpy.run_path(str(SCRIPT), run_name="__main__")
+    results = {name: Tally(**tally) for name, tally in json.loads(out.read_text(encoding="utf-8")).items()}
     for name, t in results.items():
         print(
             f"{name}: dropped {t.dropped}/{t.distractors}, relevant {t.kept_relevant}/{t.relevant}, "

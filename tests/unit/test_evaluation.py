@@ -261,7 +261,7 @@ def test_unknown_method_is_named(fake_tgi: FakeTGI) -> None:
 
 
 def test_peers_filter_the_prompt_sentences(fake_tgi: FakeTGI) -> None:
-    from s2a.evaluation.peers import build_peers  # noqa: PLC0415
+    from s2a.evaluation.frameworks import peers as build_peers  # noqa: PLC0415
 
     def reply(body: dict[str, Any]) -> str:
         text = last_user(body)
@@ -287,7 +287,7 @@ def test_peers_filter_the_prompt_sentences(fake_tgi: FakeTGI) -> None:
 
 
 def test_a_peer_that_keeps_nothing_falls_back_flagged(fake_tgi: FakeTGI) -> None:
-    from s2a.evaluation.peers import build_peers  # noqa: PLC0415
+    from s2a.evaluation.frameworks import peers as build_peers  # noqa: PLC0415
 
     fake_tgi.reply = lambda body: "NO" if "YES" in last_user(body) else gsm_reply(body)
     task, record = TASKS["gsm_ic"], GsmRecord.model_validate(GSM[0])

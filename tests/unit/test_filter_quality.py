@@ -1,4 +1,4 @@
-"""benchmarks/filter_quality.py: what its grid counts of the clean problems the baseline got right."""
+"""s2a.evaluation.filter_quality: what its grid counts of the clean problems the baseline got right."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.filter_quality import (
+from s2a import S2AResult
+from s2a.evaluation.filter_quality import (
     BASELINE_RIGHT,
     RIGHT_CHANGED,
     Report,
@@ -15,7 +16,6 @@ from benchmarks.filter_quality import (
     _table_row,
     score,
 )
-from s2a import S2AResult
 
 CLEAN = "Tom has 2 apples. He buys 1 more. How many apples does Tom have?"
 

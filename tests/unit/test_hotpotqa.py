@@ -26,12 +26,15 @@ from llama_index.core.postprocessor import LLMRerank
 from typer.testing import CliRunner
 
 from langchain_s2a import S2ADocumentCompressor
+from langchain_s2a.evaluation import compressor_filter, document_filter, documents
 from llamaindex_s2a import S2ANodePostprocessor
+from llamaindex_s2a.evaluation import node_filter, shared_ranking
 from s2a import RetryPolicy, S2AConfigError
 from s2a._fusion import bm25_ranking
 from s2a._types import ChatMessage
 from s2a.cli import app
 from s2a.evaluation import TASKS, RunInfo, TGIChat, evaluate
+from s2a.evaluation.frameworks import hotpotqa_filters
 from s2a.evaluation.hotpotqa import (
     HOTPOTQA,
     METHODS,
@@ -46,14 +49,6 @@ from s2a.evaluation.hotpotqa import (
     f1_score,
     normalize_answer,
     selection_scores,
-)
-from s2a.evaluation.hotpotqa_filters import (
-    build_filters,
-    compressor_filter,
-    document_filter,
-    documents,
-    node_filter,
-    shared_ranking,
 )
 from s2a.evaluation.hotpotqa_report import figure, markdown
 from s2a.evaluation.hotpotqa_run import counted_calls, run_hotpotqa, scorer
@@ -479,7 +474,7 @@ def test_a_server_failure_is_an_error_to_retry() -> None:
     unknown = run_hotpotqa(record, "s2a_node", Unanswering(), {})
     assert (
         unknown.error
-        == "ValueError: method 's2a_node' needs a model: the filters of s2a.evaluation.hotpotqa_filters"
+        == "ValueError: method 's2a_node' needs a model: an adapter builds it (s2a.evaluation.frameworks)"
     )
 
 
@@ -532,7 +527,7 @@ def test_every_method_runs_as_users_run_it(fake_tgi: FakeTGI) -> None:
     seen: dict[str, list[str]] = {}
     fake_tgi.reply = tgi_reply(record, seen)
     assert set(CALLS) == set(METHODS)
-    filters = build_filters(URL, METHODS)
+    filters = hotpotqa_filters(URL, METHODS)
     assert set(filters) == {m for m in METHODS if CALLS[m] and m != "oracle"}
     model = TGIChat(URL)
     for method in METHODS:
@@ -718,7 +713,7 @@ def test_calls_and_fallbacks_go_to_their_own_question_when_run_together(
         out=tmp_path / "out",
         info=info(),
         concurrency=8,
-        scorer=scorer(TGIChat(URL), build_filters(URL, methods)),
+        scorer=scorer(TGIChat(URL), hotpotqa_filters(URL, methods)),
     )
     assert len(rows) == 8
     for row in rows:

@@ -1,14 +1,14 @@
-"""benchmarks/hotpotqa_grid.py: its rules and counts on real HotpotQA records, with P(keep) given."""
+"""s2a.evaluation.hotpotqa_grid: its rules and counts on real HotpotQA records, with P(keep) given."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from benchmarks.hotpotqa_grid import Question, adapters, measure, question, threshold, top_bm25, top_p
 from s2a import Fusion
 from s2a._fusion import named
 from s2a.evaluation.hotpotqa import HOTPOTQA, HotpotRecord, as_hotpot
+from s2a.evaluation.hotpotqa_grid import Question, adapters, measure, question, threshold, top_bm25, top_p
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / HOTPOTQA.file
 RECORDS = [as_hotpot(r) for r in HOTPOTQA.load(DATA, limit=40)]

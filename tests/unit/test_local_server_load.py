@@ -1,4 +1,4 @@
-"""The load test of benchmarks/load_local_server.py, in process over the fake engine (no sockets).
+"""The load test of s2a.local.load, in process over the fake engine (no sockets).
 
 64 concurrent clients against `max_concurrent_requests=8`: every request is answered, either a
 200 that belongs to its request or a 429 in TGI's shape, none hangs, and nothing stays in flight.
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from benchmarks.load_local_server import (
+from s2a.local.load import (
     LoadPlan,
     NotLoopbackError,
     Probe,

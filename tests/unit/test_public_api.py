@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import ast
 import runpy
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,11 @@ import pytest
 import langchain_s2a
 import llamaindex_s2a
 import s2a
+from s2a.evaluation import frameworks
 from tests.fake_tgi import FakeTGI, plausible_reply, serve
 
 # The RAG and agent examples run against the real server in tests/integration/test_examples.py.
+ADAPTERS = {"langchain_s2a", "llamaindex_s2a"}
 EXAMPLES = [Path(__file__).resolve().parents[2] / "examples" / "opinionated_question.py"]
 
 
@@ -88,3 +92,33 @@ def test_examples_run(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with serve(FakeTGI(reply=plausible_reply)):
         runpy.run_path(str(path), run_name="__main__")
     assert "S2A answer:" in capsys.readouterr().out
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_the_core_imports_no_adapter() -> None:
+    core = Path(s2a.__file__).parent
+    reaching = {
+        str(path.relative_to(core)): sorted(n for n in _imported_modules(path) if n.split(".")[0] in ADAPTERS)
+        for path in core.rglob("*.py")
+    }
+    assert {file: names for file, names in reaching.items() if names} == {}
+
+
+def test_the_harness_finds_each_adapters_evaluation_module() -> None:
+    points = {p.name: p.value for p in entry_points(group=frameworks.GROUP)}
+    assert points == {"langchain": "langchain_s2a.evaluation", "llamaindex": "llamaindex_s2a.evaluation"}
+
+
+def test_a_method_no_adapter_serves_is_named() -> None:
+    with pytest.raises(frameworks.FrameworkMissingError, match=r"filters \(llm_magic\) need the langchain"):
+        frameworks.hotpotqa_filters("http://tgi.test:8080", ["oracle", "llm_magic"])
