@@ -12,7 +12,14 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict, Field
 
-from langchain_s2a._convert import check_complete, constrained, output_logprobs, output_text, to_messages
+from langchain_s2a._convert import (
+    check_complete,
+    constrained,
+    output_logprobs,
+    output_text,
+    output_usage,
+    to_messages,
+)
 from s2a import (
     DEFAULT_PROMPTS,
     DEFAULT_RETRY,
@@ -135,7 +142,7 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         def call(window: Window) -> Reply:
             output = self._model(window).invoke(to_messages(window.messages), config)
             check_complete(self.llm, output)
-            return Reply(output_text(output), logprobs=output_logprobs(output))
+            return Reply(output_text(output), output_usage(output), logprobs=output_logprobs(output))
 
         return run_plan(plan, call, self.retry)
 
@@ -149,7 +156,7 @@ class S2ADocumentCompressor(BaseDocumentCompressor):
         async def call(window: Window) -> Reply:
             output = await self._model(window).ainvoke(to_messages(window.messages), config)
             check_complete(self.llm, output)
-            return Reply(output_text(output), logprobs=output_logprobs(output))
+            return Reply(output_text(output), output_usage(output), logprobs=output_logprobs(output))
 
         return await arun_plan(plan, call, self.retry)
 

@@ -120,6 +120,7 @@ def output_usage(output: Any) -> TokenUsage | None:
             input_tokens=usage["input_tokens"],
             output_tokens=usage["output_tokens"],
             total_tokens=usage["total_tokens"],
+            cached_tokens=usage.get("input_token_details", {}).get("cache_read"),
         )
     return None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from llama_index.core.instrumentation.events import BaseEvent
 from pydantic import Field
 
+from s2a._types import StepCost
+
 
 class S2ASelectionStartEvent(BaseEvent):
     """The S2A postprocessor is about to select among `nodes` for `query`."""
@@ -24,7 +26,7 @@ class S2ASelectionEndEvent(BaseEvent):
 
     `kept_ids` and `dropped_ids` name the nodes (by `node_id`, in their input order), so a trace
     shows what the answer step was not given; with sentence granularity a kept node may have
-    lost sentences.
+    lost sentences. `cost` is what the step cost (calls, rounds, tokens), as the driver counted it.
     """
 
     kept: int
@@ -33,6 +35,7 @@ class S2ASelectionEndEvent(BaseEvent):
     fallback: str | None = None
     kept_ids: list[str] = Field(default_factory=list)
     dropped_ids: list[str] = Field(default_factory=list)
+    cost: StepCost | None = None
 
     @classmethod
     def class_name(cls) -> str:

@@ -28,7 +28,7 @@ from s2a import (
     S2AConfig,
     S2APrompts,
 )
-from s2a._client import token_logprobs
+from s2a._client import token_logprobs, token_usage
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a.openai_servers import grammar_fields
 from s2a.selection import (
@@ -225,6 +225,7 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
                 fallback=selected.fallback,
                 kept_ids=[n.node.node_id for i, n in enumerate(nodes) if i in kept],
                 dropped_ids=[n.node.node_id for i, n in enumerate(nodes) if i not in kept],
+                cost=selected.cost,
             )
         )
         return _kept_nodes(nodes, selected, rebuild=self.granularity == "sentence")
@@ -267,11 +268,12 @@ class S2ANodePostprocessor(PromptMixin, BaseNodePostprocessor):
 
 
 def _reply(response: ChatResponse) -> Reply:
-    """The reply's text and, from TGI's raw chat output, its tokens' alternatives."""
+    """The reply's text and, from the raw chat output (TGI's, OpenAI's), its usage and alternatives."""
     choices = getattr(response.raw, "choices", None) or [None]
     logprobs = getattr(choices[0], "logprobs", None)
     text = response.message.content or ""
-    return Reply(text, logprobs=token_logprobs(getattr(logprobs, "content", None)))
+    usage = token_usage(getattr(response.raw, "usage", None))
+    return Reply(text, usage, logprobs=token_logprobs(getattr(logprobs, "content", None)))
 
 
 def _kept_nodes(nodes: list[NodeWithScore], selected: Selected, *, rebuild: bool) -> list[NodeWithScore]:

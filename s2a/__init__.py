@@ -23,6 +23,7 @@ from s2a._types import (
     Focus,
     S2AInput,
     S2AResult,
+    StepCost,
     TokenUsage,
     VariantName,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "S2AResult",
     "S2ATimeoutError",
     "S2AUnavailableError",
+    "StepCost",
     "TokenUsage",
     "Variant",
     "VariantName",

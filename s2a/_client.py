@@ -37,6 +37,27 @@ def token_logprobs(content: Any) -> tuple[TokenLogprob, ...] | None:
     )
 
 
+def token_usage(usage: Any) -> TokenUsage | None:
+    """An OpenAI-shaped `usage` (TGI's, huggingface_hub's or the openai SDK's object) as a `TokenUsage`."""
+    if usage is None or getattr(usage, "prompt_tokens", None) is None:
+        return None
+    return TokenUsage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens or 0,
+        total_tokens=usage.total_tokens or 0,
+        cached_tokens=_cached(usage),
+    )
+
+
+def _cached(usage: Any) -> int | None:
+    """`prompt_tokens_details.cached_tokens`, where the server reports it (OpenAI's field)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = (
+        details.get("cached_tokens") if isinstance(details, dict) else getattr(details, "cached_tokens", None)
+    )
+    return cached if isinstance(cached, int) else None
+
+
 def chat(
     client: InferenceClient,
     messages: list[ChatMessage],
@@ -63,16 +84,7 @@ def chat(
         top_logprobs=top_logprobs or None,
     )
     choice = response.choices[0]
-    text, usage = choice.message.content or "", response.usage
-    tokens = (
-        TokenUsage(
-            input_tokens=usage.prompt_tokens,
-            output_tokens=usage.completion_tokens,
-            total_tokens=usage.total_tokens,
-        )
-        if usage is not None
-        else None
-    )
+    text, tokens = choice.message.content or "", token_usage(response.usage)
     logprobs = token_logprobs(choice.logprobs.content) if choice.logprobs is not None else None
     return Reply(text, tokens, truncated=choice.finish_reason == "length", logprobs=logprobs)
 

@@ -17,13 +17,14 @@ input as given (flagged) or to raise.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from s2a._errors import S2ACallError
 from s2a._faults import RetryPolicy, acall_with_retries, call_with_retries
-from s2a._types import ChatMessage, TokenLogprob, TokenUsage
+from s2a._types import ChatMessage, StepCost, TokenLogprob, TokenUsage
 
 
 class Reply(NamedTuple):
@@ -96,25 +97,74 @@ class Plan(Protocol[CallT, ReadT, ResultT_co]):
         """The requests that can be built only once the first are read (sent together)."""
         ...
 
-    def merge(self, first: Sequence[ReadT], rest: Sequence[ReadT]) -> ResultT_co:
-        """The step's result from every request's reading, in order."""
+    def merge(
+        self, first: Sequence[ReadT], rest: Sequence[ReadT], cost: StepCost | None = None
+    ) -> ResultT_co:
+        """The step's result from every request's reading, in order, carrying what it cost."""
         ...
 
 
-def _outcome(request: CallT, call: Callable[[CallT], Reply], retry: RetryPolicy) -> Outcome:
+class _Meter:
+    """The step's calls (retries included), its rounds of calls, and the usage each reply reported."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.rounds = 0
+        self.usages: list[TokenUsage] = []
+        self._lock = threading.Lock()  # a threaded wave's calls return from several threads
+
+    def round(self, requests: Sequence[ModelCall], *, together: bool) -> None:
+        """Count a wave: one round when its calls go together, else one per call, each after the last."""
+        sent = sum(1 for request in requests if request.needs_llm)
+        self.rounds += min(sent, 1) if together else sent
+
+    def reply(self, reply: Reply) -> Reply:
+        with self._lock:
+            self.calls += 1
+            if reply.usage is not None:
+                self.usages.append(reply.usage)
+        return reply
+
+    def failed(self) -> None:
+        with self._lock:
+            self.calls += 1
+
+    def cost(self) -> StepCost:
+        return StepCost.of(self.calls, self.rounds, self.usages)
+
+
+def _outcome(request: CallT, call: Callable[[CallT], Reply], retry: RetryPolicy, meter: _Meter) -> Outcome:
     if not request.needs_llm:
         return None
+
+    def metered() -> Reply:
+        try:
+            return meter.reply(call(request))
+        except BaseException:
+            meter.failed()
+            raise
+
     try:
-        return call_with_retries(lambda: call(request), retry)
+        return call_with_retries(metered, retry)
     except S2ACallError as error:
         return error
 
 
-async def _aoutcome(request: CallT, call: Callable[[CallT], Awaitable[Reply]], retry: RetryPolicy) -> Outcome:
+async def _aoutcome(
+    request: CallT, call: Callable[[CallT], Awaitable[Reply]], retry: RetryPolicy, meter: _Meter
+) -> Outcome:
     if not request.needs_llm:
         return None
+
+    async def metered() -> Reply:
+        try:
+            return meter.reply(await call(request))
+        except BaseException:
+            meter.failed()
+            raise
+
     try:
-        return await acall_with_retries(lambda: call(request), retry)
+        return await acall_with_retries(metered, retry)
     except S2ACallError as error:
         return error
 
@@ -123,31 +173,37 @@ def run_plan(
     plan: Plan[CallT, ReadT, ResultT_co], call: Callable[[CallT], Reply], retry: RetryPolicy
 ) -> ResultT_co:
     """Make `plan`'s calls through `call` (each retried per `retry`), read them, and merge."""
+    meter = _Meter()
 
     def wave(requests: Sequence[CallT]) -> list[ReadT]:
+        meter.round(requests, together=plan.threaded)
         if plan.threaded and len(requests) > 1:
             with ThreadPoolExecutor(len(requests)) as pool:
-                outcomes = list(pool.map(lambda request: _outcome(request, call, retry), requests))
+                outcomes = list(pool.map(lambda request: _outcome(request, call, retry, meter), requests))
         else:
-            outcomes = [_outcome(request, call, retry) for request in requests]
+            outcomes = [_outcome(request, call, retry, meter) for request in requests]
         return [plan.read(request, outcome) for request, outcome in zip(requests, outcomes, strict=True)]
 
     first: list[ReadT] = []
     for requests in plan.waves():
         first += wave(requests)
-    return plan.merge(first, wave(plan.rest(first)))
+    rest = wave(plan.rest(first))
+    return plan.merge(first, rest, meter.cost())
 
 
 async def arun_plan(
     plan: Plan[CallT, ReadT, ResultT_co], call: Callable[[CallT], Awaitable[Reply]], retry: RetryPolicy
 ) -> ResultT_co:
     """`run_plan`, with the calls of each wave made concurrently; cancelling it cancels them."""
+    meter = _Meter()
 
     async def wave(requests: Sequence[CallT]) -> list[ReadT]:
-        outcomes = await asyncio.gather(*(_aoutcome(request, call, retry) for request in requests))
+        meter.round(requests, together=True)
+        outcomes = await asyncio.gather(*(_aoutcome(request, call, retry, meter) for request in requests))
         return [plan.read(request, outcome) for request, outcome in zip(requests, outcomes, strict=True)]
 
     first: list[ReadT] = []
     for requests in plan.waves():
         first += await wave(requests)
-    return plan.merge(first, await wave(plan.rest(first)))
+    rest = await wave(plan.rest(first))
+    return plan.merge(first, rest, meter.cost())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -86,6 +87,43 @@ class TokenUsage(BaseModel):
     """Tokens the model generated."""
     total_tokens: int = 0
     """Sum of both, as the backend reports it."""
+    cached_tokens: int | None = None
+    """Of the prompt's tokens, those the server took from its prefix cache instead of reading
+    them again, when it says (OpenAI's `usage.prompt_tokens_details.cached_tokens`; the local
+    server reports llama.cpp's)."""
+
+
+class StepCost(BaseModel):
+    """What one S2A step cost, as its driver (`s2a._steps.run_plan`) counted it.
+
+    Token counts are those the backend reported, summed over the step's calls; `None` when no
+    call reported them (a backend without usage, or a step with no call).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    calls: int = 0
+    """Model calls sent, retries included."""
+    rounds: int = 0
+    """Sequential rounds of calls: each waits for the one before (one for a step sent at once)."""
+    prompt_tokens: int | None = None
+    """Prompt tokens of every call."""
+    cached_tokens: int | None = None
+    """Of those, the ones the server took from its prefix cache, when it says."""
+    generated_tokens: int | None = None
+    """Tokens the model generated, every call together."""
+
+    @classmethod
+    def of(cls, calls: int, rounds: int, usages: Sequence[TokenUsage]) -> StepCost:
+        """The cost of `calls` in `rounds`, from the usages the backend reported."""
+        cached = [u.cached_tokens for u in usages if u.cached_tokens is not None]
+        return cls(
+            calls=calls,
+            rounds=rounds,
+            prompt_tokens=sum(u.input_tokens for u in usages) if usages else None,
+            cached_tokens=sum(cached) if cached else None,
+            generated_tokens=sum(u.output_tokens for u in usages) if usages else None,
+        )
 
 
 class S2AResult(BaseModel):
@@ -127,6 +165,9 @@ class S2AResult(BaseModel):
     """Token usage of the S2A call (summed over parts), when the backend reports it."""
     parts: int = 1
     """Parts the context was split into to fit the model's window, one S2A call each."""
+    cost: StepCost | None = None
+    """What the step cost: its calls, their sequential rounds and tokens (`None` when it was not
+    run through the driver, e.g. `finish` on an output made elsewhere)."""
 
     def __str__(self) -> str:
         return self.prompt

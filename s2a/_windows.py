@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from s2a._errors import S2ACallError
 from s2a._sentences import Span, sentence_spans
 from s2a._steps import Outcome
-from s2a._types import S2AInput, S2AResult, ScoresFrom, TokenUsage
+from s2a._types import S2AInput, S2AResult, ScoresFrom, StepCost, TokenUsage
 from s2a.variants import (
     VARIANTS,
     S2AConfig,
@@ -247,8 +247,14 @@ class StepPlan:
             return ()
         return tuple(_request(self.input, part, question, self.config) for part in self.parts[:-1])
 
-    def merge(self, first: Sequence[S2AResult], rest: Sequence[S2AResult] = ()) -> S2AResult:
-        """The whole input's result from its parts' results, in the order of the parts."""
+    def merge(
+        self, first: Sequence[S2AResult], rest: Sequence[S2AResult] = (), cost: StepCost | None = None
+    ) -> S2AResult:
+        """The whole input's result from its parts' results, in the order of the parts, with `cost`."""
+        merged = self._merge(first, rest)
+        return merged if cost is None else merged.model_copy(update={"cost": cost})
+
+    def _merge(self, first: Sequence[S2AResult], rest: Sequence[S2AResult]) -> S2AResult:
         if self.units:
             first = [
                 _folded(unit, [r for r, g in zip(first, self.groups, strict=True) if g == k])

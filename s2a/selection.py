@@ -27,7 +27,7 @@ from s2a._parsing import Unusable, parse_selection
 from s2a._scores import TOP_LOGPROBS, decisions_regex, dropped, read_decisions
 from s2a._sentences import Span, join_sentences, numbered, sentence_spans
 from s2a._steps import Outcome, Reply
-from s2a._types import ChatMessage, ScoresFrom
+from s2a._types import ChatMessage, ScoresFrom, StepCost
 from s2a._windows import approx_tokens
 from s2a.variants import DEFAULT_THRESHOLD, S2AConfig, _focus_text, _keep_schema, _messages
 
@@ -153,9 +153,13 @@ class SelectionPlan:
             return WindowRead(window, outcome.text, fallback=exc.reason + where)
         return WindowRead(window, outcome.text, judged, source)
 
-    def merge(self, first: Sequence[WindowRead], _rest: Sequence[WindowRead] = ()) -> Selected:
-        """What is kept, from every window's reading, in the original order."""
-        return _merged(self, first)
+    def merge(
+        self, first: Sequence[WindowRead], _rest: Sequence[WindowRead] = (), cost: StepCost | None = None
+    ) -> Selected:
+        """What is kept, from every window's reading, in the original order, with what it cost."""
+        selected = _merged(self, first)
+        selected.cost = cost
+        return selected
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,8 @@ class Selected:
     """`scored`: each judged document's P(keep) (for sentences, its best sentence's), by index."""
     scores_from: ScoresFrom | None = None
     """`scored`: `logprobs`, or `text` when some decision came without probabilities."""
+    cost: StepCost | None = None
+    """What the step cost, as the driver counted it (`None` when read by `finish_selection`)."""
 
     @property
     def ranked(self) -> list[int]:

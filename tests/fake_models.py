@@ -16,6 +16,7 @@ whatever order they come (concurrent calls included).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -37,6 +38,7 @@ from llama_index.core.llms import MockLLM
 from pydantic import Field
 
 from llamaindex_s2a import S2ASelectionEndEvent
+from s2a import S2AResult
 
 
 class PromptRecorder(BaseCallbackHandler):
@@ -215,3 +217,14 @@ def scored_judge(
         return "\n".join(f"{n} {word(sentence)}" for n, sentence in enumerate(shown, start=1))
 
     return reply
+
+
+def without_cost(result: Any) -> Any:
+    """`result` (an `S2AResult` or a `Selected`) without the step's cost, for comparing what two runs kept.
+
+    The cost differs where the runs differ in how they sent the calls (sync one at a time, async
+    together: the rounds), or where one did not go through the driver (`finish`).
+    """
+    if isinstance(result, S2AResult):
+        return result.model_copy(update={"cost": None})
+    return dataclasses.replace(result, cost=None)

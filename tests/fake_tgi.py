@@ -74,6 +74,8 @@ class FakeTGI:
     """The headers of every request, in order."""
     finish_reason: str = "stop"
     """What every chat reply says about why it ended (`length`: cut off at max_tokens)."""
+    cached_tokens: int | None = None
+    """Sent as OpenAI's `usage.prompt_tokens_details.cached_tokens` when set (TGI sends none)."""
     logprobs: Callable[[dict[str, Any], str], list[dict[str, Any]]] | None = None
     """The chat reply's `logprobs.content` for (request body, reply text), sent when the request
     asks for logprobs; without it, none are sent (as from a backend that gives none)."""
@@ -102,7 +104,9 @@ class FakeTGI:
     def _chat(self, body: dict[str, Any]) -> httpx.Response:
         text = self.reply(body)
         logprobs = {"content": self.logprobs(body, text)} if body.get("logprobs") and self.logprobs else None
-        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        usage: dict[str, Any] = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
         if body.get("stream"):
             events = [
                 {

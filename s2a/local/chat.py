@@ -40,9 +40,15 @@ def _logprob(info: TokenInfo) -> dict[str, Any]:
     }
 
 
-def _usage(n_prompt: int, outcome: Outcome) -> dict[str, int]:
+def _usage(n_prompt: int, outcome: Outcome) -> dict[str, Any]:
+    """TGI's usage, and OpenAI's `prompt_tokens_details.cached_tokens`: llama.cpp's prefix-cache reuse."""
     generated = len(outcome.tokens)
-    return {"prompt_tokens": n_prompt, "completion_tokens": generated, "total_tokens": n_prompt + generated}
+    return {
+        "prompt_tokens": n_prompt,
+        "completion_tokens": generated,
+        "total_tokens": n_prompt + generated,
+        "prompt_tokens_details": {"cached_tokens": outcome.cached_tokens},
+    }
 
 
 @dataclass(frozen=True)

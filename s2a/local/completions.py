@@ -87,12 +87,13 @@ def add_completions_route(app: FastAPI, runtime: Runtime, settings: ServerSettin
         engine.check(settings_)
         return prompt, settings_
 
-    def usage(n_prompt: int, outcome: Outcome) -> dict[str, int]:
+    def usage(n_prompt: int, outcome: Outcome) -> dict[str, Any]:
         generated = len(outcome.tokens)
         return {
             "prompt_tokens": n_prompt,
             "completion_tokens": generated,
             "total_tokens": n_prompt + generated,
+            "prompt_tokens_details": {"cached_tokens": outcome.cached_tokens},
         }
 
     def stream(prompt: list[int], settings_: Sampling, release: Release) -> Response:

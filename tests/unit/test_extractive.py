@@ -29,7 +29,7 @@ from s2a._sentences import Span, delete_sentences, sentence_spans
 from s2a._steps import Reply, run_plan
 from s2a._windows import plan_step, request_tokens
 from s2a.tgi import inference_client
-from tests.fake_models import keep_shown, sentence_block, stated_question
+from tests.fake_models import keep_shown, sentence_block, stated_question, without_cost
 from tests.fake_tgi import FakeTGI
 from tests.ledger import question_kept, record
 
@@ -482,7 +482,10 @@ def test_a_split_prompt_sends_every_part_at_once_and_deletes_in_the_whole(where:
     first = [plan.read(r, drop_opinions(r) if r.needs_llm else None) for r in plan.first]
     assert plan.rest(first) == ()  # nothing waits for the question
     result = plan.merge(first, [])
-    assert run_plan(plan, drop_opinions, NO_RETRY) == result
+    driven = run_plan(plan, drop_opinions, NO_RETRY)
+    assert without_cost(driven) == result
+    assert driven.cost is not None
+    assert driven.cost.calls == sum(r.needs_llm for r in plan.first)
     assert (result.fallback, result.question, result.parts) == (None, QUESTION, len(plan.parts))
     assert result.prompt == written(paragraphs, lambda s: s != OPINION)
     assert result.context == written(PARAGRAPHS_OF_FACTS, lambda s: s != OPINION)

@@ -204,7 +204,12 @@ def test_chat_completion(client: TestClient) -> None:
         "content": " echo system: be user: hi",
     }
     assert completion["choices"][0]["finish_reason"] == "stop"
-    assert completion["usage"] == {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10}
+    assert completion["usage"] == {
+        "prompt_tokens": 4,
+        "completion_tokens": 6,
+        "total_tokens": 10,
+        "prompt_tokens_details": {"cached_tokens": 0},  # OpenAI's field: the fake engine caches nothing
+    }
     chunked = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
     assert (
         post(client, "/v1/chat/completions", {"messages": [{"role": "user", "content": chunked}]}).status_code
@@ -269,7 +274,12 @@ def test_completions_plain_and_stream(client: TestClient) -> None:
     plain = post(client, "/v1/completions", {"prompt": "a b", "max_tokens": 8}).json()
     validate(plain, "/v1/completions", "post", 200)
     assert plain["choices"][0]["text"] == " echo a b"
-    assert plain["usage"] == {"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6}
+    assert plain["usage"] == {
+        "prompt_tokens": 2,
+        "completion_tokens": 4,
+        "total_tokens": 6,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
     assert post(client, "/v1/completions", {"prompt": ["a b"]}).json()["choices"][0]["text"] == " echo a b"
     payloads = sse_events(post(client, "/v1/completions", {"prompt": "a b", "stream": True}).text)
     assert payloads[-1] == "[DONE]"

@@ -25,7 +25,7 @@ def test_core_exports() -> None:
         [
             "DEFAULT_PROMPTS", "DEFAULT_RETRY", "NO_RETRY", "VARIANTS", "ChatMessage", "Decoding",
             "FallbackPolicy", "Focus", "Fusion", "RetryPolicy", "S2ACallError", "S2AConfig", "S2AConfigError",
-            "S2AError", "S2AInput", "S2AParseError", "S2APrompts", "S2ARequest", "S2AResult",
+            "S2AError", "S2AInput", "S2AParseError", "S2APrompts", "S2ARequest", "S2AResult", "StepCost",
             "S2ATimeoutError", "S2AUnavailableError", "TokenUsage", "Variant", "VariantName", "finish",
             "history_input", "prepare", "split_sentences",
         ]

@@ -13,6 +13,7 @@ from s2a._faults import NO_RETRY
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._windows import approx_tokens
 from s2a.selection import Window, finish_selection, plan_selection
+from tests.fake_models import without_cost
 
 DOCS = [
     "Paris is the capital of France. It has the Eiffel Tower.",
@@ -99,7 +100,13 @@ def test_windows_run_the_same_line_as_a_text_a_failed_call_keeps_its_documents()
         return call(window)
 
     selected = run_plan(plan, call, NO_RETRY)
-    assert asyncio.run(arun_plan(plan, acall, NO_RETRY)) == selected
+    together = asyncio.run(arun_plan(plan, acall, NO_RETRY))
+    assert without_cost(together) == without_cost(selected)
+    # every window is a call, the failed one too; one round together, one a window in turn
+    assert together.cost is not None
+    assert selected.cost is not None
+    assert (together.cost.calls, together.cost.rounds) == (len(plan.windows), 1)
+    assert (selected.cost.calls, selected.cost.rounds) == (len(plan.windows), len(plan.windows))
     firsts = [window.units[0][0] for window in plan.windows]
     assert selected.keep == sorted({*firsts, *(doc for doc, _ in failing.units)})
     assert selected.raw[1] is None

@@ -19,7 +19,7 @@ from langchain_s2a._convert import ContextQuestion
 from s2a import NO_RETRY, S2AConfig, S2AInput, S2AParseError, S2ARequest, TokenUsage, prepare, split_sentences
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._windows import approx_tokens, plan_step, request_tokens
-from tests.fake_models import sentence_block, stated_question
+from tests.fake_models import sentence_block, stated_question, without_cost
 from tests.ledger import question_kept, record
 
 QUESTION = "How many apples does Mary have in the end?"
@@ -215,7 +215,13 @@ def test_sync_and_async_give_the_same_result() -> None:
         await asyncio.sleep(0)
         return rewrite(request)
 
-    assert asyncio.run(arun_plan(plan, acall, NO_RETRY)) == run_plan(plan, rewrite, NO_RETRY)
+    together, in_turn = asyncio.run(arun_plan(plan, acall, NO_RETRY)), run_plan(plan, rewrite, NO_RETRY)
+    assert without_cost(together) == without_cost(in_turn)
+    assert together.cost is not None
+    assert in_turn.cost is not None
+    assert together.cost.calls == in_turn.cost.calls == len(plan.parts)
+    # the last part first, then the others: two rounds when they go together, one a call in turn
+    assert (together.cost.rounds, in_turn.cost.rounds) == (2, len(plan.parts))
 
 
 def _obedient(count: int) -> GenericFakeChatModel:
