@@ -572,7 +572,7 @@ def bench(
                 console=console,
             ) as progress:
                 bar = progress.add_task("bench", total=len(records) * len(chosen) * repeats)
-                costs = cost.measure_methods(
+                costs, floor, model_fit = cost.measure_methods(
                     spec,
                     records,
                     chosen,
@@ -608,6 +608,8 @@ def bench(
         repeats=repeats,
         costs=costs,
         throughput=throughput,
+        floor=floor,
+        model_fit=model_fit,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")

@@ -1,8 +1,12 @@
 """`s2a bench`: what S2A costs, per method, as ratios measured within one run.
 
-For each method and record, repeated `repeats` times in turn (so that drift on a shared
-machine hits every method alike): tokens generated and wall time of the filter step and of
-the whole answer, and the overhead against `baseline` on the same record and repeat. Then
+For each record, repeated `repeats` times in turn (so that drift on a shared machine hits every
+method alike): first the floor (the record's prompt read once, one token written), then every
+method. Per method: what its S2A step cost as the driver counted it (calls, sequential rounds,
+prompt, cached and generated tokens) and its wall time against the floor's on the same record
+and repeat; the whole answer's time against `baseline`'s. From every step of the run (the
+floors' too), a cost model, seconds = a x uncached prompt tokens + b x generated tokens + c x
+calls, fitted by least squares, and how well it predicts each method's step time. Then
 throughput of the S2A step at several concurrency levels against the same server. Medians
 throughout.
 """
@@ -18,8 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
 from s2a._types import S2AInput
-from s2a.evaluation.methods import S2A_TOKENS, ChatModel, Outcome, Peer, Step, run_method
+from s2a.evaluation.methods import S2A_TOKENS, ChatModel, Outcome, Peer, Step, answer_messages, run_method
 from s2a.evaluation.tasks import Record, Task
 from s2a.local.cpu import cpu_model
 from s2a.variants import S2AConfig, prepare
@@ -37,6 +43,67 @@ class MethodCost:
     total_seconds: float
     overhead: float | None
     """Median of total seconds / baseline's total seconds on the same record and repeat."""
+    calls: float | None = None
+    rounds: float | None = None
+    prompt_tokens: float | None = None
+    cached_tokens: float | None = None
+    to_floor: float | None = None
+    """Median of the S2A step's seconds / the floor's on the same record and repeat."""
+    predicted_seconds: float | None = None
+    """The cost model's median prediction of the S2A step's seconds."""
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """seconds = a x uncached prompt tokens + b x generated tokens + c x calls, fitted on one run."""
+
+    per_prompt_token: float
+    per_generated_token: float
+    per_call: float
+    steps: int
+    """Steps it was fitted on."""
+
+    def seconds(self, step: Step) -> float | None:
+        """The predicted seconds of `step`; `None` when the backend reported no tokens."""
+        x = _features(step)
+        return None if x is None else float(np.dot(self.coefficients, x))
+
+    @property
+    def coefficients(self) -> tuple[float, float, float]:
+        """(a, b, c)."""
+        return self.per_prompt_token, self.per_generated_token, self.per_call
+
+
+def _features(step: Step) -> tuple[float, float, float] | None:
+    if step.input_tokens is None or step.output_tokens is None:
+        return None
+    return float(step.input_tokens - (step.cached_tokens or 0)), float(step.output_tokens), float(step.calls)
+
+
+def fit_cost_model(steps: Sequence[Step]) -> CostModel | None:
+    """Least squares over the steps that made calls and reported tokens (at least 3 of them)."""
+    rows = [(x, s.seconds) for s in steps if s.calls and (x := _features(s)) is not None]
+    if len(rows) < 3:  # three unknowns
+        return None
+    a = np.array([x for x, _ in rows])
+    y = np.array([seconds for _, seconds in rows])
+    (prompt, generated, call), *_ = np.linalg.lstsq(a, y, rcond=None)
+    return CostModel(float(prompt), float(generated), float(call), len(rows))
+
+
+def floor_step(task: Task, record: Record, model: ChatModel) -> Step:
+    """The least any S2A step costs: the record's prompt read once, one token written."""
+    reply = model(answer_messages(task, task.prompt(record)), max_new_tokens=1)
+    usage = reply.usage
+    return Step(
+        name="floor",
+        seconds=reply.seconds,
+        calls=1,
+        rounds=1,
+        input_tokens=usage.input_tokens if usage else None,
+        output_tokens=usage.output_tokens if usage else None,
+        cached_tokens=usage.cached_tokens if usage else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,37 +148,71 @@ def measure_methods(
     repeats: int,
     peers: dict[str, Peer] | None = None,
     on_run: Callable[[], object] | None = None,
-) -> list[MethodCost]:
-    """Run every method on every record, `repeats` times; summarise the cost per method."""
+) -> tuple[list[MethodCost], Step, CostModel | None]:
+    """Run the floor, then every method, on every record, `repeats` times; summarise per method.
+
+    Returns the methods' costs, the floor's (its median seconds and tokens, as a `Step`) and the
+    cost model fitted on every S2A step and floor of the run.
+    """
     runs: dict[tuple[str, str, int], Outcome] = {}
+    floors: dict[tuple[str, int], Step] = {}
     for repeat in range(repeats):
         for record in records:
+            floors[record.id, repeat] = floor_step(task, record, model)
             for method in methods:
                 runs[method, record.id, repeat] = run_method(method, task, record, model, peers)
                 if on_run is not None:
                     on_run()
-    costs: list[MethodCost] = []
-    for method in methods:
-        mine = {(rid, rep): o for (m, rid, rep), o in runs.items() if m == method}
-        filters = [_step(o, "filter") for o in mine.values()]
-        answers = [_step(o, "answer") for o in mine.values()]
-        overheads = [
-            _total(o) / _total(runs["baseline", rid, rep])
-            for (rid, rep), o in mine.items()
-            if ("baseline", rid, rep) in runs
-        ]
-        costs.append(
-            MethodCost(
-                method=method,
-                runs=len(mine),
-                filter_tokens=_median([f.output_tokens if f else None for f in filters]),
-                filter_seconds=_median([f.seconds if f else None for f in filters]),
-                answer_tokens=_median([a.output_tokens if a else None for a in answers]) or 0.0,
-                total_seconds=statistics.median(_total(o) for o in mine.values()),
-                overhead=statistics.median(overheads) if overheads else None,
-            )
-        )
-    return costs
+    steps = [*floors.values(), *(f for o in runs.values() if (f := _step(o, "filter")) is not None)]
+    model_fit = fit_cost_model(steps)
+    costs = [_method_cost(method, runs, floors, model_fit) for method in methods]
+    floor = Step(
+        name="floor",
+        seconds=statistics.median(f.seconds for f in floors.values()),
+        calls=1,
+        rounds=1,
+        input_tokens=_int(_median([f.input_tokens for f in floors.values()])),
+        output_tokens=_int(_median([f.output_tokens for f in floors.values()])),
+        cached_tokens=_int(_median([f.cached_tokens for f in floors.values()])),
+    )
+    return costs, floor, model_fit
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _method_cost(
+    method: str,
+    runs: dict[tuple[str, str, int], Outcome],
+    floors: dict[tuple[str, int], Step],
+    model_fit: CostModel | None,
+) -> MethodCost:
+    mine = {(rid, rep): o for (m, rid, rep), o in runs.items() if m == method}
+    filters = {key: f for key, o in mine.items() if (f := _step(o, "filter")) is not None}
+    answers = [_step(o, "answer") for o in mine.values()]
+    overheads = [
+        _total(o) / _total(runs["baseline", rid, rep])
+        for (rid, rep), o in mine.items()
+        if ("baseline", rid, rep) in runs
+    ]
+    to_floor = [f.seconds / floors[key].seconds for key, f in filters.items() if floors[key].seconds > 0]
+    predicted = [model_fit.seconds(f) for f in filters.values()] if model_fit else []
+    return MethodCost(
+        method=method,
+        runs=len(mine),
+        filter_tokens=_median([f.output_tokens for f in filters.values()]),
+        filter_seconds=_median([f.seconds for f in filters.values()]),
+        answer_tokens=_median([a.output_tokens if a else None for a in answers]) or 0.0,
+        total_seconds=statistics.median(_total(o) for o in mine.values()),
+        overhead=statistics.median(overheads) if overheads else None,
+        calls=_median([f.calls for f in filters.values()]),
+        rounds=_median([f.rounds for f in filters.values()]),
+        prompt_tokens=_median([f.input_tokens for f in filters.values()]),
+        cached_tokens=_median([f.cached_tokens for f in filters.values()]),
+        to_floor=_median(to_floor),
+        predicted_seconds=_median(predicted),
+    )
 
 
 def measure_throughput(
@@ -156,6 +257,59 @@ def _cell(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _counted(costs: Sequence[MethodCost], floor: Step | None, model_fit: CostModel | None) -> list[str]:
+    """The S2A step's cost as its driver counted it, beside the floor and the cost model."""
+    if floor is None:
+        return []
+    floor_predicted = model_fit.seconds(floor) if model_fit else None
+    lines = [
+        "## The S2A step, counted",
+        "",
+        "| method | calls | rounds | prompt tokens | cached | generated | seconds | x floor "
+        "| predicted seconds | prediction error |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| floor (the prompt read once, one token written) | 1 | 1 | {_cell(floor.input_tokens, 0)} "
+        f"| {_cell(floor.cached_tokens, 0)} | {_cell(floor.output_tokens, 0)} | {floor.seconds:.2f} | 1.00x "
+        f"| {_cell(floor_predicted, 2)} | {_error(floor.seconds, floor_predicted)} |",
+    ]
+    for m in costs:
+        if m.filter_seconds is None:
+            continue
+        to_floor = "-" if m.to_floor is None else f"{m.to_floor:.2f}x"
+        lines.append(
+            f"| {m.method} | {_cell(m.calls, 0)} | {_cell(m.rounds, 0)} | {_cell(m.prompt_tokens, 0)} "
+            f"| {_cell(m.cached_tokens, 0)} | {_cell(m.filter_tokens, 0)} | {m.filter_seconds:.2f} "
+            f"| {to_floor} | {_cell(m.predicted_seconds, 2)} "
+            f"| {_error(m.filter_seconds, m.predicted_seconds)} |"
+        )
+    lines += [
+        "",
+        "Medians over records and repeats. Calls, rounds and tokens are what the S2A driver counted",
+        "(`S2AResult.cost`), tokens as the server reported them; `cached` is the part of the prompt",
+        "the server took from its prefix cache (`-`: it does not say). `x floor` is the median, over",
+        "the same record and repeat, of the step's seconds over the floor's.",
+        "",
+    ]
+    if model_fit is None:
+        return [*lines, "No cost model: the server reported no token counts.", ""]
+    a, b, c = model_fit.coefficients
+    return [
+        *lines,
+        f"**Cost model**, fitted by least squares on the run's {model_fit.steps} steps (every S2A step "
+        "and floor): seconds = "
+        f"{a * 1000:.2f} ms x uncached prompt tokens + {b * 1000:.1f} ms x generated tokens "
+        f"+ {c * 1000:.0f} ms x calls. `prediction error` is the predicted median over the measured "
+        "one, less 1.",
+        "",
+    ]
+
+
+def _error(measured: float | None, predicted: float | None) -> str:
+    if measured is None or predicted is None or measured <= 0:
+        return "-"
+    return f"{(predicted / measured - 1) * 100:+.0f}%"
+
+
 def render(
     *,
     command: str,
@@ -165,6 +319,8 @@ def render(
     repeats: int,
     costs: Sequence[MethodCost],
     throughput: Sequence[Throughput],
+    floor: Step | None = None,
+    model_fit: CostModel | None = None,
 ) -> str:
     """The benchmark report, in Markdown."""
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -199,6 +355,7 @@ def render(
         "(S2A step + answer) divided by the baseline's. The answer itself changes with the",
         "prompt it is given, so its length differs between methods too.",
         "",
+        *_counted(costs, floor, model_fit),
         "## Throughput of the S2A step",
         "",
         "| concurrency | requests | seconds | requests/s | tokens generated/s | vs concurrency 1 |",

@@ -23,7 +23,7 @@ from s2a._faults import NO_RETRY
 from s2a._sentences import join_sentences, sentence_spans
 from s2a._steps import Reply as StepReply
 from s2a._steps import run_plan
-from s2a._types import ChatMessage, S2AInput, S2AResult, TokenLogprob, TokenUsage
+from s2a._types import ChatMessage, S2AInput, S2AResult, StepCost, TokenLogprob, TokenUsage
 from s2a._windows import plan_step
 from s2a.evaluation.tasks import Record, Task
 from s2a.tgi import Decoding, check_base_url, inference_client
@@ -48,6 +48,10 @@ class Step(BaseModel):
     calls: int
     input_tokens: int | None = None
     output_tokens: int | None = None
+    rounds: int | None = None
+    """Sequential rounds of calls (`StepCost.rounds`), where the step went through the S2A driver."""
+    cached_tokens: int | None = None
+    """Of `input_tokens`, those the server took from its prefix cache, where it says."""
     reused: bool = False
     """The answer of a prompt already answered in the run, byte for byte (`Answers`): no call."""
 
@@ -211,7 +215,6 @@ def _step(name: str, reply: Reply) -> Step:
 
 def s2a_step(inp: S2AInput, config: S2AConfig, model: ChatModel) -> tuple[S2AResult, Step]:
     """The S2A step of `config` on `inp`, every call through `model`, and its cost as one step."""
-    replies: list[Reply] = []
 
     def call(request: S2ARequest) -> StepReply:
         reply = model(
@@ -220,18 +223,19 @@ def s2a_step(inp: S2AInput, config: S2AConfig, model: ChatModel) -> tuple[S2ARes
             grammar=request.grammar,
             top_logprobs=request.top_logprobs,
         )
-        replies.append(reply)
         return StepReply(reply.text, reply.usage, logprobs=reply.logprobs)
 
     started = time.perf_counter()
     result = run_plan(plan_step(inp, config), call, NO_RETRY)
-    usages = [r.usage for r in replies if r.usage is not None]
+    seconds, cost = time.perf_counter() - started, result.cost or StepCost()
     return result, Step(
         name="filter",
-        seconds=time.perf_counter() - started,
-        calls=len(replies),
-        input_tokens=sum(u.input_tokens for u in usages) if usages else None,
-        output_tokens=sum(u.output_tokens for u in usages) if usages else None,
+        seconds=seconds,
+        calls=cost.calls,
+        input_tokens=cost.prompt_tokens,
+        output_tokens=cost.generated_tokens,
+        rounds=cost.rounds,
+        cached_tokens=cost.cached_tokens,
     )
 
 

@@ -17,6 +17,8 @@ from s2a._client import run_s2a
 from s2a._faults import NO_RETRY
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._windows import plan_step
+from s2a.evaluation.bench import fit_cost_model
+from s2a.evaluation.methods import Step
 from s2a.selection import Window, plan_selection
 from s2a.tgi import inference_client
 from tests.fake_models import selection_ends
@@ -158,3 +160,31 @@ def test_the_local_servers_usage_says_what_its_cache_gave() -> None:
     assert isinstance(output, ChatCompletionOutput)
     assert _cached(output.usage) == 3
     assert _cached(object()) is None  # a usage with no such field
+
+
+def test_the_cost_model_recovers_known_rates_and_leaves_cached_tokens_out() -> None:
+    a, b, c = 0.004, 0.06, 0.3  # seconds per uncached prompt token, per generated token, per call
+
+    def step(prompt: int, cached: int, generated: int, calls: int) -> Step:
+        seconds = a * (prompt - cached) + b * generated + c * calls
+        return Step(
+            name="filter",
+            seconds=seconds,
+            calls=calls,
+            input_tokens=prompt,
+            output_tokens=generated,
+            cached_tokens=cached,
+        )
+
+    steps = [step(400, 0, 1, 1), step(900, 300, 30, 1), step(1200, 0, 8, 4), step(300, 100, 120, 2)]
+    fitted = fit_cost_model(steps)
+    assert fitted is not None
+    assert fitted.coefficients == pytest.approx((a, b, c), rel=1e-6)
+    assert fitted.seconds(step(1000, 500, 10, 3)) == pytest.approx(a * 500 + b * 10 + c * 3)
+    assert fitted.seconds(Step(name="filter", seconds=1.0, calls=1)) is None  # no tokens reported
+
+
+def test_no_cost_model_without_enough_steps_with_tokens() -> None:
+    with_tokens = Step(name="filter", seconds=1.0, calls=1, input_tokens=10, output_tokens=1)
+    assert fit_cost_model([with_tokens, with_tokens]) is None
+    assert fit_cost_model([Step(name="filter", seconds=1.0, calls=1)] * 5) is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -730,8 +731,16 @@ def test_bench_command_writes_the_report(fake_tgi: FakeTGI, tmp_path: Path) -> N
     assert "| baseline | 4 | - | " in report  # no S2A step
     assert "| separated | 4 | 7 | " in report  # the fake server's completion tokens
     assert "| 2 | 3 |" in report
-    # methods x records x repeats, one untimed S2A step per record, then 3 per level
-    assert len(fake_tgi.bodies("/v1/chat/completions")) == 2 * 2 * (1 + 2) + 2 + 3 * 2
+    # the floor, then the methods, x records x repeats; one untimed S2A step per record, then 3 per level
+    assert len(fake_tgi.bodies("/v1/chat/completions")) == 2 * 2 * (1 + 1 + 2) + 2 + 3 * 2
+    floors = [b for b in fake_tgi.bodies("/v1/chat/completions") if b.get("max_tokens") == 1]
+    assert len(floors) == 2 * 2  # the prompt read once, one token written
+    # counted by the driver: one call, one round, the fake server's 11 prompt and 7 generated tokens
+    assert re.search(
+        r"\| separated \| 1 \| 1 \| 11 \| - \| 7 \| [\d.]+ \| [\d.]+x \| [\d.]+ \| [+-]\d+% \|", report
+    )
+    assert "| floor (the prompt read once, one token written) | 1 | 1 | 11 | - | 7 |" in report
+    assert "**Cost model**, fitted by least squares on the run's 8 steps" in report
 
 
 def test_bench_rejects_bad_levels() -> None:
