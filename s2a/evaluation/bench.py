@@ -74,6 +74,20 @@ class CostModel:
         return self.per_prompt_token, self.per_generated_token, self.per_call
 
 
+GPU_PROJECTION = CostModel(
+    per_prompt_token=(0.40677 - 0.04777) / 4500,
+    per_generated_token=0.01858,
+    per_call=0.04777 - 500 * (0.40677 - 0.04777) / 4500,
+    steps=0,
+)
+"""A published GPU server's rates, as a cost model: NVIDIA NIM 1.8.0 serving Llama-3.3-70B-Instruct
+(fp8, tensor parallel 2 on 2 x H100 80GB), at concurrency 1 (NVIDIA's NIM LLM benchmarking
+guide, "Performance"). Time to first token 406.77 ms for 5,000 input tokens and 47.77 ms for
+500 give the prefill rate (0.080 ms a token) and a call's fixed cost (7.9 ms); the inter-token
+latency, 18.58 ms, the decode rate. Applied to a step's counts it is a projection, not a
+measurement: another model, server and batch change all three."""
+
+
 def _features(step: Step) -> tuple[float, float, float] | None:
     if step.input_tokens is None or step.output_tokens is None:
         return None
@@ -293,6 +307,12 @@ def _counted(costs: Sequence[MethodCost], floor: Step | None, model_fit: CostMod
     if model_fit is None:
         return [*lines, "No cost model: the server reported no token counts.", ""]
     a, b, c = model_fit.coefficients
+    projected = [
+        f"| {m.method} | {_cell(m.prompt_tokens, 0)} | {_cell(m.filter_tokens, 0)} | {_cell(m.calls, 0)} "
+        f"| {_cell(_project(m), 2)} |"
+        for m in costs
+        if m.filter_seconds is not None
+    ]
     return [
         *lines,
         f"**Cost model**, fitted by least squares on the run's {model_fit.steps} steps (every S2A step "
@@ -301,7 +321,22 @@ def _counted(costs: Sequence[MethodCost], floor: Step | None, model_fit: CostMod
         f"+ {c * 1000:.0f} ms x calls. `prediction error` is the predicted median over the measured "
         "one, less 1.",
         "",
+        "**Projection to a GPU server** (not measured here): the same median counts at a published",
+        "70B server's rates, NVIDIA NIM 1.8.0 serving Llama-3.3-70B-Instruct fp8 on 2 x H100 at",
+        "concurrency 1 (0.080 ms a prompt token, 18.58 ms a generated token, 7.9 ms a call; see",
+        "`s2a.evaluation.bench.GPU_PROJECTION`). Cached tokens are counted as read: a projection.",
+        "",
+        "| method | prompt tokens | generated | calls | projected seconds |",
+        "|---|---|---|---|---|",
+        *projected,
+        "",
     ]
+
+
+def _project(m: MethodCost) -> float | None:
+    if m.prompt_tokens is None or m.filter_tokens is None or m.calls is None:
+        return None
+    return float(np.dot(GPU_PROJECTION.coefficients, (m.prompt_tokens, m.filter_tokens, m.calls)))
 
 
 def _error(measured: float | None, predicted: float | None) -> str:

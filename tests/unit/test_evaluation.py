@@ -741,6 +741,8 @@ def test_bench_command_writes_the_report(fake_tgi: FakeTGI, tmp_path: Path) -> N
     )
     assert "| floor (the prompt read once, one token written) | 1 | 1 | 11 | - | 7 |" in report
     assert "**Cost model**, fitted by least squares on the run's 8 steps" in report
+    # 11 x 0.0798 ms + 7 x 18.58 ms + 7.9 ms at the published GPU server's rates
+    assert "| separated | 11 | 7 | 1 | 0.14 |" in report
 
 
 def test_bench_rejects_bad_levels() -> None:
