@@ -29,7 +29,9 @@ from s2a._sentences import Span, join_sentences, numbered, sentence_spans
 from s2a._steps import Outcome, Reply
 from s2a._types import ChatMessage, ScoresFrom, StepCost
 from s2a._windows import approx_tokens
-from s2a.variants import DEFAULT_THRESHOLD, S2AConfig, _focus_text, _keep_schema, _messages
+from s2a.variants import DEFAULT_THRESHOLD, S2AConfig
+from s2a.variants._base import _focus_text, _messages
+from s2a.variants.extractive import _keep_schema
 
 logger = logging.getLogger(__name__)
 
