@@ -12,6 +12,11 @@ plan, which parses it and merges the parts:
 Sync and async differ only in how it is awaited. A call that fails after its retries does not
 stop the others: the plan's `read` decides, per its fallback policy, to keep that part of the
 input as given (flagged) or to raise.
+
+The driver also counts what the step cost and hands it to the plan's `merge`, which puts it on
+the result (`S2AResult.cost`, `Selected.cost`): the calls sent (retries included), the rounds
+(a wave sent together is one; the sync driver's unthreaded waves, one a call) and the tokens the
+replies reported, cached prompt tokens included where the server says.
 """
 
 from __future__ import annotations
