@@ -17,7 +17,7 @@ from s2a._client import run_s2a
 from s2a._faults import NO_RETRY
 from s2a._steps import Reply, arun_plan, run_plan
 from s2a._windows import plan_step
-from s2a.evaluation.bench import fit_cost_model
+from s2a.evaluation.cost_model import fit_cost_model
 from s2a.evaluation.methods import Step
 from s2a.selection import Window, plan_selection
 from s2a.tgi import inference_client
