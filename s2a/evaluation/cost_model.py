@@ -43,9 +43,10 @@ GPU_PROJECTION = CostModel(
 )
 """A published GPU server's rates, as a cost model: NVIDIA NIM 1.8.0 serving Llama-3.3-70B-Instruct
 (fp8, tensor parallel 2 on 2 x H100 80GB), at concurrency 1 (NVIDIA's NIM LLM benchmarking
-guide, "Performance"). Time to first token 406.77 ms for 5,000 input tokens and 47.77 ms for
-500 give the prefill rate (0.080 ms a token) and a call's fixed cost (7.9 ms); the inter-token
-latency, 18.58 ms, the decode rate. Applied to a step's counts it is a projection, not a
+guide, "Performance", https://docs.nvidia.com/nim/benchmarking/llm/1.0.0/performance).
+Time to first token 406.77 ms for 5,000 input tokens and 47.77 ms for 500 give the prefill
+rate (0.080 ms a token) and a call's fixed cost (7.9 ms); the inter-token latency, 18.58 ms,
+the decode rate. Applied to a step's counts it is a projection, not a
 measurement: another model, server and batch change all three."""
 
 
