@@ -22,11 +22,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import numpy as np
-
 from s2a._types import S2AInput
 from s2a.evaluation.cost_model import GPU_PROJECTION, CostModel, fit_cost_model
-from s2a.evaluation.methods import S2A_TOKENS, ChatModel, Outcome, Peer, Step, answer_messages, run_method
+from s2a.evaluation.methods import (
+    S2A_TOKENS,
+    ChatModel,
+    Outcome,
+    Peer,
+    Step,
+    answer_messages,
+    reply_step,
+    run_method,
+)
 from s2a.evaluation.tasks import Record, Task
 from s2a.local.cpu import cpu_model
 from s2a.variants import S2AConfig, prepare
@@ -56,17 +63,7 @@ class MethodCost:
 
 def floor_step(task: Task, record: Record, model: ChatModel) -> Step:
     """The least any S2A step costs: the record's prompt read once, one token written."""
-    reply = model(answer_messages(task, task.prompt(record)), max_new_tokens=1)
-    usage = reply.usage
-    return Step(
-        name="floor",
-        seconds=reply.seconds,
-        calls=1,
-        rounds=1,
-        input_tokens=usage.input_tokens if usage else None,
-        output_tokens=usage.output_tokens if usage else None,
-        cached_tokens=usage.cached_tokens if usage else None,
-    )
+    return reply_step("floor", model(answer_messages(task, task.prompt(record)), max_new_tokens=1))
 
 
 @dataclass(frozen=True)
@@ -285,7 +282,7 @@ def _counted(costs: Sequence[MethodCost], floor: Step | None, model_fit: CostMod
 def _project(m: MethodCost) -> float | None:
     if m.prompt_tokens is None or m.filter_tokens is None or m.calls is None:
         return None
-    return float(np.dot(GPU_PROJECTION.coefficients, (m.prompt_tokens, m.filter_tokens, m.calls)))
+    return GPU_PROJECTION.predict(m.prompt_tokens, m.filter_tokens, m.calls)
 
 
 def _error(measured: float | None, predicted: float | None) -> str:

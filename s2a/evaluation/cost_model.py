@@ -27,7 +27,11 @@ class CostModel:
     def seconds(self, step: Step) -> float | None:
         """The predicted seconds of `step`; `None` when the backend reported no tokens."""
         x = _features(step)
-        return None if x is None else float(np.dot(self.coefficients, x))
+        return None if x is None else self.predict(*x)
+
+    def predict(self, prompt_tokens: float, generated_tokens: float, calls: float) -> float:
+        """Predicted seconds of `calls` reading `prompt_tokens` (uncached), writing `generated_tokens`."""
+        return float(np.dot(self.coefficients, (prompt_tokens, generated_tokens, calls)))
 
     @property
     def coefficients(self) -> tuple[float, float, float]:

@@ -202,14 +202,17 @@ class Outcome:
     """Why the filter's output was not used (the original prompt was answered instead)."""
 
 
-def _step(name: str, reply: Reply) -> Step:
+def reply_step(name: str, reply: Reply) -> Step:
+    """One call's reply as a step: its seconds, one call in one round, the tokens it reported."""
     usage = reply.usage
     return Step(
         name=name,
         seconds=reply.seconds,
         calls=1,
+        rounds=1,
         input_tokens=usage.input_tokens if usage else None,
         output_tokens=usage.output_tokens if usage else None,
+        cached_tokens=usage.cached_tokens if usage else None,
     )
 
 
@@ -300,9 +303,11 @@ def answer_step(
     messages = answer_messages(task, prompt)
     if answers is None:
         reply = model(messages, max_new_tokens=task.answer_tokens)
-        return reply, _step("answer", reply)
+        return reply, reply_step("answer", reply)
     reply, reused = answers.ask(model, messages, task.answer_tokens)
-    return reply, Step(name="answer", seconds=0.0, calls=0, reused=True) if reused else _step("answer", reply)
+    if reused:
+        return reply, Step(name="answer", seconds=0.0, calls=0, reused=True)
+    return reply, reply_step("answer", reply)
 
 
 def _sentences(prompt: str) -> list[str]:
