@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from s2a.local import tools
 from s2a.local.chat_request import ChatRequest, chat_parameters
 from s2a.local.engine import InputError, Outcome, Sampling, TokenInfo
-from s2a.local.protocol import RequestError, check_length, openai_envelope, sampling
+from s2a.local.protocol import RequestError, check_length, openai_envelope, openai_usage, sampling
 from s2a.local.sse import DONE, event
 from s2a.local.tool_calls import NO_TOOL, ToolDelta, ToolStream, next_tool_call_id, parse_reply, tool_calls
 
@@ -37,17 +37,6 @@ def _logprob(info: TokenInfo) -> dict[str, Any]:
         "token": info.text,
         "logprob": info.logprob,
         "top_logprobs": [{"token": text, "logprob": lp} for _, text, lp, _ in info.top],
-    }
-
-
-def _usage(n_prompt: int, outcome: Outcome) -> dict[str, Any]:
-    """TGI's usage, and OpenAI's `prompt_tokens_details.cached_tokens`: llama.cpp's prefix-cache reuse."""
-    generated = len(outcome.tokens)
-    return {
-        "prompt_tokens": n_prompt,
-        "completion_tokens": generated,
-        "total_tokens": n_prompt + generated,
-        "prompt_tokens_details": {"cached_tokens": outcome.cached_tokens},
     }
 
 
@@ -139,7 +128,7 @@ class _Chat:
             else None,
             "finish_reason": _FINISH[outcome.finish_reason],  # "stop" for a call too, as in TGI
         }
-        usage = _usage(len(prepared.prompt), outcome)
+        usage = openai_usage(len(prepared.prompt), outcome)
         return {**self.envelope("chat.completion"), "choices": [choice], "usage": usage}
 
     def stream(self, body: ChatRequest, prepared: _Prepared, release: Release) -> Response:
@@ -214,7 +203,7 @@ class _ChatStream:
                     async for item in chunks:
                         yield item
             if self.body.stream_options and self.body.stream_options.include_usage:
-                usage = _usage(len(current.prompt), outcome)
+                usage = openai_usage(len(current.prompt), outcome)
                 yield event({**self.chat.envelope("chat.completion.chunk"), "choices": [], "usage": usage})
             yield DONE
         except Exception as exc:

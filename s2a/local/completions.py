@@ -18,6 +18,7 @@ from s2a.local.protocol import (
     check_length,
     openai_envelope,
     openai_parameters,
+    openai_usage,
     sampling,
 )
 from s2a.local.sse import DONE, event
@@ -87,15 +88,6 @@ def add_completions_route(app: FastAPI, runtime: Runtime, settings: ServerSettin
         engine.check(settings_)
         return prompt, settings_
 
-    def usage(n_prompt: int, outcome: Outcome) -> dict[str, Any]:
-        generated = len(outcome.tokens)
-        return {
-            "prompt_tokens": n_prompt,
-            "completion_tokens": generated,
-            "total_tokens": n_prompt + generated,
-            "prompt_tokens_details": {"cached_tokens": outcome.cached_tokens},
-        }
-
     def stream(prompt: list[int], settings_: Sampling, release: Release) -> Response:
         def chunk(text: str, finish: str) -> bytes:
             # TGI's chunks carry "" until the last one: the document's finish_reason is a string.
@@ -130,6 +122,10 @@ def add_completions_route(app: FastAPI, runtime: Runtime, settings: ServerSettin
             "logprobs": None,
             "finish_reason": _FINISH[outcome.finish_reason],
         }
-        return {**envelope("text_completion"), "choices": [choice], "usage": usage(len(prompt), outcome)}
+        return {
+            **envelope("text_completion"),
+            "choices": [choice],
+            "usage": openai_usage(len(prompt), outcome),
+        }
 
     return completions

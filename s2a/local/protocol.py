@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from s2a.local.engine import Sampling
+from s2a.local.engine import Outcome, Sampling
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1  # the document's `format: int32` / `int64`; TGI's parser refuses larger numbers
@@ -213,6 +213,17 @@ def sampling(p: Parameters, max_new_tokens: int) -> Sampling:
         regex=regex(p.grammar),
         top_n_tokens=p.top_n_tokens or 0,
     )
+
+
+def openai_usage(n_prompt: int, outcome: Outcome) -> dict[str, Any]:
+    """TGI's usage, and OpenAI's `prompt_tokens_details.cached_tokens`: llama.cpp's prefix-cache reuse."""
+    generated = len(outcome.tokens)
+    return {
+        "prompt_tokens": n_prompt,
+        "completion_tokens": generated,
+        "total_tokens": n_prompt + generated,
+        "prompt_tokens_details": {"cached_tokens": outcome.cached_tokens},
+    }
 
 
 def openai_envelope(kind: str, model_id: str) -> dict[str, Any]:
