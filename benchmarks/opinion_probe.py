@@ -31,7 +31,8 @@ from s2a._question import question_sentences
 from s2a._scores import OPINION_REGEX, read_opinion
 from s2a._sentences import sentence_spans, split_sentences
 from s2a.evaluation.methods import TGIChat
-from s2a.evaluation.tasks import TASKS, PhrasingRecord
+from s2a.evaluation.records import PhrasingRecord
+from s2a.evaluation.tasks import TASKS
 from s2a.prompts import DEFAULT_PROMPTS
 
 Sentences = dict[str, list[tuple[str, str]]]

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from s2a._sentences import split_sentences
 from s2a._stance import marked, stance
 from s2a.evaluation.phrasings import TASK_OF_HALF
-from s2a.evaluation.tasks import TASKS, PhrasingRecord
+from s2a.evaluation.records import PhrasingRecord
+from s2a.evaluation.tasks import TASKS
 
 
 def _rows(data: Path, name: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from langchain_s2a._compressor import S2ADocumentCompressor
 from langchain_s2a._convert import ChatHistory, ContextQuestion, S2ARunnableInput
 from langchain_s2a._runnable import S2ARunnable, S2AToolArgs
 from langchain_s2a._tgi import tgi_chat_model
-from s2a._lazy import lazy_attribute
+from s2a.adapter import lazy_attribute
 
 if TYPE_CHECKING:
     from langchain_s2a._middleware import S2AFilterRecord, S2AMiddleware

@@ -30,7 +30,7 @@ from s2a import (
     S2AConfig,
     S2APrompts,
 )
-from s2a._steps import Reply, arun_plan, run_plan
+from s2a.adapter import Reply, arun_plan, run_plan
 from s2a.selection import (
     DEFAULT_FUSION,
     DEFAULT_MODE,

@@ -20,8 +20,7 @@ from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
 from typing_extensions import TypedDict
 
 from s2a import ChatMessage, S2AInput, TokenUsage, history_input
-from s2a._client import token_logprobs
-from s2a._types import TokenLogprob
+from s2a.adapter import TokenLogprob, token_logprobs
 from s2a.openai_servers import grammar_fields
 
 

@@ -34,9 +34,7 @@ from s2a import (
     S2AResult,
     VariantName,
 )
-from s2a._steps import Reply, arun_plan, run_plan
-from s2a._types import ScoredCalls
-from s2a._windows import StepPlan, plan_step
+from s2a.adapter import Reply, ScoredCalls, StepPlan, arun_plan, plan_step, run_plan
 from s2a.variants import DEFAULT_OPINION_THRESHOLD, DEFAULT_RELATIVE, DEFAULT_THRESHOLD
 
 _TOOL_DESCRIPTION = (

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from llamaindex_s2a._events import S2ASelectionEndEvent, S2ASelectionStartEvent
 from llamaindex_s2a._postprocessor import S2ANodePostprocessor
 from llamaindex_s2a._tgi import tgi_llm
-from s2a._lazy import lazy_attribute
+from s2a.adapter import lazy_attribute
 
 if TYPE_CHECKING:
     from llamaindex_s2a._openai import openai_like_llm

@@ -5,7 +5,7 @@ from __future__ import annotations
 from llama_index.core.instrumentation.events import BaseEvent
 from pydantic import Field
 
-from s2a._types import StepCost
+from s2a import StepCost
 
 
 class S2ASelectionStartEvent(BaseEvent):

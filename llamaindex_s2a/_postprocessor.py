@@ -28,8 +28,7 @@ from s2a import (
     S2AConfig,
     S2APrompts,
 )
-from s2a._client import token_logprobs, token_usage
-from s2a._steps import Reply, arun_plan, run_plan
+from s2a.adapter import Reply, arun_plan, run_plan, token_logprobs, token_usage
 from s2a.openai_servers import grammar_fields
 from s2a.selection import (
     DEFAULT_FUSION,

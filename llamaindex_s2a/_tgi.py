@@ -18,7 +18,7 @@ from llama_index.core.llms.utils import parse_partial_json
 from llama_index.llms.huggingface_api import HuggingFaceInferenceAPI
 from pydantic import SecretStr
 
-from s2a._faults import redact
+from s2a.adapter import redact
 from s2a.tgi import CONNECT_TIMEOUT, NO_API_KEY, bearer, check_base_url, no_hub_traffic, read_info, timeouts
 
 if TYPE_CHECKING:

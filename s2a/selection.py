@@ -19,27 +19,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from s2a._errors import S2ACallError, S2AParseError
 from s2a._fusion import Fusion, bm25_order, fused_keep, fused_order
 from s2a._parsing import Unusable, parse_selection
-from s2a._scores import TOP_LOGPROBS, decisions_regex, dropped, read_decisions
-from s2a._sentences import Span, join_sentences, numbered, sentence_spans
+from s2a._parts import approx_tokens, pack, prompt_tokens
+from s2a._scores import dropped, read_decisions
+from s2a._selection_windows import REPLY_TOKENS_PER_ITEM, SelectionMode, Window, make_window, render
+from s2a._sentences import Span, join_sentences, sentence_spans
 from s2a._steps import Outcome, Reply
-from s2a._types import ChatMessage, ScoresFrom, StepCost
-from s2a._windows import approx_tokens
+from s2a._types import ScoresFrom, StepCost
 from s2a.variants import DEFAULT_THRESHOLD, S2AConfig
-from s2a.variants._base import _focus_text, _messages
-from s2a.variants.extractive import _keep_schema
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_FUSION",
+    "DEFAULT_MODE",
+    "DEFAULT_RAG_RELATIVE",
+    "DEFAULT_RAG_THRESHOLD",
+    "REPLY_TOKENS_PER_ITEM",
+    "Granularity",
+    "Selected",
+    "SelectionMode",
+    "SelectionPlan",
+    "Window",
+    "WindowRead",
+    "applied_fusion",
+    "finish_selection",
+    "plan_selection",
+]
 
 Granularity = Literal["document", "sentence"]
 """Keep or drop whole documents, or sentences inside them."""
 
-SelectionMode = Literal["keep_list", "scored"]
-"""One JSON list of the numbers to keep, or a scored keep-or-drop decision per item."""
 
 DEFAULT_MODE: SelectionMode = "scored"
 """The RAG adapters' default mode."""
@@ -61,38 +75,6 @@ bridges (`s2a._fusion`), chosen on HotpotQA (docs/rag.md)."""
 def applied_fusion(fusion: Fusion | None, mode: SelectionMode, granularity: Granularity) -> Fusion | None:
     """The adapters' `fusion` setting where it applies (scored whole documents), else None."""
     return fusion if mode == "scored" and granularity == "document" else None
-
-
-REPLY_TOKENS_PER_ITEM = 4
-"""Room left in a window for the reply: about this many tokens per number."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """One S2A call: the items it shows and the messages that show them."""
-
-    messages: tuple[ChatMessage, ...]
-    json_schema: dict[str, Any] | None
-    units: tuple[tuple[int, int | None], ...]
-    """For each number shown (1-based position): (document index, sentence index or None)."""
-    regex: str | None = None
-    """`scored`: the reply's shape, one `<number> keep|drop` line per unit."""
-    top_logprobs: int = 0
-    """`scored`: alternatives asked for at each token."""
-    max_new_tokens: int | None = None
-    """A window's reply is as long as its list: the caller's budget applies."""
-
-    @property
-    def needs_llm(self) -> bool:
-        """A window always calls the model (an empty document set makes no window)."""
-        return True
-
-    @property
-    def grammar(self) -> dict[str, Any]:
-        """The reply's constraint in TGI's form."""
-        if self.regex is not None:
-            return {"type": "regex", "value": self.regex}
-        return {"type": "json", "value": self.json_schema}
 
 
 @dataclass(frozen=True)
@@ -205,75 +187,6 @@ class Selected:
         return len(self.raw)
 
 
-def _render(
-    plan_texts: Sequence[str], spans: Sequence[Sequence[Span]], units: Sequence[tuple[int, int | None]]
-) -> str:
-    lines: list[str] = []
-    current = -1
-    for number, (doc, sentence) in enumerate(units, start=1):
-        if sentence is None:
-            lines.append(numbered(number, plan_texts[doc]))
-            continue
-        if doc != current:
-            lines.append(f"Document {doc + 1}:")
-            current = doc
-        span = spans[doc][sentence]
-        lines.append(numbered(number, plan_texts[doc][span.start : span.end]))
-    return "\n".join(lines)
-
-
-def _window(
-    texts: Sequence[str],
-    spans: Sequence[Sequence[Span]],
-    units: Sequence[tuple[int, int | None]],
-    *,
-    query: str,
-    config: S2AConfig,
-    unit_name: str,
-    mode: SelectionMode,
-) -> Window:
-    items = _render(texts, spans, units)
-    template = config.prompts.select_scored if mode == "scored" else config.prompts.select
-    user = template.format(focus=_focus_text(config), items=items, query=query, unit_name=unit_name)
-    if mode == "scored":
-        return Window(
-            messages=_messages(config, user),
-            json_schema=None,
-            units=tuple(units),
-            regex=decisions_regex(len(units)),
-            top_logprobs=TOP_LOGPROBS,
-        )
-    return Window(
-        messages=_messages(config, user),
-        json_schema=_keep_schema(len(units)),
-        units=tuple(units),
-    )
-
-
-def _pack(
-    units: Sequence[tuple[int, int | None]],
-    budget: int | None,
-    cost: Callable[[tuple[int, int | None]], int],
-) -> list[list[tuple[int, int | None]]]:
-    """Split units, in order, into groups whose costs fit `budget` (one group if no budget)."""
-    if not units:
-        return []
-    if budget is None:
-        return [list(units)]
-    groups: list[list[tuple[int, int | None]]] = [[]]
-    used = 0
-    for unit in units:
-        price = cost(unit)
-        if groups[-1] and used + price > budget:
-            groups.append([])
-            used = 0
-        if price > budget:  # never cut an item: it gets a window of its own, and a warning
-            logger.warning("S2A: one item alone exceeds the window (%d > %d tokens)", price, budget)
-        groups[-1].append(unit)
-        used += price
-    return groups
-
-
 def plan_selection(
     texts: Sequence[str],
     query: str,
@@ -340,21 +253,28 @@ def plan_selection(
     unit_name = "sentences" if granularity == "sentence" else "documents"
 
     def window(units: Sequence[tuple[int, int | None]]) -> Window:
-        return _window(texts, spans, units, query=query, config=config, unit_name=unit_name, mode=mode)
+        return make_window(texts, spans, units, query=query, config=config, unit_name=unit_name, mode=mode)
 
     def cost(unit: tuple[int, int | None]) -> int:
-        return count_tokens(_render(texts, spans, [unit])) + REPLY_TOKENS_PER_ITEM
+        return count_tokens(render(texts, spans, [unit])) + REPLY_TOKENS_PER_ITEM
 
-    budget = None
+    groups = [all_units] if all_units else []
     if window_tokens is not None:
-        fixed = count_tokens(window([]).messages[1]["content"]) + count_tokens(config.prompts.system)
-        budget = window_tokens - fixed
+        budget = window_tokens - prompt_tokens(window([]).messages, count_tokens)
+
+        def priced(unit: tuple[int, int | None]) -> int:
+            price = cost(unit)
+            if price > budget:  # never cut an item: it gets a window of its own, and a warning
+                logger.warning("S2A: one item alone exceeds the window (%d > %d tokens)", price, budget)
+            return price
+
+        groups = pack(all_units, budget, priced)
     return SelectionPlan(
         texts=tuple(texts),
         query=query,
         granularity=granularity,
         config=config,
-        windows=tuple(window(group) for group in _pack(all_units, budget, cost)),
+        windows=tuple(window(group) for group in groups),
         spans=spans,
         mode=mode,
         threshold=config.threshold,

@@ -33,7 +33,7 @@ def question_kept(result: S2AResult, question: str) -> None:
 
 
 def record_load(report: Any, where: str) -> None:
-    """Count a load round (`s2a.local.load.RoundReport`) by outcome."""
+    """Count a load round (`s2a.local.load_driver.RoundReport`) by outcome."""
     for kind in ("ok", "overloaded", "other", "mismatched", "lost"):
         record(f"load requests ({where}): {kind}", report.count(kind))
 

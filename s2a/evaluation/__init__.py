@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from s2a.evaluation.methods import METHODS, ChatModel, Outcome, Reply, Step, TGIChat, run_method
 from s2a.evaluation.runner import ExampleResult, RunInfo, evaluate, load_results
-from s2a.evaluation.tasks import TASKS, Task
+from s2a.evaluation.task import Task
+from s2a.evaluation.tasks import TASKS
 
 __all__ = [
     "METHODS",

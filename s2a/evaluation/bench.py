@@ -34,7 +34,8 @@ from s2a.evaluation.methods import (
     reply_step,
     run_method,
 )
-from s2a.evaluation.tasks import Record, Task
+from s2a.evaluation.records import Record
+from s2a.evaluation.task import Task
 from s2a.local.cpu import cpu_model
 from s2a.variants import S2AConfig, prepare
 
@@ -59,6 +60,12 @@ class MethodCost:
     """Median of the S2A step's seconds / the floor's on the same record and repeat."""
     predicted_seconds: float | None = None
     """The cost model's median prediction of the S2A step's seconds."""
+    cached_at_start: float | None = None
+    """The floor only: the share of its first repeat's prompt tokens the server already held."""
+
+
+WARM_CACHE = 0.9
+"""A first floor read mostly from the cache means the server had seen the run's prompts before."""
 
 
 def floor_step(task: Task, record: Record, model: ChatModel) -> Step:
@@ -108,11 +115,11 @@ def measure_methods(
     repeats: int,
     peers: dict[str, Peer] | None = None,
     on_run: Callable[[], object] | None = None,
-) -> tuple[list[MethodCost], Step, CostModel | None]:
+) -> tuple[list[MethodCost], MethodCost, CostModel | None]:
     """Run the floor, then every method, on every record, `repeats` times; summarise per method.
 
-    Returns the methods' costs, the floor's (its median seconds and tokens, as a `Step`) and the
-    cost model fitted on every S2A step and floor of the run.
+    Returns the methods' costs, the floor's (medians taken as a method's are) and the cost model
+    fitted on every S2A step and floor of the run.
     """
     runs: dict[tuple[str, str, int], Outcome] = {}
     floors: dict[tuple[str, int], Step] = {}
@@ -126,20 +133,38 @@ def measure_methods(
     steps = [*floors.values(), *(f for o in runs.values() if (f := _step(o, "filter")) is not None)]
     model_fit = fit_cost_model(steps)
     costs = [_method_cost(method, runs, floors, model_fit) for method in methods]
-    floor = Step(
-        name="floor",
-        seconds=statistics.median(f.seconds for f in floors.values()),
+    return costs, _floor_cost(floors, model_fit), model_fit
+
+
+def _floor_cost(floors: dict[tuple[str, int], Step], model_fit: CostModel | None) -> MethodCost:
+    """The floor's medians, as a method's are taken: its prediction the median of the per-run ones."""
+    steps = list(floors.values())
+    seconds = statistics.median(f.seconds for f in steps)
+    return MethodCost(
+        method="floor",
+        runs=len(steps),
+        filter_tokens=_median([f.output_tokens for f in steps]),
+        filter_seconds=seconds,
+        answer_tokens=0.0,
+        total_seconds=seconds,
+        overhead=None,
         calls=1,
         rounds=1,
-        input_tokens=_int(_median([f.input_tokens for f in floors.values()])),
-        output_tokens=_int(_median([f.output_tokens for f in floors.values()])),
-        cached_tokens=_int(_median([f.cached_tokens for f in floors.values()])),
+        prompt_tokens=_median([f.input_tokens for f in steps]),
+        cached_tokens=_median([f.cached_tokens for f in steps]),
+        to_floor=1.0,
+        predicted_seconds=_median([model_fit.seconds(f) for f in steps]) if model_fit else None,
+        cached_at_start=_cached_share([f for (_, repeat), f in floors.items() if repeat == 0]),
     )
-    return costs, floor, model_fit
 
 
-def _int(value: float | None) -> int | None:
-    return None if value is None else round(value)
+def _cached_share(steps: Sequence[Step]) -> float | None:
+    """The share of `steps`' prompt tokens the server took from its cache (`None`: it does not say)."""
+    counted = [
+        (f.cached_tokens, f.input_tokens) for f in steps if f.cached_tokens is not None and f.input_tokens
+    ]
+    read = sum(prompt for _, prompt in counted)
+    return sum(cached for cached, _ in counted) / read if read else None
 
 
 def _method_cost(
@@ -217,21 +242,28 @@ def _cell(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _counted(costs: Sequence[MethodCost], floor: Step | None, model_fit: CostModel | None) -> list[str]:
+def _counted(costs: Sequence[MethodCost], floor: MethodCost | None, model_fit: CostModel | None) -> list[str]:
     """The S2A step's cost as its driver counted it, beside the floor and the cost model."""
-    if floor is None:
+    if floor is None or floor.filter_seconds is None:
         return []
-    floor_predicted = model_fit.seconds(floor) if model_fit else None
     lines = [
         "## The S2A step, counted",
         "",
         "| method | calls | rounds | prompt tokens | cached | generated | seconds | x floor "
         "| predicted seconds | prediction error |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        f"| floor (the prompt read once, one token written) | 1 | 1 | {_cell(floor.input_tokens, 0)} "
-        f"| {_cell(floor.cached_tokens, 0)} | {_cell(floor.output_tokens, 0)} | {floor.seconds:.2f} | 1.00x "
-        f"| {_cell(floor_predicted, 2)} | {_error(floor.seconds, floor_predicted)} |",
+        f"| floor (the prompt read once, one token written) | 1 | 1 | {_cell(floor.prompt_tokens, 0)} "
+        f"| {_cell(floor.cached_tokens, 0)} | {_cell(floor.filter_tokens, 0)} | {floor.filter_seconds:.2f} "
+        f"| 1.00x | {_cell(floor.predicted_seconds, 2)} "
+        f"| {_error(floor.filter_seconds, floor.predicted_seconds)} |",
     ]
+    if floor.cached_at_start is not None and floor.cached_at_start >= WARM_CACHE:
+        lines[2:2] = [
+            f"**Warning:** the server's prefix cache already held {floor.cached_at_start:.0%} of the "
+            "floor's prompt tokens in the first repeat: it had read this run's prompts before, so the "
+            "times below are partly the cache's. Start the server afresh (or give no `--tgi-url`).",
+            "",
+        ]
     for m in costs:
         if m.filter_seconds is None:
             continue
@@ -300,7 +332,7 @@ def render(
     repeats: int,
     costs: Sequence[MethodCost],
     throughput: Sequence[Throughput],
-    floor: Step | None = None,
+    floor: MethodCost | None = None,
     model_fit: CostModel | None = None,
 ) -> str:
     """The benchmark report, in Markdown."""

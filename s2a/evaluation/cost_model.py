@@ -6,6 +6,7 @@ published GPU server's rates to the same counts (`GPU_PROJECTION`), marked as a 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,11 +62,33 @@ def _features(step: Step) -> tuple[float, float, float] | None:
 
 
 def fit_cost_model(steps: Sequence[Step]) -> CostModel | None:
-    """Least squares over the steps that made calls and reported tokens (at least 3 of them)."""
-    rows = [(x, s.seconds) for s in steps if s.calls and (x := _features(s)) is not None]
+    """The rates that best predict the steps' seconds, none negative, each step's error relative.
+
+    Least squares over the steps that made calls and reported tokens (at least 3 of them), with
+    each step's error taken relative to its own time (so a 2 s step weighs as much as a 10 s
+    one: the report judges predictions by relative error) and every rate at least 0 (a call or
+    a token never saves time; unconstrained, a noisy run can trade a negative per-call cost
+    against a larger per-token one). Exact for three unknowns: the best of the least-squares
+    fits over each subset of the rates that leaves none negative.
+    """
+    rows = [(x, s.seconds) for s in steps if s.calls and s.seconds > 0 and (x := _features(s)) is not None]
     if len(rows) < 3:  # three unknowns
         return None
-    a = np.array([x for x, _ in rows])
     y = np.array([seconds for _, seconds in rows])
-    (prompt, generated, call), *_ = np.linalg.lstsq(a, y, rcond=None)
+    a = np.array([x for x, _ in rows]) / y[:, None]
+    ones = np.ones(len(rows))
+    best: tuple[float, np.ndarray] | None = None
+    for size in range(1, 4):
+        for columns in itertools.combinations(range(3), size):
+            solved, *_ = np.linalg.lstsq(a[:, columns], ones, rcond=None)
+            if (solved < 0).any():
+                continue
+            rates = np.zeros(3)
+            rates[list(columns)] = solved
+            residual = float(np.sum((a @ rates - ones) ** 2))
+            if best is None or residual < best[0]:
+                best = (residual, rates)
+    if best is None:
+        return None
+    prompt, generated, call = best[1]
     return CostModel(float(prompt), float(generated), float(call), len(rows))

@@ -27,8 +27,10 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from s2a._fusion import bm25_ranking
+from s2a.evaluation.records import Record
 from s2a.evaluation.scoring import first_line
-from s2a.evaluation.tasks import TASKS, Record, Task
+from s2a.evaluation.task import Task
+from s2a.evaluation.tasks import TASKS
 
 BM25_KS = (2, 3, 4, 5, 6)
 S2A_SETTINGS: dict[str, dict[str, str | None]] = {

@@ -27,12 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from s2a._fusion import Fusion, bm25_order, fused_keep, fused_order, name, named
 from s2a.evaluation.hotpotqa import (

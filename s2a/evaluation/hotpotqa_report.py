@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from s2a.evaluation.hotpotqa import HOTPOTQA, MIN_PARAGRAPHS, HotpotRecord
+from s2a.evaluation.records import Record
 from s2a.evaluation.report import Cell, methods_in, summarise
 from s2a.evaluation.runner import ExampleResult
-from s2a.evaluation.tasks import Record
 
 COLUMNS = {
     "both_gold": "both gold kept",

@@ -42,8 +42,8 @@ from s2a.evaluation.hotpotqa import (
     selection_scores,
 )
 from s2a.evaluation.methods import Answers, ChatModel, Step, answer_step
+from s2a.evaluation.records import Record
 from s2a.evaluation.runner import ExampleResult, Scorer
-from s2a.evaluation.tasks import Record
 
 Filter = Callable[[HotpotRecord], Selection]
 """A method that needs a model: a question in, the paragraphs it kept out."""

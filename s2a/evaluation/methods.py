@@ -25,7 +25,8 @@ from s2a._steps import Reply as StepReply
 from s2a._steps import run_plan
 from s2a._types import ChatMessage, S2AInput, S2AResult, StepCost, TokenLogprob, TokenUsage
 from s2a._windows import plan_step
-from s2a.evaluation.tasks import Record, Task
+from s2a.evaluation.records import Record
+from s2a.evaluation.task import Task
 from s2a.tgi import Decoding, check_base_url, inference_client
 from s2a.variants import VARIANTS, S2AConfig, S2ARequest
 

@@ -8,9 +8,10 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from s2a.evaluation.records import Record
 from s2a.evaluation.runner import ExampleResult
 from s2a.evaluation.scoring import bootstrap_interval, wilson_interval
-from s2a.evaluation.tasks import Record, Task
+from s2a.evaluation.task import Task
 
 _SCALE = {
     "accuracy": "accuracy (%)",

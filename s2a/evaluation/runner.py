@@ -20,7 +20,8 @@ from s2a._errors import S2AConfigError
 from s2a._parsing import Unusable
 from s2a.evaluation.judge import JUDGE_SCHEMA, judge_messages, parse_verdict
 from s2a.evaluation.methods import Answers, ChatModel, Peer, Step, answer_messages, run_method
-from s2a.evaluation.tasks import Record, Task
+from s2a.evaluation.records import Record
+from s2a.evaluation.task import Task
 
 JUDGE_TOKENS = 32
 

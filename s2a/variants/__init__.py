@@ -2,22 +2,28 @@
 
 | variant         | S2A call                        | the answer step sees                          |
 |-----------------|---------------------------------|-----------------------------------------------|
-| `separated`     | rewrite into Context + Question | the kept context, then the question (default) |
+| `separated`     | rewrite into Context + Question | the kept context, then the question           |
 | `unseparated`   | one rewritten prompt            | the rewrite                                   |
 | `keep_original` | as `separated`                  | the original input and the kept parts         |
 | `instructed`    | none                            | the original, told to ignore opinions/noise   |
 | `extractive`    | sentence numbers, as JSON       | the input with the dropped sentences deleted  |
 | `scored`        | keep/drop per sentence, P(keep) | as `extractive`, dropping P(keep) < threshold |
 
-Every adapter drives a variant the same way, with no I/O here:
+`scored` is the default (`S2AConfig.variant`).
 
-    request = prepare(S2AInput(...), config)      # the messages to send, if any
-    output = <call the model with request.messages>   # sync or async: the only difference
-    result = finish(request, output, usage)        # S2AResult, fallback applied
+Each variant is a set of hooks on the line every S2A step runs (`s2a._windows.plan_step`, then
+`s2a._steps.run_plan`): `build` its request, `calls` (what `scored` fans a request out into),
+`parse` each reply, `fold` the calls' results, `part` and `merge` for a context split into
+parts, `answer` for the prompt the answer step sees. Each family's hooks live in a module of
+its own: `rewrite` (`separated`, `unseparated`, `keep_original`, `instructed`), `extractive`,
+`scored`.
 
-`scored` also reads the probabilities of the reply's tokens (`finish(..., logprobs=...)`), and
-with `scored_calls="per_sentence"` makes one call per sentence: `s2a._windows.plan_step` plans
-those calls and merges their results.
+For one request a caller calls itself, with no split and no fan-out, `prepare` builds it and
+`finish` reads the reply (`scored` then decides every sentence in one call, as with
+`scored_calls="one"`):
+
+    request = prepare(S2AInput(...), S2AConfig(variant="separated"))
+    result = finish(request, <the model's reply to request.messages>)
 """
 
 from __future__ import annotations
@@ -29,18 +35,25 @@ from typing import Any
 
 from s2a._errors import S2AParseError
 from s2a._parsing import Unusable
-from s2a._sentences import Span
 from s2a._types import S2AInput, S2AResult, TokenLogprob, TokenUsage, VariantName
 from s2a.variants._base import (
     DEFAULT_OPINION_THRESHOLD,
     DEFAULT_RELATIVE,
     DEFAULT_THRESHOLD,
+    Reading,
     S2AConfig,
     S2ARequest,
     Variant,
-    _Outcome,
+    original_result,
+    reading_result,
 )
-from s2a.variants.extractive import _build_extractive, _parse_extractive, extractive_outcome
+from s2a.variants.extractive import (
+    _parse_extractive,
+    build_extractive,
+    extractive_outcome,
+    judged_part,
+    merge_extractive,
+)
 from s2a.variants.rewrite import (
     _answer_instructed,
     _answer_keep_original,
@@ -49,9 +62,13 @@ from s2a.variants.rewrite import (
     _build_rewrite,
     _parse_separated,
     _parse_unseparated,
+    rewrite_merge,
+    rewrite_part,
 )
 from s2a.variants.scored import (
     _parse_scored,
+    build_scored,
+    fold_scored,
     opinion_tests,
     per_sentence,
     scored_calls,
@@ -76,34 +93,43 @@ __all__ = [
     "original_result",
     "per_sentence",
     "prepare",
-    "prepare_part",
     "scored_calls",
     "scored_outcome",
     "stance_marks",
 ]
+
+_separated = _build_rewrite("separated")
+_unseparated = _build_rewrite("unseparated")
 
 VARIANTS: Mapping[VariantName, Variant] = MappingProxyType(
     {
         "separated": Variant(
             "separated",
             "Rewrite into labelled context and question; answer from those (the paper's main form).",
-            _build_rewrite("separated"),
+            _separated,
             _parse_separated,
             _answer_separated,
+            part=rewrite_part(_separated),
+            merge=rewrite_merge(_answer_separated),
         ),
         "unseparated": Variant(
             "unseparated",
             "Rewrite into one prompt with no split; answer from the rewrite.",
-            _build_rewrite("unseparated"),
+            _unseparated,
             _parse_unseparated,
             _answer_unseparated,
+            part=rewrite_part(_unseparated),
+            merge=rewrite_merge(_answer_unseparated, restated=True),
+            needs_question=False,
         ),
         "keep_original": Variant(
             "keep_original",
             "As separated, but the answer step also sees the original input.",
-            _build_rewrite("separated"),
+            _separated,
             _parse_separated,
             _answer_keep_original,
+            part=rewrite_part(_separated),
+            merge=rewrite_merge(_answer_keep_original),
         ),
         "instructed": Variant(
             "instructed",
@@ -116,20 +142,26 @@ VARIANTS: Mapping[VariantName, Variant] = MappingProxyType(
             "extractive",
             "The question from the text's structure; the model picks which other sentences to keep "
             "(JSON); the answer step sees the input with the others deleted in place.",
-            _build_extractive,
+            build_extractive,
             _parse_extractive,
             _answer_separated,
-            _build_extractive,
+            part=judged_part(build_extractive),
+            merge=merge_extractive,
+            finds_question=True,
         ),
         "scored": Variant(
             "scored",
             "As extractive, but each sentence gets a keep-or-drop decision and its P(keep), read from "
             "the decision token's probabilities; the sentences under `threshold` (and `relative`) are "
             "deleted in place.",
-            _build_extractive,
+            build_scored,
             _parse_scored,
             _answer_separated,
-            _build_extractive,
+            part=judged_part(build_scored),
+            merge=merge_extractive,
+            calls=scored_calls,
+            fold=fold_scored,
+            finds_question=True,
         ),
     }
 )
@@ -151,48 +183,17 @@ def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
         raise TypeError(msg)
     config = config or S2AConfig()
     variant = VARIANTS[config.variant]
-    if variant.build is None or (not inp.context.strip() and variant.build_part is None):
+    if variant.build is None or (not inp.context.strip() and not variant.finds_question):
         return S2ARequest(input=inp, config=config)
     return variant.build(inp, config)
 
 
-def prepare_part(
-    inp: S2AInput,
-    config: S2AConfig,
-    spans: tuple[Span, ...],
-    *,
-    asks: tuple[int, ...] = (),
-    question: str | None = None,
-) -> S2ARequest:
-    """`prepare` for a part of a split context whose sentences (`spans`, in `inp.context`) are known.
-
-    `extractive` and `scored` number exactly these, so a part's numbers map back to the whole
-    context's sentences without splitting anything again; `asks` are the part's question
-    sentences and `question` the whole input's question, both found before the split.
-    """
-    build_part = VARIANTS[config.variant].build_part
-    if build_part is not None and inp.context.strip():
-        return build_part(inp, config, spans, asks=asks, question=question)
-    return prepare(inp, config)
-
-
-def _result(request: S2ARequest, outcome: _Outcome, **extra: Any) -> S2AResult:
-    variant = VARIANTS[request.config.variant]
+def _result(request: S2ARequest, outcome: Reading, **extra: Any) -> S2AResult:
     prompt = outcome.prompt
     if prompt is None:
+        variant = VARIANTS[request.config.variant]
         prompt = variant.answer(request.config.prompts, request.input, outcome.context, outcome.question)
-    return S2AResult(
-        context=outcome.context,
-        question=outcome.question,
-        prompt=prompt,
-        variant=variant.name,
-        kept=outcome.kept,
-        scores=outcome.scores,
-        opinions=outcome.opinions,
-        stance=outcome.stance,
-        scores_from=outcome.scores_from,
-        **extra,
-    )
+    return reading_result(request, outcome, prompt=prompt, **extra)
 
 
 def finish(
@@ -226,9 +227,9 @@ def finish(
     inp = request.input
     variant = VARIANTS[request.config.variant]
     if not request.needs_llm:
-        if request.question is not None:  # extractive, with nothing to decide
+        if variant.finds_question:  # extractive or scored, with nothing to decide
             return _result(request, extractive_outcome(request, ()))
-        return _result(request, _Outcome(context=inp.context, question=inp.question or ""))
+        return _result(request, Reading(context=inp.context, question=inp.question or ""))
     if output is None or variant.parse is None:
         msg = f"the {variant.name!r} S2A step needs the model's output, got none"
         raise ValueError(msg)
@@ -243,33 +244,17 @@ def finish(
 
 
 def _read(
-    parse: Callable[[S2ARequest, str, Sequence[TokenLogprob] | None], _Outcome],
+    parse: Callable[[S2ARequest, str, Sequence[TokenLogprob] | None], Reading],
     request: S2ARequest,
     output: str,
     logprobs: Sequence[TokenLogprob] | None,
     *,
     truncated: bool,
-) -> _Outcome:
+) -> Reading:
     if truncated and request.max_new_tokens is None:  # a reply cut where asked is complete
         msg = "the reply was cut off at the token limit (raise max_new_tokens, or set a smaller window)"
         raise Unusable(msg)
     return parse(request, output, logprobs)
-
-
-def original_result(
-    request: S2ARequest, reason: str, *, raw: str | None = None, usage: TokenUsage | None = None
-) -> S2AResult:
-    """The fallback: the input as given, unchanged, with `reason` in `fallback`."""
-    inp = request.input
-    return S2AResult(
-        context=inp.context,
-        question=inp.question or "",
-        prompt=inp.original_prompt,
-        variant=request.config.variant,
-        raw=raw,
-        fallback=reason,
-        usage=usage,
-    )
 
 
 def history_input(turns: list[tuple[str, str]]) -> S2AInput:

@@ -1,6 +1,7 @@
 """What every variant shares: the config, the request and the registry's entry type.
 
-What a variant reads from a reply, and the system and focus texts of the S2A prompts.
+What a variant reads from a reply, the system and focus texts of the S2A prompts, and the
+result that keeps the input as given (the fallback).
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from s2a._sentences import (
-    Span,
-)
+from s2a._parts import Part
+from s2a._sentences import Span
 from s2a._types import (
     ChatMessage,
     FallbackPolicy,
     Focus,
     S2AInput,
+    S2AResult,
     ScoredCalls,
     ScoresFrom,
     TokenLogprob,
+    TokenUsage,
     VariantName,
 )
 from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
@@ -124,6 +126,15 @@ class S2ARequest:
         return bool(self.messages)
 
     @property
+    def known_question(self) -> str | None:
+        """The question known before any call: the one the model is told, else the caller's.
+
+        `None` when the question is inside the context and only the model's reply will say it
+        (the rewriting variants on a prompt given whole).
+        """
+        return self.question if self.question is not None else self.input.question
+
+    @property
     def grammar(self) -> dict[str, Any] | None:
         """The reply's constraint in TGI's form (`{"type": "json"|"regex", "value": ...}`), if any."""
         if self.json_schema is not None:
@@ -142,7 +153,9 @@ class S2ARequest:
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class Reading:
+    """What a variant read from a reply (or decided with none): the context kept, the question, ..."""
+
     context: str
     question: str
     kept: list[int] | None = None
@@ -154,20 +167,113 @@ class _Outcome:
     scores_from: ScoresFrom | None = None
 
 
+Answer = Callable[[S2APrompts, S2AInput, str, str], str]
+"""Builds the answer step's prompt: `(prompts, input, context kept, question)`."""
+
+PartBuilder = Callable[[S2ARequest, str, tuple[Span, ...], tuple[int, ...], str | None], S2ARequest]
+"""Builds the call for one part of a split context: `(whole, text, spans, asks, question)`, where
+`text` is the part's text, `spans` its sentences (in `text`), `asks` those among them that state
+the question, and `question` the question known before the call (or `None`)."""
+
+Merger = Callable[[S2ARequest, Sequence[Part], Sequence[S2AResult]], S2AResult]
+"""The whole input's result from its parts' results, in the parts' order: `(whole, parts, results)`.
+Fewer results than parts means the question was not found in the last part."""
+
+
 @dataclass(frozen=True)
 class Variant:
-    """A registered variant: a prompt builder, a parser and an answer-prompt builder."""
+    """A registered variant: its hooks on the line every S2A step runs.
+
+    `build` a request, `parse` a reply, `answer` (the prompt the answer step sees); for a context
+    split into parts, `part` (one part's request) and `merge` (the parts' results into one); for a
+    request that makes several calls, `calls` (the calls) and `fold` (their results into one).
+    """
 
     name: VariantName
     description: str
     build: Callable[[S2AInput, S2AConfig], S2ARequest] | None
     """Builds the S2A call; `None` for variants that make no call."""
-    parse: Callable[[S2ARequest, str, Sequence[TokenLogprob] | None], _Outcome] | None
-    answer: Callable[[S2APrompts, S2AInput, str, str], str]
-    build_part: Callable[..., S2ARequest] | None = None
-    """Builds the call for a part of a split context whose sentences are known (`prepare_part`);
-    `None`: the part is prepared as a whole input. Set for the variants that find the question
-    from the text's structure, which also run on a context with no text (the question alone)."""
+    parse: Callable[[S2ARequest, str, Sequence[TokenLogprob] | None], Reading] | None
+    answer: Answer
+    part: PartBuilder | None = None
+    """Builds the call for one part of a context too long for one window (see `PartBuilder`)."""
+    merge: Merger | None = None
+    """Joins the parts' results (see `Merger`)."""
+    calls: Callable[[S2ARequest], tuple[S2ARequest, ...]] | None = None
+    """The calls one request makes, in the order sent, when they are not the request itself."""
+    fold: Callable[[S2ARequest, Sequence[S2ARequest], Sequence[S2AResult]], S2AResult] | None = None
+    """One request's result from its `calls` and their results, in the same order."""
+    finds_question: bool = False
+    """The question is found from the text's structure, never asked of the model; such a variant
+    also runs on a context with no text (the question alone)."""
+    needs_question: bool = True
+    """The parts of a split context other than the last wait for the question its reply gives;
+    `False`: they run without one when it gives none."""
+
+
+def reading_result(request: S2ARequest, reading: Reading, **extra: Any) -> S2AResult:
+    """`request`'s result from what its variant read; `extra` sets (or overrides) other fields.
+
+    Without an answer prompt in `reading` (or with an empty one), the prompt is the input as given.
+    """
+    fields: dict[str, Any] = {
+        "context": reading.context,
+        "question": reading.question,
+        "prompt": reading.prompt or request.input.original_prompt,
+        "variant": request.config.variant,
+        "kept": reading.kept,
+        "scores": reading.scores,
+        "opinions": reading.opinions,
+        "stance": reading.stance,
+        "scores_from": reading.scores_from,
+    }
+    return S2AResult(**(fields | extra))
+
+
+def original_result(
+    request: S2ARequest, reason: str, *, raw: str | None = None, usage: TokenUsage | None = None
+) -> S2AResult:
+    """The fallback: the input as given, unchanged, with `reason` in `fallback`."""
+    inp = request.input
+    return S2AResult(
+        context=inp.context,
+        question=inp.question or "",
+        prompt=inp.original_prompt,
+        variant=request.config.variant,
+        raw=raw,
+        fallback=reason,
+        usage=usage,
+    )
+
+
+def summed_usage(results: Sequence[S2AResult]) -> TokenUsage | None:
+    """The token usage of several results added up; `None` when none reports any."""
+    usages = [r.usage for r in results if r.usage is not None]
+    if not usages:
+        return None
+    return TokenUsage(
+        input_tokens=sum(u.input_tokens for u in usages),
+        output_tokens=sum(u.output_tokens for u in usages),
+        total_tokens=sum(u.total_tokens for u in usages),
+    )
+
+
+def found_question(whole: S2ARequest, results: Sequence[S2AResult]) -> str | None:
+    """The question: the caller's, else the one the last part's usable reply gave (`None`: none)."""
+    if whole.input.question is not None:
+        return whole.input.question
+    last = results[-1]
+    return last.question if last.fallback is None and last.question.strip() else None
+
+
+def part_reasons(parts: Sequence[Part], results: Sequence[S2AResult]) -> str | None:
+    """Why some parts were kept as given, each named by its number; logged. `None`: none was."""
+    reasons = [
+        f"part {i} of {len(parts)}: {r.fallback}" for i, r in enumerate(results, start=1) if r.fallback
+    ]
+    if reasons:
+        logger.warning("S2A kept %d of %d parts as given: %s", len(reasons), len(parts), "; ".join(reasons))
+    return "; ".join(reasons) or None
 
 
 def _focused(config: S2AConfig, opinion: str, other: str, join: str) -> str:

@@ -1,7 +1,8 @@
 """`scored`: a keep-or-drop decision per sentence, and its P(keep) from the decision token.
 
 With `focus` `objectivity` or `both`, the stance rules and an opinion test per sentence too.
-How `scored` fans out its calls and decides from their replies is here.
+How `scored` fans out its calls (`scored_calls`) and decides from their replies
+(`fold_scored`) is here.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from s2a._scores import (
     ONE_DECISION_REGEX,
     OPINION_REGEX,
+    TOP_LOGPROBS,
     Scores,
+    decisions_regex,
     dropped,
     read_decision,
     read_decisions,
@@ -25,14 +29,32 @@ from s2a._sentences import (
     quoted_spans,
 )
 from s2a._stance import marked
-from s2a._types import (
-    ScoresFrom,
-    TokenLogprob,
+from s2a._types import S2AResult, ScoresFrom, TokenLogprob
+from s2a.variants._base import (
+    Reading,
+    S2AConfig,
+    S2ARequest,
+    _messages,
+    _scored_focus,
+    original_result,
+    reading_result,
+    summed_usage,
 )
-from s2a.variants._base import S2ARequest, _messages, _Outcome, _scored_focus
-from s2a.variants.extractive import extractive_outcome
+from s2a.variants.extractive import extractive_outcome, judged_builder
 
 logger = logging.getLogger(__name__)
+
+
+def _ask_decisions(
+    config: S2AConfig, question: str, sentences: str, count: int
+) -> tuple[str, dict[str, Any]]:
+    """A `keep` or `drop` line per sentence, P(keep) read from each decision token's alternatives."""
+    user = config.prompts.scored.format(focus=_scored_focus(config), question=question, sentences=sentences)
+    return user, {"regex": decisions_regex(count), "top_logprobs": TOP_LOGPROBS}
+
+
+build_scored = judged_builder(_ask_decisions)
+"""`scored`'s request: the question stated, the other sentences numbered, a decision line for each."""
 
 
 def per_sentence(request: S2ARequest) -> tuple[S2ARequest, ...]:
@@ -144,7 +166,7 @@ def scored_outcome(
     scores: dict[int, float],
     source: ScoresFrom,
     opinions: dict[int, float] | None = None,
-) -> _Outcome:
+) -> Reading:
     """Drop the sentences whose P(keep) is too low (`dropped`) or whose P(opinion) is too high.
 
     `scores` and `opinions` are by index into `request.spans`; a sentence missing from one of
@@ -165,7 +187,7 @@ def scored_outcome(
     )
 
 
-def _parse_scored(request: S2ARequest, raw: str, logprobs: Sequence[TokenLogprob] | None) -> _Outcome:
+def _parse_scored(request: S2ARequest, raw: str, logprobs: Sequence[TokenLogprob] | None) -> Reading:
     cut = request.max_new_tokens is not None
     if request.opinion and request.judged is not None:
         found: Scores = read_opinion(raw, logprobs, cut=cut)
@@ -175,3 +197,41 @@ def _parse_scored(request: S2ARequest, raw: str, logprobs: Sequence[TokenLogprob
         return scored_outcome(request, {request.judged: found.values[0]}, found.source)
     found = read_decisions(raw, len(request.shown), logprobs)
     return scored_outcome(request, dict(zip(request.shown, found.values, strict=True)), found.source)
+
+
+def fold_scored(unit: S2ARequest, calls: Sequence[S2ARequest], results: Sequence[S2AResult]) -> S2AResult:
+    """`unit`'s result from its calls (`scored_calls(unit)`) and their results, in the same order.
+
+    A failed call's sentence is kept; when every call failed, the whole text is, flagged.
+    """
+    if not calls:  # only opinions asked, and every sentence is quoted or marked: nothing to test
+        return reading_result(unit, scored_outcome(unit, {}, "text", None), scores_from=None)
+    ok = [r for r in results if r.fallback is None]
+    scores = {n - 1: p for r in ok for n, p in (r.scores or {}).items()}
+    opinions = {n - 1: p for r in ok for n, p in (r.opinions or {}).items()}
+    failed = [r.fallback for r in results if r.fallback is not None]
+    if not scores and not opinions:
+        reason = failed[0].removeprefix("the S2A call failed: ")
+        return original_result(unit, f"every S2A call failed: {reason}", usage=summed_usage(results))
+    source: ScoresFrom = "text" if any(r.scores_from == "text" for r in ok) else "logprobs"
+    asked_opinions = any(call.opinion for call in calls)
+    outcome = scored_outcome(unit, scores, source, opinions if asked_opinions else None)
+    raws = [r.raw for r in results if r.raw is not None]
+    reasons = [
+        _reason(call, r.fallback) for call, r in zip(calls, results, strict=True) if r.fallback is not None
+    ]
+    return reading_result(
+        unit,
+        outcome,
+        raw="\n".join(raws) if raws else None,
+        fallback="; ".join(reasons) or None,
+        usage=summed_usage(results),
+    )
+
+
+def _reason(call: S2ARequest, fallback: str) -> str:
+    """Why one of `scored`'s calls failed, naming the sentence it judged (or every sentence)."""
+    if call.judged is None:
+        return f"the keep-or-drop call: {fallback}"
+    test = "opinion test" if call.opinion else "keep-or-drop call"
+    return f"sentence {call.judged + 1} ({test}): {fallback}"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from s2a.local.load import MIB, LoadPlan, LoadReport, RoundReport, load_test
+from s2a.local.load_driver import MIB, LoadReport, RoundReport, load_test
+from s2a.local.load_protocol import LoadPlan
 from tests.integration.conftest import start_server, stop
 from tests.ledger import record_load
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.language_models import GenericFakeChatModel
@@ -182,6 +183,34 @@ def test_the_cost_model_recovers_known_rates_and_leaves_cached_tokens_out() -> N
     assert fitted.coefficients == pytest.approx((a, b, c), rel=1e-6)
     assert fitted.seconds(step(1000, 500, 10, 3)) == pytest.approx(a * 500 + b * 10 + c * 3)
     assert fitted.seconds(Step(name="filter", seconds=1.0, calls=1)) is None  # no tokens reported
+
+
+def test_the_cost_model_never_fits_a_negative_rate() -> None:
+    # Noise that makes the steps with more calls a little faster: unconstrained, the fit would
+    # explain it with a negative per-call cost.
+    rows = [(2.1, 1, 100, 1), (1.9, 6, 100, 1), (5.0, 1, 200, 10), (4.8, 6, 200, 10)]
+    steps = [Step(name="filter", seconds=s, calls=n, input_tokens=p, output_tokens=g) for s, n, p, g in rows]
+    unconstrained = np.linalg.lstsq(
+        np.array([[p, g, n] for _, n, p, g in rows], dtype=float), np.array([s for s, *_ in rows]), rcond=None
+    )[0]
+    assert unconstrained[2] < 0  # the case is what it says
+    fitted = fit_cost_model(steps)
+    assert fitted is not None
+    assert min(fitted.coefficients) >= 0
+    assert fitted.per_call == 0
+
+
+def test_the_cost_model_weighs_each_steps_error_relative_to_its_time() -> None:
+    # 1 s and 10 s steps that no non-negative rates fit both. Fitted on absolute errors, the one
+    # rate that fits (per prompt token) would be 0.196 s and predict the 1 s steps at 1.96 s;
+    # on relative errors the 1 s steps are missed by less than half that.
+    small = Step(name="filter", seconds=1.0, calls=1, input_tokens=10, output_tokens=0)
+    large = Step(name="filter", seconds=10.0, calls=1, input_tokens=50, output_tokens=0)
+    fitted = fit_cost_model([small] * 3 + [large] * 3)
+    assert fitted is not None
+    predicted = fitted.seconds(small)
+    assert predicted is not None
+    assert abs(predicted - 1.0) < 0.5
 
 
 def test_no_cost_model_without_enough_steps_with_tokens() -> None:

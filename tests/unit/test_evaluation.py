@@ -24,6 +24,7 @@ from s2a.cli import app
 from s2a.evaluation import TASKS, RunInfo, TGIChat, evaluate, load_results
 from s2a.evaluation.judge import JUDGE_SYSTEM, parse_verdict
 from s2a.evaluation.methods import Answers, Reply, run_method, s2a_step
+from s2a.evaluation.records import ArgumentRecord, GsmRecord, TriviaRecord
 from s2a.evaluation.report import figure, markdown, summarise, versus_baseline
 from s2a.evaluation.runner import ExampleResult
 from s2a.evaluation.scoring import (
@@ -34,7 +35,6 @@ from s2a.evaluation.scoring import (
     numbers_match,
     wilson_interval,
 )
-from s2a.evaluation.tasks import ArgumentRecord, GsmRecord, TriviaRecord
 from tests.fake_tgi import FakeTGI
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -743,6 +743,25 @@ def test_bench_command_writes_the_report(fake_tgi: FakeTGI, tmp_path: Path) -> N
     assert "**Cost model**, fitted by least squares on the run's 8 steps" in report
     # 11 x 0.0798 ms + 7 x 18.58 ms + 7.9 ms at the published GPU server's rates
     assert "| separated | 11 | 7 | 1 | 0.14 |" in report
+
+
+def test_bench_warns_when_the_servers_cache_held_the_prompts_before_the_run(
+    fake_tgi: FakeTGI, tmp_path: Path
+) -> None:
+    fake_tgi.reply = gsm_reply
+    write_jsonl(tmp_path / "gsm_ic.jsonl", GSM)
+    args = ["bench", "--data", str(tmp_path), "--tgi-url", URL, "--limit", "1", "--repeats", "1"]
+    args += ["--methods", "separated", "--concurrency-levels", "1", "--requests", "1"]
+    fresh = runner.invoke(app, [*args, "--out", str(tmp_path / "fresh.md")])
+    assert fresh.exit_code == 0, fresh.output
+    assert "**Warning:**" not in (tmp_path / "fresh.md").read_text()
+    fake_tgi.cached_tokens = 11  # every prompt token of the fake server's usage, from the cache
+    warm = runner.invoke(app, [*args, "--out", str(tmp_path / "warm.md")])
+    assert warm.exit_code == 0, warm.output
+    assert (
+        "**Warning:** the server's prefix cache already held 100% of the floor's"
+        in (tmp_path / "warm.md").read_text()
+    )
 
 
 def test_bench_rejects_bad_levels() -> None:

@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 
 from s2a import S2AResult
-from s2a.evaluation.filter_quality import (
-    BASELINE_RIGHT,
-    RIGHT_CHANGED,
-    Report,
-    _baseline_right,
-    _table_row,
-    score,
-)
+from s2a.evaluation.filter_grid import _baseline_right, _table_row
+from s2a.evaluation.filter_scoring import BASELINE_RIGHT, RIGHT_CHANGED, Report, score
 
 CLEAN = "Tom has 2 apples. He buys 1 more. How many apples does Tom have?"
 

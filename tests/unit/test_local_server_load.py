@@ -14,16 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from s2a.local.load import (
-    LoadPlan,
-    NotLoopbackError,
-    Probe,
-    Route,
-    check,
-    drive,
-    load_test,
-    loopback_url,
-)
+from s2a.local.load_driver import drive, load_test
+from s2a.local.load_protocol import LoadPlan, NotLoopbackError, Probe, Route, check, loopback_url
 from s2a.local.server import ServerSettings, create_app
 from tests.fake_engine import FakeEngine
 from tests.ledger import record_load

@@ -12,6 +12,7 @@ import pytest
 import langchain_s2a
 import llamaindex_s2a
 import s2a
+from s2a import adapter
 from s2a.evaluation import frameworks
 from tests.fake_tgi import FakeTGI, plausible_reply, serve
 
@@ -112,6 +113,33 @@ def test_the_core_imports_no_adapter() -> None:
         for path in core.rglob("*.py")
     }
     assert {file: names for file, names in reaching.items() if names} == {}
+
+
+def _private_core(module: str) -> bool:
+    """`s2a._x` or `s2a.y._z`: a core module that is not public."""
+    top, *rest = module.split(".")
+    return top == "s2a" and any(part.startswith("_") for part in rest)
+
+
+def test_the_adapters_import_the_core_only_through_its_public_modules() -> None:
+    private = {}
+    for package in (langchain_s2a, llamaindex_s2a):
+        root = Path(str(package.__file__)).parent
+        for path in root.rglob("*.py"):
+            names = sorted(n for n in _imported_modules(path) if _private_core(n))
+            if names:
+                private[f"{root.name}/{path.relative_to(root)}"] = names
+    assert private == {}
+
+
+def test_the_adapter_seam_exports_what_the_adapters_use() -> None:
+    assert sorted(adapter.__all__) == sorted(
+        [
+            "ModelCall", "Outcome", "Plan", "Reply", "ScoredCalls", "StepPlan", "TokenLogprob", "arun_plan",
+            "lazy_attribute", "plan_step", "redact", "run_plan", "token_logprobs", "token_usage",
+        ]
+    )  # fmt: skip
+    assert all(hasattr(adapter, name) for name in adapter.__all__)
 
 
 def test_the_harness_finds_each_adapters_evaluation_module() -> None:

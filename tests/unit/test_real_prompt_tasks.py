@@ -18,9 +18,10 @@ from s2a._question import question_sentences
 from s2a._sentences import sentence_spans, split_sentences
 from s2a.evaluation import TASKS
 from s2a.evaluation.phrasings import QUESTIONS_PER_PHRASING, phrasings_data
+from s2a.evaluation.real_prompts import choice_letter
+from s2a.evaluation.records import PhrasingRecord, SycophancyRecord
 from s2a.evaluation.report import markdown
 from s2a.evaluation.runner import ExampleResult
-from s2a.evaluation.tasks import PhrasingRecord, SycophancyRecord, choice_letter
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 FAMILIES = ("belief", "assertion", "hearsay", "popularity", "tag", "doubt", "before", "musing", "turn")

@@ -20,7 +20,7 @@ from s2a._sentences import split_sentences
 from s2a._stance import asks_readers_view, marked, stance
 from s2a._windows import plan_step
 from s2a.evaluation import TASKS
-from s2a.evaluation.tasks import PhrasingRecord
+from s2a.evaluation.records import PhrasingRecord
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
