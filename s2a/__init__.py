@@ -27,9 +27,10 @@ from s2a._types import (
     TokenUsage,
     VariantName,
 )
+from s2a._windows import finish, prepare
 from s2a.prompts import DEFAULT_PROMPTS, S2APrompts
 from s2a.tgi import Decoding
-from s2a.variants import VARIANTS, S2AConfig, S2ARequest, Variant, finish, history_input, prepare
+from s2a.variants import VARIANTS, S2AConfig, S2ARequest, Variant, history_input
 
 __all__ = [
     "DEFAULT_PROMPTS",

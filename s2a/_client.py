@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -10,52 +9,10 @@ from huggingface_hub import InferenceClient
 
 from s2a._faults import DEFAULT_RETRY, RetryPolicy, call_with_retries
 from s2a._steps import Reply, run_plan
-from s2a._types import ChatMessage, S2AInput, S2AResult, TokenLogprob, TokenUsage
+from s2a._types import ChatMessage, S2AInput, S2AResult, token_logprobs, token_usage
 from s2a._windows import plan_step
 from s2a.tgi import Decoding, read_info
 from s2a.variants import S2AConfig
-
-
-def token_logprobs(content: Any) -> tuple[TokenLogprob, ...] | None:
-    """OpenAI-style `logprobs.content` (dicts or huggingface_hub's objects) as the core's tokens."""
-    if not content:
-        return None
-
-    def field(entry: Any, name: str) -> Any:
-        return entry[name] if isinstance(entry, Mapping) else getattr(entry, name)
-
-    return tuple(
-        TokenLogprob(
-            str(field(entry, "token")),
-            float(field(entry, "logprob")),
-            tuple(
-                (str(field(t, "token")), float(field(t, "logprob")))
-                for t in field(entry, "top_logprobs") or ()
-            ),
-        )
-        for entry in content
-    )
-
-
-def token_usage(usage: Any) -> TokenUsage | None:
-    """An OpenAI-shaped `usage` (TGI's, huggingface_hub's or the openai SDK's object) as a `TokenUsage`."""
-    if usage is None or getattr(usage, "prompt_tokens", None) is None:
-        return None
-    return TokenUsage(
-        input_tokens=usage.prompt_tokens,
-        output_tokens=usage.completion_tokens or 0,
-        total_tokens=usage.total_tokens or 0,
-        cached_tokens=_cached(usage),
-    )
-
-
-def _cached(usage: Any) -> int | None:
-    """`prompt_tokens_details.cached_tokens`, where the server reports it (OpenAI's field)."""
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = (
-        details.get("cached_tokens") if isinstance(details, dict) else getattr(details, "cached_tokens", None)
-    )
-    return cached if isinstance(cached, int) else None
 
 
 def chat(

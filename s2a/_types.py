@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import TypedDict
@@ -171,3 +171,45 @@ class S2AResult(BaseModel):
 
     def __str__(self) -> str:
         return self.prompt
+
+
+def token_logprobs(content: Any) -> tuple[TokenLogprob, ...] | None:
+    """OpenAI-style `logprobs.content` (dicts or huggingface_hub's objects) as the core's tokens."""
+    if not content:
+        return None
+
+    def field(entry: Any, name: str) -> Any:
+        return entry[name] if isinstance(entry, Mapping) else getattr(entry, name)
+
+    return tuple(
+        TokenLogprob(
+            str(field(entry, "token")),
+            float(field(entry, "logprob")),
+            tuple(
+                (str(field(t, "token")), float(field(t, "logprob")))
+                for t in field(entry, "top_logprobs") or ()
+            ),
+        )
+        for entry in content
+    )
+
+
+def token_usage(usage: Any) -> TokenUsage | None:
+    """An OpenAI-shaped `usage` (TGI's, huggingface_hub's or the openai SDK's object) as a `TokenUsage`."""
+    if usage is None or getattr(usage, "prompt_tokens", None) is None:
+        return None
+    return TokenUsage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens or 0,
+        total_tokens=usage.total_tokens or 0,
+        cached_tokens=_cached(usage),
+    )
+
+
+def _cached(usage: Any) -> int | None:
+    """`prompt_tokens_details.cached_tokens`, where the server reports it (OpenAI's field)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = (
+        details.get("cached_tokens") if isinstance(details, dict) else getattr(details, "cached_tokens", None)
+    )
+    return cached if isinstance(cached, int) else None

@@ -19,7 +19,7 @@ and never looks at which variant it is.
    none: `Variant.needs_question`).
 3. **Calls.** A variant may fan a request out into several calls (`Variant.calls`: `scored`,
    one call per sentence); `waves` says which go together.
-4. **Read.** Each reply is parsed (`s2a.variants.finish`), or its call's failure is applied
+4. **Read.** Each reply is parsed (`finish`, through `Variant.parse`), or its call's failure is applied
    per the fallback policy: a part whose call fails or whose reply is unusable keeps its
    original text, flagged, as a single call would.
 5. **Merge.** A fanned-out request's results fold into one (`Variant.fold`), then the parts'
@@ -31,18 +31,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from s2a._errors import S2ACallError
+from s2a._errors import S2ACallError, S2AParseError
+from s2a._parsing import Unusable
 from s2a._parts import Part, approx_tokens, prompt_tokens, split_parts
 from s2a._sentences import Span, sentence_spans
 from s2a._steps import Outcome
-from s2a._types import S2AInput, S2AResult, StepCost
-from s2a.variants import VARIANTS, S2AConfig, S2ARequest, Variant, finish, original_result, prepare
-from s2a.variants._base import PartBuilder, found_question
+from s2a._types import S2AInput, S2AResult, StepCost, TokenLogprob, TokenUsage
+from s2a.variants import VARIANTS, S2AConfig, S2ARequest, Variant, original_result
+from s2a.variants._base import PartBuilder, Reading, found_question, reading_result
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QUESTION_SHARE", "StepPlan", "approx_tokens", "call_failed", "plan_step", "request_tokens"]
+__all__ = [
+    "QUESTION_SHARE",
+    "StepPlan",
+    "approx_tokens",
+    "call_failed",
+    "finish",
+    "plan_step",
+    "prepare",
+    "request_tokens",
+]
 
 QUESTION_SHARE = 4
 """When the question is inside the context, 1/this of each window is kept for it."""
@@ -245,3 +256,92 @@ def _plan(
         parts=parts,
         first=tuple(_part(whole, p, question) for p in first_parts),
     )
+
+
+def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
+    """Build the S2A call for `inp` (no I/O). Check `request.needs_llm` before calling a model.
+
+    Raises:
+        TypeError: `inp` is not an `S2AInput`, or `config` not an `S2AConfig`.
+
+    """
+    if not isinstance(inp, S2AInput):
+        msg = f"prepare() takes an S2AInput as `inp`, got {type(inp).__name__}: wrap text in S2AInput(...)"
+        raise TypeError(msg)
+    if config is not None and not isinstance(config, S2AConfig):
+        msg = f"prepare() takes an S2AConfig as `config`, got {type(config).__name__}"
+        raise TypeError(msg)
+    config = config or S2AConfig()
+    variant = VARIANTS[config.variant]
+    if variant.build is None or (not inp.context.strip() and not variant.finds_question):
+        return S2ARequest(input=inp, config=config)
+    return variant.build(inp, config)
+
+
+def _result(request: S2ARequest, outcome: Reading, **extra: Any) -> S2AResult:
+    prompt = outcome.prompt
+    if prompt is None:
+        variant = VARIANTS[request.config.variant]
+        prompt = variant.answer(request.config.prompts, request.input, outcome.context, outcome.question)
+    return reading_result(request, outcome, prompt=prompt, **extra)
+
+
+def finish(
+    request: S2ARequest,
+    output: str | None = None,
+    usage: TokenUsage | None = None,
+    *,
+    truncated: bool = False,
+    logprobs: Sequence[TokenLogprob] | None = None,
+) -> S2AResult:
+    """Read the model's `output` for `request` and build the result, applying the fallback policy.
+
+    `logprobs` are the reply's tokens with their alternatives, when the backend reports them
+    (`scored` reads P(keep) from them; without them it reads the decisions as written).
+
+    `truncated` says the backend stopped the reply at its token limit (TGI's `finish_reason`
+    `length`): such a reply is not used, since the part cut off may be what had to be kept.
+
+    Raises:
+        S2AParseError: the output is unusable and the policy is `fallback="raise"`.
+        ValueError: `output` is missing although the request needed a model call.
+        TypeError: `request` is not an `S2ARequest`, or `output` is not a str.
+
+    """
+    if not isinstance(request, S2ARequest):
+        msg = f"finish() takes the S2ARequest from prepare() as `request`, got {type(request).__name__}"
+        raise TypeError(msg)
+    if output is not None and not isinstance(output, str):
+        msg = f"finish() takes the model's reply text as `output`, got {type(output).__name__}"
+        raise TypeError(msg)
+    inp = request.input
+    variant = VARIANTS[request.config.variant]
+    if not request.needs_llm:
+        if variant.settle is not None:
+            return _result(request, variant.settle(request))
+        return _result(request, Reading(context=inp.context, question=inp.question or ""))
+    if output is None or variant.parse is None:
+        msg = f"the {variant.name!r} S2A step needs the model's output, got none"
+        raise ValueError(msg)
+    try:
+        outcome = _read(variant.parse, request, output, logprobs, truncated=truncated)
+    except Unusable as exc:
+        if request.config.fallback == "raise":
+            raise S2AParseError(exc.reason, output) from None
+        logger.warning("S2A output unusable (%s); keeping the original context", exc.reason)
+        return original_result(request, exc.reason, raw=output, usage=usage)
+    return _result(request, outcome, raw=output, usage=usage)
+
+
+def _read(
+    parse: Callable[[S2ARequest, str, Sequence[TokenLogprob] | None], Reading],
+    request: S2ARequest,
+    output: str,
+    logprobs: Sequence[TokenLogprob] | None,
+    *,
+    truncated: bool,
+) -> Reading:
+    if truncated and request.max_new_tokens is None:  # a reply cut where asked is complete
+        msg = "the reply was cut off at the token limit (raise max_new_tokens, or set a smaller window)"
+        raise Unusable(msg)
+    return parse(request, output, logprobs)

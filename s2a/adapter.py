@@ -20,11 +20,10 @@ Everything here is public and kept stable with the package; the modules it comes
 
 from __future__ import annotations
 
-from s2a._client import token_logprobs, token_usage
 from s2a._faults import redact
 from s2a._lazy import lazy_attribute
 from s2a._steps import ModelCall, Outcome, Plan, Reply, arun_plan, run_plan
-from s2a._types import ScoredCalls, TokenLogprob
+from s2a._types import ScoredCalls, TokenLogprob, token_logprobs, token_usage
 from s2a._windows import StepPlan, plan_step
 
 __all__ = [

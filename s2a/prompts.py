@@ -9,9 +9,9 @@ docstring, which is checked when the `S2APrompts` is built. Literal braces are w
 from __future__ import annotations
 
 from string import Formatter
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict
 
 from s2a._errors import S2AConfigError
 
@@ -222,8 +222,11 @@ class S2APrompts(BaseModel):
         "answer_instructed": {"original"},
     }
 
-    @model_validator(mode="after")
-    def _check_fields(self) -> S2APrompts:
+    def model_post_init(self, _context: Any, /) -> None:
+        """Check each template's fields once, when the prompts are made.
+
+        Not an after-validator: pydantic reruns those each time a config holding the prompts is made.
+        """
         for name, required in self._required.items():
             template: str = getattr(self, name)
             try:
@@ -237,7 +240,6 @@ class S2APrompts(BaseModel):
                     f"found {sorted(found)} (write literal braces as '{{{{' and '}}}}')"
                 )
                 raise S2AConfigError(msg)
-        return self
 
 
 DEFAULT_PROMPTS = S2APrompts()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from s2a._types import S2AInput
+from s2a._windows import prepare
 from s2a.evaluation.cost_model import GPU_PROJECTION, CostModel, fit_cost_model
 from s2a.evaluation.methods import (
     S2A_TOKENS,
@@ -37,7 +38,7 @@ from s2a.evaluation.methods import (
 from s2a.evaluation.records import Record
 from s2a.evaluation.task import Task
 from s2a.local.cpu import cpu_model
-from s2a.variants import S2AConfig, prepare
+from s2a.variants import S2AConfig
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,8 @@ class Variant:
     """The calls one request makes, in the order sent, when they are not the request itself."""
     fold: Callable[[S2ARequest, Sequence[S2ARequest], Sequence[S2AResult]], S2AResult] | None = None
     """One request's result from its `calls` and their results, in the same order."""
+    settle: Callable[[S2ARequest], Reading] | None = None
+    """The reading of a request that needs no call; `None`: the input as given."""
     finds_question: bool = False
     """The question is found from the text's structure, never asked of the model; such a variant
     also runs on a context with no text (the question alone)."""

@@ -146,6 +146,11 @@ build_extractive = judged_builder(_ask_keep_list)
 """`extractive`'s request: the question stated, the other sentences numbered, `{"keep": [...]}`."""
 
 
+def nothing_judged(request: S2ARequest) -> Reading:
+    """The reading when there is no sentence to judge: the question alone, kept as it is."""
+    return extractive_outcome(request, ())
+
+
 def extractive_outcome(request: S2ARequest, dropped: Iterable[int]) -> Reading:
     """What the answer step sees when the sentences `dropped` (indexes into `request.spans`) go.
 

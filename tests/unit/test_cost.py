@@ -137,7 +137,7 @@ def test_the_local_servers_usage_says_what_its_cache_gave() -> None:
     # The shape the local server sends (s2a/local/chat.py), read as huggingface_hub reads it.
     from huggingface_hub import ChatCompletionOutput  # noqa: PLC0415
 
-    from s2a._client import _cached  # noqa: PLC0415
+    from s2a._types import _cached  # noqa: PLC0415
 
     usage = {
         "prompt_tokens": 5,

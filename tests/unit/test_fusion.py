@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s2a import Fusion, S2AConfig
-from s2a._client import token_logprobs
 from s2a._fusion import bm25_order, fused_keep, fused_order, named
 from s2a._steps import Reply
+from s2a._types import token_logprobs
 from s2a.selection import DEFAULT_FUSION, finish_selection, plan_selection
 
 QUERY = "Which river flows through the city where Ada Lovelace was born?"

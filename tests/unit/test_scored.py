@@ -29,11 +29,11 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from langchain_s2a import S2ADocumentCompressor, S2ARunnable, tgi_chat_model
 from llamaindex_s2a import S2ANodePostprocessor, tgi_llm
 from s2a import NO_RETRY, Decoding, Fusion, S2AConfig, S2AInput, S2AParseError, finish, prepare
-from s2a._client import run_s2a, token_logprobs
+from s2a._client import run_s2a
 from s2a._parsing import Unusable
 from s2a._scores import decisions_regex, dropped, read_decision, read_decisions, read_opinion
 from s2a._steps import Reply, arun_plan, run_plan
-from s2a._types import TokenLogprob
+from s2a._types import TokenLogprob, token_logprobs
 from s2a._windows import plan_step
 from s2a.selection import finish_selection, plan_selection
 from s2a.tgi import inference_client

@@ -76,4 +76,8 @@ def test_following_one_input_never_calls_back_into_a_module_that_called_it() -> 
     assert result.prompt == "Paris is in France. Paris is big. Where is Paris?"
     assert "s2a/variants/scored.py" in entered  # the path under test ran
     assert {(module, name) for _, module, name in back} <= CALLBACKS
+    # The adapter and its conversions, the types, the plan, the driver and its retries, and the
+    # variant's own modules (extractive, scored, _base) with the text tools scored reads:
+    # sentences, the question, decisions and stance rules. A new module on this path is a choice.
+    assert len(entered) <= 13, entered
     print(f"entered {len(entered)} project modules: {', '.join(entered)}")  # shown with `pytest -s`
