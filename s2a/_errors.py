@@ -22,6 +22,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from s2a._faults import Failure
 
+CALL_FAILED = "the S2A call failed"
+"""How a fallback reason starts when the model call failed (not its reply): `S2AResult.fallback`
+and a selection's, then `: <what failed>`."""
+
 
 class S2AError(Exception):
     """Base class of every error s2a raises on purpose."""

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from s2a._errors import S2ACallError, S2AParseError
+from s2a._errors import CALL_FAILED, S2ACallError, S2AParseError
 from s2a._parsing import Unusable
 from s2a._parts import Part, approx_tokens, prompt_tokens, split_parts
 from s2a._sentences import Span, sentence_spans
@@ -207,7 +207,7 @@ def call_failed(request: S2ARequest, error: S2ACallError) -> S2AResult:
     if request.config.fallback == "raise":
         raise error
     logger.warning("S2A call failed (%s); keeping the original context", error)
-    return original_result(request, f"the S2A call failed: {error}")
+    return original_result(request, f"{CALL_FAILED}: {error}")
 
 
 def plan_step(

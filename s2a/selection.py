@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from s2a._errors import S2ACallError, S2AParseError
+from s2a._errors import CALL_FAILED, S2ACallError, S2AParseError
 from s2a._fusion import Fusion, bm25_order, fused_keep, fused_order
 from s2a._parsing import Unusable, parse_selection
 from s2a._parts import approx_tokens, pack, prompt_tokens
@@ -127,7 +127,7 @@ class SelectionPlan:
             if self.config.fallback == "raise":
                 raise outcome
             logger.warning("S2A selection call failed (%s%s); keeping its items", outcome, where)
-            return WindowRead(window, None, fallback=f"the S2A call failed: {outcome}{where}")
+            return WindowRead(window, None, fallback=f"{CALL_FAILED}: {outcome}{where}")
         try:
             judged, source = _decisions(self, window, outcome)
         except Unusable as exc:

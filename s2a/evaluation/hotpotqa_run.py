@@ -27,7 +27,7 @@ from typing import TypeVar
 import httpx
 from huggingface_hub import get_session
 
-from s2a._errors import S2ACallError
+from s2a._errors import CALL_FAILED, S2ACallError
 from s2a.evaluation.hotpotqa import (
     HOTPOTQA,
     METHODS,
@@ -52,7 +52,6 @@ TIMEOUT = 600.0
 """Seconds a filter waits for a reply (as `TGIChat` waits for the answer's): a shared CPU server
 can queue a request for minutes."""
 _SERVER_FAILURES = (httpx.HTTPError, OSError, S2ACallError)
-_CALL_FAILED = "the S2A call failed"  # s2a.selection's fallback reason for a failed call
 
 T = TypeVar("T")
 
@@ -70,7 +69,7 @@ def guarded(name: str, call: Callable[[], T]) -> T:
 
 def no_failed_call(fallback: str | None) -> None:
     """Raise when an S2A fallback comes from a failed call: the server's failure, retried next run."""
-    if fallback is not None and _CALL_FAILED in fallback:
+    if fallback is not None and CALL_FAILED in fallback:
         msg = f"the server failed during the S2A step ({fallback})"
         raise RuntimeError(msg)
 

@@ -212,6 +212,11 @@ class Variant:
     """The parts of a split context other than the last wait for the question its reply gives;
     `False`: they run without one when it gives none."""
 
+    def __post_init__(self) -> None:
+        if (self.calls is None) != (self.fold is None):
+            msg = f"variant {self.name!r}: `calls` and `fold` go together (the calls' results need folding)"
+            raise ValueError(msg)
+
 
 def reading_result(request: S2ARequest, reading: Reading, **extra: Any) -> S2AResult:
     """`request`'s result from what its variant read; `extra` sets (or overrides) other fields.

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from s2a._errors import CALL_FAILED
 from s2a._scores import (
     ONE_DECISION_REGEX,
     OPINION_REGEX,
@@ -211,7 +212,7 @@ def fold_scored(unit: S2ARequest, calls: Sequence[S2ARequest], results: Sequence
     opinions = {n - 1: p for r in ok for n, p in (r.opinions or {}).items()}
     failed = [r.fallback for r in results if r.fallback is not None]
     if not scores and not opinions:
-        reason = failed[0].removeprefix("the S2A call failed: ")
+        reason = failed[0].removeprefix(f"{CALL_FAILED}: ")
         return original_result(unit, f"every S2A call failed: {reason}", usage=summed_usage(results))
     source: ScoresFrom = "text" if any(r.scores_from == "text" for r in ok) else "logprobs"
     asked_opinions = any(call.opinion for call in calls)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,6 +43,14 @@ def test_registry_lists_every_variant() -> None:
         "scored",
     }
     assert all(v.description for v in VARIANTS.values())
+
+
+def test_a_variant_that_fans_out_must_fold() -> None:
+    scored = VARIANTS["scored"]
+    with pytest.raises(ValueError, match="`calls` and `fold` go together"):
+        replace(scored, fold=None)
+    with pytest.raises(ValueError, match="`calls` and `fold` go together"):
+        replace(scored, calls=None)
 
 
 @pytest.mark.parametrize("variant", ["separated", "unseparated", "keep_original"])
