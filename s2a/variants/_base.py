@@ -186,7 +186,8 @@ class Variant:
 
     `build` a request, `parse` a reply, `answer` (the prompt the answer step sees); for a context
     split into parts, `part` (one part's request) and `merge` (the parts' results into one); for a
-    request that makes several calls, `calls` (the calls) and `fold` (their results into one).
+    request that makes several calls, `calls` (the calls) and `fold` (their results into one);
+    `settle` for a request that needs no call.
     """
 
     name: VariantName
