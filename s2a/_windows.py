@@ -278,10 +278,9 @@ def prepare(inp: S2AInput, config: S2AConfig | None = None) -> S2ARequest:
     return variant.build(inp, config)
 
 
-def _result(request: S2ARequest, outcome: Reading, **extra: Any) -> S2AResult:
+def _result(variant: Variant, request: S2ARequest, outcome: Reading, **extra: Any) -> S2AResult:
     prompt = outcome.prompt
     if prompt is None:
-        variant = VARIANTS[request.config.variant]
         prompt = variant.answer(request.config.prompts, request.input, outcome.context, outcome.question)
     return reading_result(request, outcome, prompt=prompt, **extra)
 
@@ -314,12 +313,9 @@ def finish(
     if output is not None and not isinstance(output, str):
         msg = f"finish() takes the model's reply text as `output`, got {type(output).__name__}"
         raise TypeError(msg)
-    inp = request.input
     variant = VARIANTS[request.config.variant]
     if not request.needs_llm:
-        if variant.settle is not None:
-            return _result(request, variant.settle(request))
-        return _result(request, Reading(context=inp.context, question=inp.question or ""))
+        return _result(variant, request, variant.settle(request))
     if output is None or variant.parse is None:
         msg = f"the {variant.name!r} S2A step needs the model's output, got none"
         raise ValueError(msg)
@@ -330,7 +326,7 @@ def finish(
             raise S2AParseError(exc.reason, output) from None
         logger.warning("S2A output unusable (%s); keeping the original context", exc.reason)
         return original_result(request, exc.reason, raw=output, usage=usage)
-    return _result(request, outcome, raw=output, usage=usage)
+    return _result(variant, request, outcome, raw=output, usage=usage)
 
 
 def _read(

@@ -180,6 +180,11 @@ Merger = Callable[[S2ARequest, Sequence[Part], Sequence[S2AResult]], S2AResult]
 Fewer results than parts means the question was not found in the last part."""
 
 
+def as_given(request: S2ARequest) -> Reading:
+    """The reading of a request left as it came: its context and its question (if it has one)."""
+    return Reading(context=request.input.context, question=request.input.question or "")
+
+
 @dataclass(frozen=True)
 class Variant:
     """A registered variant: its hooks on the line every S2A step runs.
@@ -204,8 +209,8 @@ class Variant:
     """The calls one request makes, in the order sent, when they are not the request itself."""
     fold: Callable[[S2ARequest, Sequence[S2ARequest], Sequence[S2AResult]], S2AResult] | None = None
     """One request's result from its `calls` and their results, in the same order."""
-    settle: Callable[[S2ARequest], Reading] | None = None
-    """The reading of a request that needs no call; `None`: the input as given."""
+    settle: Callable[[S2ARequest], Reading] = as_given
+    """The reading of a request that needs no call; by default, the input as given."""
     finds_question: bool = False
     """The question is found from the text's structure, never asked of the model; such a variant
     also runs on a context with no text (the question alone)."""
