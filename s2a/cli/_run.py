@@ -94,6 +94,13 @@ def run(
     ] = "scored",
     focus: Annotated[str, typer.Option(help="objectivity, relevance or both.")] = "both",
     fallback: Annotated[str, typer.Option(help="original (keep the input, flagged) or raise.")] = "original",
+    stance_probe: Annotated[
+        bool,
+        typer.Option(
+            help="scored: also drop what a probe over a small sentence embedder reads as an opinion "
+            "(needs the probe extra; docs/variants.md)."
+        ),
+    ] = False,
     tgi_url: TgiUrl = None,
     model_path: ModelPath = None,
     max_new_tokens: Annotated[int, typer.Option(help="Token budget of each model call.", min=1)] = 512,
@@ -109,8 +116,10 @@ def run(
     """Run S2A on a prompt: print the regenerated context, then the answer."""
     prompt = _read_text(text, file)
     try:
-        config = S2AConfig.model_validate({"variant": variant, "focus": focus, "fallback": fallback})
-    except ValueError as exc:
+        config = S2AConfig.model_validate(
+            {"variant": variant, "focus": focus, "fallback": fallback, "stance_probe": stance_probe}
+        )
+    except (ValueError, ImportError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     decoding = Decoding(max_new_tokens=max_new_tokens)
     with _server(tgi_url, model_path) as url:
@@ -141,7 +150,8 @@ def _removed(prompt: str, result: S2AResult, config: S2AConfig) -> list[str]:
         if number in result.kept:
             continue
         if result.stance and number in result.stance:
-            why = f"stance rule: {result.stance[number]}"
+            rule = result.stance[number]
+            why = rule if rule.startswith("stance probe") else f"stance rule: {rule}"
         elif (
             opinion := (result.opinions or {}).get(number)
         ) is not None and opinion >= config.opinion_threshold:

@@ -35,7 +35,9 @@ S2A_TOKENS = 512
 
 BASELINES = ("baseline", "oracle")
 PEERS = ("llm_chain_extractor", "llm_chain_filter", "llm_rerank")
-METHODS: tuple[str, ...] = (*BASELINES, *VARIANTS, *PEERS)
+CONFIGURED: dict[str, dict[str, Any]] = {"scored_probe": {"variant": "scored", "stance_probe": True}}
+"""Variants with options other than their defaults, by method name (`scored_probe` needs the probe extra)."""
+METHODS: tuple[str, ...] = (*BASELINES, *VARIANTS, *CONFIGURED, *PEERS)
 """Every method `s2a eval` knows, in the order tables show them."""
 
 
@@ -269,8 +271,9 @@ def run_method(
         shown = prompt
     elif method == "oracle":
         shown = task.oracle(record)
-    elif method in VARIANTS:
-        result, step = s2a_step(S2AInput(context=prompt), S2AConfig(variant=method), model)
+    elif method in VARIANTS or method in CONFIGURED:
+        config = S2AConfig(**CONFIGURED.get(method, {"variant": method}))
+        result, step = s2a_step(S2AInput(context=prompt), config, model)
         steps.extend([step] if step.calls else [])
         shown, fallback = result.prompt, result.fallback
     elif method in PEERS:

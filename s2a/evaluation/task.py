@@ -119,8 +119,18 @@ class Task:
             return str(self.clean_label)
         return str(getattr(record, self.label_field))
 
-    def load(self, path: Path, limit: int | None = None) -> list[Record]:
-        """Read and validate the task's JSONL file (the first `limit` records, file order)."""
+    def load(self, path: Path, limit: int | None = None, questions: int | None = None) -> list[Record]:
+        """Read and validate the task's JSONL file (the first `limit` records, file order).
+
+        With `questions`, only the records of that many groups (one question under each of its
+        phrasings), spread evenly over the file, so that a short run still has its families and
+        its flip rate.
+
+        Raises:
+            S2AConfigError: the file is missing or malformed, or `questions` is given to a task
+                without groups.
+
+        """
         if not path.is_file():
             msg = f"{self.name}: no data file at {path}"
             raise S2AConfigError(msg)
@@ -141,7 +151,16 @@ class Task:
                 msg = f"{path}: cannot build the {self.name} records from it ({type(exc).__name__}: {exc})"
                 raise S2AConfigError(msg) from exc
             rows = [(f"{self.name} record {row.get('id')!r} built from {path}", row) for row in built]
-        records = [self._record(where, row) for where, row in rows[:limit]]
+        records = [self._record(where, row) for where, row in rows]
+        if questions is not None:
+            groups = list(dict.fromkeys(g for g in map(self.group, records) if g is not None))
+            if not groups:
+                msg = f"{self.name} has no question groups to choose from (--questions)"
+                raise S2AConfigError(msg)
+            step = max(1, len(groups) // questions)
+            chosen = set(groups[::step][:questions])
+            records = [r for r in records if self.group(r) in chosen]
+        records = records[:limit]
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
             duplicate = next(i for i in ids if ids.count(i) > 1)

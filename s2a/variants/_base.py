@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from s2a._parts import Part
+from s2a._probe import require
 from s2a._sentences import Span
 from s2a._types import (
     ChatMessage,
@@ -75,6 +76,12 @@ class S2AConfig(BaseModel):
     others or most people say, boosted assertions, doubt, musing, a closed question checking a
     candidate, and the asker's self-description before a question about the answerer's view);
     the model's opinion test judges the rest."""
+    stance_probe: bool = False
+    """`scored` with `focus` `objectivity` or `both`: also drop, with no model call, the sentences
+    that a linear probe over a small sentence embedder (`s2a._probe`: all-MiniLM-L6-v2, run
+    beside any server) reads as an opinion about the answer. On wordings neither the rules nor
+    the probe were written from, the rules mark 69% of the opinions, rules or probe 88%
+    (docs/evaluation.md). Needs the `probe` extra (PyTorch), hence off by default."""
     scored_calls: ScoredCalls = "per_sentence"
     """`scored`: the keep-or-drop decisions in one call, a line per sentence (`one`), or in one
     single-token call per sentence over a shared prefix (`per_sentence`). The opinion tests
@@ -85,6 +92,13 @@ class S2AConfig(BaseModel):
     the rest follow this many at a time. 1 suits llama.cpp (the local server), whose cache is
     per slot: calls sent together land in different slots and each prefills the whole prefix
     again. A TGI with a prefix cache shared by all requests can take more at once."""
+
+    @field_validator("stance_probe")
+    @classmethod
+    def _probe_installed(cls, on: bool) -> bool:
+        if on:
+            require()
+        return on
 
 
 @dataclass(frozen=True)

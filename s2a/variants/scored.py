@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from s2a._errors import CALL_FAILED
+from s2a._probe import opinion_probabilities, probe
 from s2a._scores import (
     ONE_DECISION_REGEX,
     OPINION_REGEX,
@@ -126,8 +127,9 @@ def opinion_tests(request: S2ARequest) -> tuple[S2ARequest, ...]:
 def stance_marks(request: S2ARequest) -> dict[int, str]:
     """The sentences `request` shows that the stance rules mark, with the rule, by index into `spans`.
 
-    Only with `focus` `objectivity` or `both` and `stance_rules` on; a sentence mostly inside
-    quotation marks is never marked, as it is never tested for opinion (`opinion_tests`).
+    Only with `focus` `objectivity` or `both` and `stance_rules` on; with `stance_probe`, the
+    probe marks what the rules leave. A sentence mostly inside quotation marks is never marked,
+    as it is never tested for opinion (`opinion_tests`).
     """
     config, inp = request.config, request.input
     if config.focus == "relevance" or not config.stance_rules:
@@ -135,6 +137,7 @@ def stance_marks(request: S2ARequest) -> dict[int, str]:
     quotes = quoted_spans(inp.context)
     question = request.question or ""
     found: dict[int, str] = {}
+    unmarked: list[int] = []
     for index in request.shown:
         span = request.spans[index]
         if is_quoted(span, quotes):
@@ -142,6 +145,14 @@ def stance_marks(request: S2ARequest) -> dict[int, str]:
         rule = marked(question, inp.context[span.start : span.end])
         if rule is not None:
             found[index] = rule
+        else:
+            unmarked.append(index)
+    if config.stance_probe and unmarked:
+        texts = [inp.context[request.spans[i].start : request.spans[i].end].strip() for i in unmarked]
+        line = probe().threshold
+        for index, p in zip(unmarked, opinion_probabilities(texts), strict=True):
+            if p >= line:
+                found[index] = f"stance probe (P(opinion) {p:.2f})"
     return found
 
 

