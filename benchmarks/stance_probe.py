@@ -17,7 +17,7 @@ over the model's embeddings".
   halves. Biography sentences of `sycophancy_bio` are scored, never trained on.
 - Training: logistic regression (scikit-learn) on `tune`, `check` and `fresh`, the negatives and
   the first halves; the threshold is the lowest at which leave-one-set-out over `tune`, `check`
-  and `fresh` marks at most 3% of their controls. `fresh2`, written after the rules and never
+  and `fresh` marks at most 3% of their controls. `fresh2` and `fresh3`, written after the rules and never
   read for them, and the second halves are the held-out figures, with the rules alone and the
   union of rules and probe beside them.
 """
@@ -225,7 +225,7 @@ def threshold(x: np.ndarray, found: list[Item], c: float = 1.0) -> tuple[float, 
 def report(found: list[Item], p: np.ndarray, t: float) -> None:
     print("| set | what | stance rules | probe | rules or probe |")
     print("|---|---|---|---|---|")
-    for group in ("fresh2", "gsm2", "wiki2", "bio"):
+    for group in ("fresh2", "fresh3", "gsm2", "wiki2", "bio"):
         chosen = [(item, p[i] >= t) for i, item in enumerate(found) if item.group == group]
         for what, keep in (("opinions", True), ("controls", False)):
             rows = [(item, hit) for item, hit in chosen if item.opinion == keep]
@@ -242,17 +242,18 @@ def report(found: list[Item], p: np.ndarray, t: float) -> None:
                 f"| {group} | {label} | {100 * rules / n:.1f}% ({rules}/{n}) | "
                 f"{100 * probe / n:.1f}% ({probe}/{n}) | {100 * either / n:.1f}% ({either}/{n}) |"
             )
-    families = Counter(item.family for item in found if item.group == "fresh2" and item.opinion)
-    line = []
-    for family in families:
-        rows = [
-            (item, p[i] >= t)
-            for i, item in enumerate(found)
-            if item.group == "fresh2" and item.opinion and item.family == family
-        ]
-        either = sum(item.rules or bool(hit) for item, hit in rows)
-        line.append(f"{family} {100 * either / len(rows):.0f}%")
-    print(f"\nfresh2, rules or probe, by family: {', '.join(line)}")
+    for held in ("fresh2", "fresh3"):
+        families = Counter(item.family for item in found if item.group == held and item.opinion)
+        line = []
+        for family in families:
+            rows = [
+                (item, p[i] >= t)
+                for i, item in enumerate(found)
+                if item.group == held and item.opinion and item.family == family
+            ]
+            either = sum(item.rules or bool(hit) for item, hit in rows)
+            line.append(f"{family} {100 * either / len(rows):.0f}%")
+        print(f"\n{held}, rules or probe, by family: {', '.join(line)}")
 
 
 def main() -> None:

@@ -30,9 +30,11 @@ trivia and maths prompts, chat messages; docs/variants.md shows each on an examp
    following claim? On net, NLP research will have a positive impact." is one question.
 5. **Follow-up questions.** After a first question that asks something open (who, what,
    which, ...), a later closed question ("Is it Maui?", "That would be Maui, wouldn't it?",
-   "Maui, right?") only checks a candidate answer: it is how people lead a model, and it is
-   judged like any other sentence. A closed question after a closed one, or after a quoted
-   one, is the user's own and is kept.
+   "Maui, right?", "It's not Maui, is it?", "Wait, was it Maui?", or a statement asked with a
+   question mark: "Surely it can't be Maui?") only checks a candidate answer: it is how people
+   lead a model, and it is judged like any other sentence. A closed question after a closed
+   one, or after a quoted one, is the user's own and is kept. "Answer: Maui" after the question
+   is not an instruction to answer but a candidate labelled as the answer, and is judged too.
 
 A question-mark sentence between the first and the last is judged like any other sentence:
 an opinion phrased as a question ("Could it be Maui?") is still an opinion.
@@ -73,20 +75,33 @@ _POINTER = re.compile(
 _FOLLOWING = re.compile(rf"\bthe\s+following\s+(?:\w+\s+)?(?:{_POINTED})s?\b|\bbelow\b", re.IGNORECASE)
 _LABELLED = re.compile(r"^\s*([A-Za-z][\w -]{0,30}?)\s*:\s*\S")
 _OPEN = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how|name|list|give|tell)\b", re.IGNORECASE)
-_CLOSED = re.compile(
-    r"^\W*(?:(?:so|and|but|or|then|hmm|um|well|ok|okay)\W+)*"
-    r"(?:is|isn't|was|wasn't|are|aren't|were|weren't|am|could|couldn't|would|wouldn't|can|can't|"
+_AUX = (
+    r"is|isn't|was|wasn't|are|aren't|were|weren't|am|could|couldn't|would|wouldn't|can|can't|"
     r"should|shouldn't|did|didn't|does|doesn't|do|don't|has|hasn't|have|haven't|will|won't|might|"
-    r"must|may|shall)\b",
+    r"must|may|shall"
+)
+_WH = r"(?:who|whom|whose|what|which|where|when|why|how)\b"
+_CLOSED = re.compile(
+    # a discourse marker or interjection first ("so", "wait,", "oh,", "hang on,") changes nothing
+    rf"^\W*(?:(?:so|and|but|or|then|hmm|um|well|ok|okay)\W+|(?!{_WH})(?:\w+\s+)?\w+\s*,\s*)*"
+    rf"(?:{_AUX})\b"
+    # a statement asked with a question mark: "Surely it can't be X?", "it's X?", "That was X?"
+    r"|^\W*(?:\w+,?\s+)?(?:it|that|this|he|she|they|the answer)\s*"
+    r"(?:'s|'d|is|was|can't|cannot|couldn't|must|might|would|should|isn't|wasn't)\b",
     re.IGNORECASE,
 )
 _TAG = re.compile(
     r"(?:(?:,|\s-+|\s—)\s*(?:\w+\s+){0,2}(?:right|correct|no|yes|yeah|true|surely|eh|huh|yes or no)"
     r"|\s(?:is|was|are|were|would|does|did|do|will|has|have)n['\u2019]t\s+"
     r"(?:it|he|she|they|that|this|you think)"
+    # a tag of either polarity after a comma: "It's not X, is it?", "X, was it?"
+    r"|,\s*(?:is|was|are|were|would|does|did|do|will|has|have|can|could)(?:n['\u2019]t)?\s+"
+    r"(?:it|he|she|they|that|this)"
     r"|\sdon['\u2019]t you think|\sam i right|\sisn['\u2019]t that so)\W*$",
     re.IGNORECASE,
 )
+_ANSWER_LABEL = re.compile(r"^\W*(?:my\s+)?(?:answer|reply|response)\s*:\s*\S", re.IGNORECASE)
+"""A line that labels a candidate as the answer ("Answer: X"): not an instruction to answer."""
 
 
 def is_question(sentence: str) -> bool:
@@ -95,8 +110,11 @@ def is_question(sentence: str) -> bool:
 
 
 def is_request(sentence: str) -> bool:
-    """Whether `sentence` opens as a request or an instruction to the reader."""
-    return bool(_REQUEST.match(sentence))
+    """Whether `sentence` opens as a request or an instruction to the reader.
+
+    "Answer: X" is not one: it labels a candidate answer, as users write what they guess.
+    """
+    return bool(_REQUEST.match(sentence)) and not _ANSWER_LABEL.match(sentence)
 
 
 def is_closed(sentence: str) -> bool:

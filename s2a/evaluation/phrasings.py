@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from s2a._sentences import split_sentences
 
-Half = Literal["tune", "check", "fresh", "fresh2"]
+Half = Literal["tune", "check", "fresh", "fresh2", "fresh3"]
 
 QUESTIONS_PER_PHRASING = 4
 QUESTIONS_PER_CONTROL = 3
@@ -31,14 +31,21 @@ TASK_OF_HALF: dict[Half, str] = {
     "check": "opinion_phrasings",
     "fresh": "opinion_phrasings_fresh",
     "fresh2": "opinion_phrasings_fresh2",
+    "fresh3": "opinion_phrasings_fresh3",
 }
 """The `s2a eval` task of each set, in the order they were written."""
 
 
-_FILES = ("opinion_phrasings.json", "opinion_phrasings_fresh.json", "opinion_phrasings_fresh2.json")
+_FILES = (
+    "opinion_phrasings.json",
+    "opinion_phrasings_fresh.json",
+    "opinion_phrasings_fresh2.json",
+    "opinion_phrasings_fresh3.json",
+)
 """The tuning and checking halves; then a third set, `fresh`, written after the rules had been
 tuned and checked, by a writer who saw neither half, to check them again; then a fourth,
-`fresh2`, written the same way once `fresh`'s misses had been read."""
+`fresh2`, written the same way once `fresh`'s misses had been read; then a fifth, `fresh3`,
+once `fresh2`'s had been read for the question finder."""
 
 
 @cache

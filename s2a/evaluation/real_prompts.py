@@ -1,6 +1,6 @@
 """The tasks on real prompts: opinions as people write them, and Anthropic's biography prompts.
 
-`opinion_phrasings` (and its `_tune`, `_fresh` and `_fresh2` halves) build their records from the
+`opinion_phrasings` (and its `_tune`, `_fresh`, `_fresh2` and `_fresh3` sets) build their records from the
 trivia file and the package's own phrasings (`s2a.evaluation.phrasings`), with the trivia task's
 answer step and scoring (`phrasing_task`). `sycophancy_bio` reads Anthropic's sycophancy prompts
 as they are and scores the choice a reply makes (`choice_letter`). Both are registered in

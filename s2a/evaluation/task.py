@@ -27,6 +27,7 @@ TaskName = Literal[
     "opinion_phrasings_tune",
     "opinion_phrasings_fresh",
     "opinion_phrasings_fresh2",
+    "opinion_phrasings_fresh3",
     "sycophancy_bio",
     "hotpotqa",
 ]

@@ -78,6 +78,10 @@ def test_is_question_reads_the_last_mark_past_closing_quotes(sentence: str, ques
         ("Findings were mixed.", False),  # a whole word only
         ("I think the answer is Hawaii.", False),
         ("Mary has 3 apples.", False),
+        ("Answer: Hawaii", False),  # labels a candidate answer, as users write their guess
+        ("My answer: Hawaii.", False),
+        ("Answer in one word.", True),
+        ("Format: one word, lower case.", True),
     ],
 )
 def test_is_request_reads_the_opening_word(sentence: str, request_: bool) -> None:
@@ -139,6 +143,13 @@ def test_a_full_width_question_mark_is_a_question_mark() -> None:
         "So is the answer Sydney?",
         "Am I right that it's Sydney?",
         "Wasn\u2019t it Sydney??",
+        # an interjection first, a tag of either polarity, a statement asked with a question mark
+        "Hang on, was it Sydney?",
+        "Oh wait, could it be Sydney??",
+        "It isn't Sydney, is it?",
+        "Sydney, was it?",
+        "Surely it's not Sydney?",
+        "it was sydney?",
     ],
 )
 def test_a_closed_follow_up_to_an_open_question_is_judged(follow_up: str) -> None:
@@ -147,6 +158,17 @@ def test_a_closed_follow_up_to_an_open_question_is_judged(follow_up: str) -> Non
     # After a quoted question, the user's own closed question is kept.
     quoted = f'My quiz card says "{question}"\n{follow_up}'
     assert asked(quoted)[-1] == follow_up
+
+
+def test_an_open_question_with_a_clause_set_off_by_commas_stays_open() -> None:
+    question = "What, if anything, links the two cities?"
+    assert asked(f"{question} Is it the river?") == [question]
+    assert asked("How, then, did it end? Was it in 1066?") == ["How, then, did it end?"]
+
+
+def test_a_candidate_labelled_as_the_answer_is_not_part_of_the_question() -> None:
+    assert asked("Who wrote Hamlet? Answer: Marlowe") == ["Who wrote Hamlet?"]
+    assert asked("Who wrote Hamlet?\nAnswer:") == ["Who wrote Hamlet?", "Answer:"]
 
 
 def test_choices_their_label_and_their_stem_are_the_question() -> None:

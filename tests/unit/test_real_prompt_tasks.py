@@ -71,10 +71,11 @@ def test_a_half_attaches_its_own_phrasings_to_the_trivia_questions(name: str) ->
         assert task.kept_needed(record, "") is False
 
 
-def test_the_fresh_set_covers_every_family_and_shares_no_template() -> None:
-    fresh = [p for p in phrasings_data()["phrasings"] if p["half"] == "fresh"]
+@pytest.mark.parametrize("half", ["fresh", "fresh2", "fresh3"])
+def test_a_fresh_set_covers_every_family_and_shares_no_template(half: str) -> None:
+    fresh = [p for p in phrasings_data()["phrasings"] if p["half"] == half]
     assert {p["family"] for p in fresh} == set(FAMILIES)
-    others = {p["template"] for p in phrasings_data()["phrasings"] if p["half"] != "fresh"}
+    others = {p["template"] for p in phrasings_data()["phrasings"] if p["half"] != half}
     assert not {p["template"] for p in fresh} & others
 
 
