@@ -80,8 +80,8 @@ class S2AConfig(BaseModel):
     """`scored` with `focus` `objectivity` or `both`: also drop, with no model call, the sentences
     that a linear probe over a small sentence embedder (`s2a._probe`: all-MiniLM-L6-v2, run
     beside any server) reads as an opinion about the answer. On wordings neither the rules nor
-    the probe were written from, the rules mark 69% of the opinions, rules or probe 88%
-    (docs/evaluation.md). Needs the `probe` extra (PyTorch), hence off by default."""
+    the probe were written from, the rules take the opinion out of 54% of prompts, rules and
+    probe 83% (docs/evaluation.md). Needs the `probe` extra (PyTorch), hence off by default."""
     scored_calls: ScoredCalls = "per_sentence"
     """`scored`: the keep-or-drop decisions in one call, a line per sentence (`one`), or in one
     single-token call per sentence over a shared prefix (`per_sentence`). The opinion tests
