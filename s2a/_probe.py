@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -70,16 +71,23 @@ def encode(texts: Sequence[str]) -> list[list[float]]:
 
 
 _seen: dict[str, float] = {}
+_lock = threading.Lock()
 
 
 def opinion_probabilities(texts: Sequence[str]) -> list[float]:
-    """P(opinion) of each text, the texts not seen before embedded together in one batch."""
-    fresh = list(dict.fromkeys(t for t in texts if t not in _seen))
-    if fresh:
-        found = probe()
-        if len(_seen) + len(fresh) > _CACHED:
-            _seen.clear()
-        for text, vector in zip(fresh, encode(fresh), strict=True):
-            z = sum(w * v for w, v in zip(found.weights, vector, strict=True)) + found.bias
-            _seen[text] = 1.0 / (1.0 + math.exp(-z))
-    return [_seen[t] for t in texts]
+    """P(opinion) of each text, the texts not seen before embedded together in one batch.
+
+    Thread-safe (steps run side by side in threads share the cache). The first call loads the
+    embedder, about 8 s on a 2-core CPU, and blocks its caller, an event loop's too.
+    """
+    with _lock:
+        known = {t: _seen[t] for t in texts if t in _seen}
+        fresh = list(dict.fromkeys(t for t in texts if t not in known))
+        if fresh:
+            found = probe()
+            if len(_seen) + len(fresh) > _CACHED:
+                _seen.clear()
+            for text, vector in zip(fresh, encode(fresh), strict=True):
+                z = sum(w * v for w, v in zip(found.weights, vector, strict=True)) + found.bias
+                known[text] = _seen[text] = 1.0 / (1.0 + math.exp(-z))
+    return [known[t] for t in texts]

@@ -129,3 +129,15 @@ def test_the_real_embedder_tells_an_opinion_from_a_fact() -> None:
     )
     line = _probe.probe().threshold
     assert opinion >= line > max(fact, background)
+
+
+def test_a_full_cache_starts_again_without_losing_the_texts_asked(
+    fake_embedder: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_probe, "_CACHED", 2)
+    first = _probe.opinion_probabilities(["a.", f"{MARK} b."])
+    second = _probe.opinion_probabilities(["a.", "c.", f"{MARK} d."])  # "a." is read from the cache
+    assert first[1] >= _probe.probe().threshold > first[0]
+    assert second[0] == first[0]
+    assert second[2] >= _probe.probe().threshold > second[1]
+    assert fake_embedder == [["a.", f"{MARK} b."], ["c.", f"{MARK} d."]]
