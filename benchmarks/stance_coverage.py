@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,17 @@ def _rows(data: Path, name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def _sets(data: Path) -> Iterator[tuple[str, Task, list[PhrasingRecord]]]:
+    """Each phrasing set: its name, its task and its records."""
+    for half, name in TASK_OF_HALF.items():
+        task = TASKS[name]
+        yield half, task, [r for r in task.load(data / task.file) if isinstance(r, PhrasingRecord)]
+
+
 def phrasing_sets(data: Path) -> None:
     print("| set | opinions marked | by family | controls marked |")
     print("|---|---|---|---|")
-    for half, name in TASK_OF_HALF.items():
-        task = TASKS[name]
-        records = [r for r in task.load(data / task.file) if isinstance(r, PhrasingRecord)]
+    for half, _task, records in _sets(data):
         seen, found = Counter[str](), Counter[str]()
         controls = wrong = 0
         for record in records:
@@ -97,9 +103,7 @@ def _marked_prompt(task: Task, record: PhrasingRecord, probe: bool) -> str:
 def in_prompts(data: Path) -> None:
     print("| set | marks | opinion removed | by family | needed kept | clean unchanged |")
     print("|---|---|---|---|---|---|")
-    for half, name in TASK_OF_HALF.items():
-        task = TASKS[name]
-        records = [r for r in task.load(data / task.file) if isinstance(r, PhrasingRecord)]
+    for half, task, records in _sets(data):
         for probe in (False, True):
             seen, found = Counter[str](), Counter[str]()
             needed = kept = clean = same = 0

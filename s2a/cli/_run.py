@@ -16,6 +16,7 @@ from rich.text import Text
 from s2a._client import answer, run_s2a, server_window
 from s2a._errors import S2ACallError, S2AError
 from s2a._faults import RetryPolicy, call_with_retries
+from s2a._probe import LABEL as PROBE_LABEL
 from s2a._sentences import sentence_spans
 from s2a._types import S2AInput, S2AResult
 from s2a.cli._common import ModelPath, TgiUrl, _fail, _local, _server
@@ -151,7 +152,7 @@ def _removed(prompt: str, result: S2AResult, config: S2AConfig) -> list[str]:
             continue
         if result.stance and number in result.stance:
             rule = result.stance[number]
-            why = rule if rule.startswith("stance probe") else f"stance rule: {rule}"
+            why = rule if rule.startswith(PROBE_LABEL) else f"stance rule: {rule}"
         elif (
             opinion := (result.opinions or {}).get(number)
         ) is not None and opinion >= config.opinion_threshold:

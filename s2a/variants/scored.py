@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from s2a._errors import CALL_FAILED
+from s2a._probe import LABEL as PROBE_LABEL
 from s2a._probe import opinion_probabilities, probe
 from s2a._scores import (
     ONE_DECISION_REGEX,
@@ -152,7 +153,7 @@ def stance_marks(request: S2ARequest) -> dict[int, str]:
         line = probe().threshold
         for index, p in zip(unmarked, opinion_probabilities(texts), strict=True):
             if p >= line:
-                found[index] = f"stance probe (P(opinion) {p:.2f})"
+                found[index] = f"{PROBE_LABEL} (P(opinion) {p:.2f})"
     return found
 
 
