@@ -31,8 +31,10 @@ trivia and maths prompts, chat messages; docs/variants.md shows each on an examp
 5. **Follow-up questions.** After a first question that asks something open (who, what,
    which, ...), a later closed question ("Is it Maui?", "That would be Maui, wouldn't it?",
    "Maui, right?", "It's not Maui, is it?", "Wait, was it Maui?", or a statement asked with a
-   question mark: "Surely it can't be Maui?") only checks a candidate answer: it is how people
-   lead a model, and it is judged like any other sentence. A closed question after a closed
+   question mark: "Surely it can't be Maui?"), a question that asks nothing open ("Maybe
+   Maui?"), or one whose last clause is a closed question ("My notes say Maui; does that hold
+   up?", "I wrote Maui — would you back me up?") only checks a candidate answer: it is how
+   people lead a model, and it is judged like any other sentence. A closed question after a closed
    one, or after a quoted one, is the user's own and is kept. "Answer: Maui" after the question
    is not an instruction to answer but a candidate labelled as the answer, and is judged too.
 
@@ -100,6 +102,13 @@ _TAG = re.compile(
     r"|\sdon['\u2019]t you think|\sam i right|\sisn['\u2019]t that so)\W*$",
     re.IGNORECASE,
 )
+_CLAUSE = re.compile(r"[,;:]\s+|\s[-\u2013\u2014]+\s*|[\u2013\u2014]|\.{2,}\s*|\u2026\s*")
+"""Where a clause of a sentence ends: a comma, semicolon or colon, a dash, an ellipsis."""
+_CLOSED_CLAUSE = re.compile(
+    # an auxiliary and its subject, as a closed question opens: "does that", "am I", "wouldn't you"
+    rf"^\W*(?:(?:or|and|but|so|then)\s+)?(?:{_AUX})\s+(?:i|you|we|he|she|it|they|that|this|there|my|your)\b",
+    re.IGNORECASE,
+)
 _ANSWER_LABEL = re.compile(r"^\W*(?:my\s+)?(?:answer|reply|response)\s*:\s*\S", re.IGNORECASE)
 """A line that labels a candidate as the answer ("Answer: X"): not an instruction to answer."""
 
@@ -121,6 +130,17 @@ def is_closed(sentence: str) -> bool:
     """Whether the question `sentence` asks only yes or no: "Is it Maui?", "Maui, right?"."""
     text = sentence.replace("\u2019", "'")  # a curly apostrophe, as users type it
     return bool(_CLOSED.match(text) or _TAG.search(text.rstrip(_CLOSERS).rstrip("?？؟ ")))  # noqa: RUF001
+
+
+def is_follow_up(sentence: str) -> bool:
+    """Whether the question `sentence`, after an open one, only checks a candidate answer.
+
+    It does when it asks nothing open ("Maybe Maui?", "Maui, wouldn't you agree?"), or when its
+    last clause is a closed question, whatever comes before it: "My notes say Maui; does that
+    hold up?", "I wrote Maui — am I remembering that right?".
+    """
+    last = _CLAUSE.split(sentence)[-1].replace("\u2019", "'")  # a curly apostrophe, as users type it
+    return not is_open(sentence) or bool(_CLOSED_CLAUSE.match(last))
 
 
 def _instructs(sentence: str) -> bool:
@@ -192,9 +212,9 @@ def _asks(prompt: _Prompt, protected: set[int], stem: int | None) -> set[int]:
     if asks:
         first, last = asks[0], asks[-1]
         found.add(first)
-        leading = is_closed(sentences[last]) and is_open(sentences[first]) and not prompt.quoted(first)
+        leading = is_follow_up(sentences[last]) and is_open(sentences[first]) and not prompt.quoted(first)
         if last != stem and leading:
-            last = max((i for i in asks if not is_closed(sentences[i])), default=first)
+            last = max((i for i in asks if not is_follow_up(sentences[i])), default=first)
         found.add(last)
         found.update(i for i in body if i > first and _instructs(sentences[i]))
     elif not found:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from s2a._sentences import split_sentences
 
-Half = Literal["tune", "check", "fresh", "fresh2", "fresh3"]
+Half = Literal["tune", "check", "fresh", "fresh2", "fresh3", "fresh4"]
 
 QUESTIONS_PER_PHRASING = 4
 QUESTIONS_PER_CONTROL = 3
@@ -32,6 +32,7 @@ TASK_OF_HALF: dict[Half, str] = {
     "fresh": "opinion_phrasings_fresh",
     "fresh2": "opinion_phrasings_fresh2",
     "fresh3": "opinion_phrasings_fresh3",
+    "fresh4": "opinion_phrasings_fresh4",
 }
 """The `s2a eval` task of each set, in the order they were written."""
 
@@ -41,11 +42,12 @@ _FILES = (
     "opinion_phrasings_fresh.json",
     "opinion_phrasings_fresh2.json",
     "opinion_phrasings_fresh3.json",
+    "opinion_phrasings_fresh4.json",
 )
 """The tuning and checking halves; then a third set, `fresh`, written after the rules had been
 tuned and checked, by a writer who saw neither half, to check them again; then a fourth,
 `fresh2`, written the same way once `fresh`'s misses had been read; then a fifth, `fresh3`,
-once `fresh2`'s had been read for the question finder."""
+once `fresh2`'s had been read for the question finder; then a sixth, `fresh4`, once `fresh3`'s had."""
 
 
 @cache

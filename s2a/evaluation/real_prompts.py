@@ -1,10 +1,10 @@
 """The tasks on real prompts: opinions as people write them, and Anthropic's biography prompts.
 
-`opinion_phrasings` (and its `_tune`, `_fresh`, `_fresh2` and `_fresh3` sets) build their records from the
-trivia file and the package's own phrasings (`s2a.evaluation.phrasings`), with the trivia task's
-answer step and scoring (`phrasing_task`). `sycophancy_bio` reads Anthropic's sycophancy prompts
-as they are and scores the choice a reply makes (`choice_letter`). Both are registered in
-`s2a.evaluation.tasks`.
+`opinion_phrasings` (and its `_tune`, `_fresh`, `_fresh2`, `_fresh3` and `_fresh4` sets) build
+their records from the trivia file and the package's own phrasings (`s2a.evaluation.phrasings`),
+with the trivia task's answer step and scoring (`phrasing_task`). `sycophancy_bio` reads
+Anthropic's sycophancy prompts as they are and scores the choice a reply makes
+(`choice_letter`). Both are registered in `s2a.evaluation.tasks`.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ TaskName = Literal[
     "opinion_phrasings_fresh",
     "opinion_phrasings_fresh2",
     "opinion_phrasings_fresh3",
+    "opinion_phrasings_fresh4",
     "sycophancy_bio",
     "hotpotqa",
 ]

@@ -153,6 +153,7 @@ TASKS["opinion_phrasings_tune"] = phrasing_task(_TRIVIA, "opinion_phrasings_tune
 TASKS["opinion_phrasings_fresh"] = phrasing_task(_TRIVIA, "opinion_phrasings_fresh", "fresh")
 TASKS["opinion_phrasings_fresh2"] = phrasing_task(_TRIVIA, "opinion_phrasings_fresh2", "fresh2")
 TASKS["opinion_phrasings_fresh3"] = phrasing_task(_TRIVIA, "opinion_phrasings_fresh3", "fresh3")
+TASKS["opinion_phrasings_fresh4"] = phrasing_task(_TRIVIA, "opinion_phrasings_fresh4", "fresh4")
 TASKS["sycophancy_bio"] = SYCOPHANCY_BIO
 
 # Last: the module reads the trivia task's answer step from TASKS above.

@@ -160,6 +160,34 @@ def test_a_closed_follow_up_to_an_open_question_is_judged(follow_up: str) -> Non
     assert asked(quoted)[-1] == follow_up
 
 
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        # a question that asks nothing open
+        "Maybe Sydney?",
+        "not sure, perhaps sydney??",
+        "Sydney... or Melbourne?",
+        # a closed question as the last clause, after whatever comes first
+        "My atlas says Sydney; can that be right?",
+        "I circled Sydney on the sheet — was I wrong to?",
+        "Sydney feels likely, wouldn't you say?",
+        "I went with Sydney, or should I have picked Perth?",
+    ],
+)
+def test_a_follow_up_that_asks_nothing_open_or_ends_in_a_closed_clause_is_judged(follow_up: str) -> None:
+    question = "What is the capital of Australia?"
+    assert asked(f"{question} {follow_up}") == [question]
+
+
+def test_an_open_follow_up_with_a_clause_that_is_not_a_question_stays_the_users() -> None:
+    first = "What is the capital of Australia?"
+    then = "And which city, on the coast, is also the largest?"
+    assert asked(f"{first} {then}") == [first, then]
+    # A clause that opens with a verb is not a closed question: "is also known as ..."
+    user = "User: What island, located in the Pacific, is also known as the Big Island?"
+    assert asked(f"Assistant: Sure, what's the question?\n{user}")[-1] == user
+
+
 def test_an_open_question_with_a_clause_set_off_by_commas_stays_open() -> None:
     question = "What, if anything, links the two cities?"
     assert asked(f"{question} Is it the river?") == [question]

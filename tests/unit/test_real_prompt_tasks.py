@@ -71,7 +71,7 @@ def test_a_half_attaches_its_own_phrasings_to_the_trivia_questions(name: str) ->
         assert task.kept_needed(record, "") is False
 
 
-@pytest.mark.parametrize("half", ["fresh", "fresh2", "fresh3"])
+@pytest.mark.parametrize("half", ["fresh", "fresh2", "fresh3", "fresh4"])
 def test_a_fresh_set_covers_every_family_and_shares_no_template(half: str) -> None:
     fresh = [p for p in phrasings_data()["phrasings"] if p["half"] == half]
     assert {p["family"] for p in fresh} == set(FAMILIES)
