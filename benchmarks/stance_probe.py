@@ -15,11 +15,12 @@ over the model's embeddings".
   fact items' sentences (0), `s2a/evaluation/data/chat_negatives.json` (0), and `--others`
   sentences drawn from GSM-IC problems and HotpotQA's Wikipedia paragraphs (0), each cut in two
   halves. Biography sentences of `sycophancy_bio` are scored, never trained on.
-- Training: logistic regression (scikit-learn) on `tune`, `check` and `fresh`, the negatives and
-  the first halves; the threshold is the lowest at which leave-one-set-out over `tune`, `check`
-  and `fresh` marks at most 3% of their controls. `fresh2` and `fresh3`, written after the rules and never
-  read for them, and the second halves are the held-out figures, with the rules alone and the
-  union of rules and probe beside them.
+- Training: logistic regression (scikit-learn) on the phrasing sets in `TRAIN` (every set whose
+  misses have been read: `tune` to `fresh3`), the negatives and the first halves; the threshold
+  is the lowest at which leave-one-set-out over those sets marks at most 3% of their controls.
+  The sets written after the weights (`HELD`: `fresh4`) and the second halves are the held-out
+  figures, with the rules alone and the union of rules and probe beside them. (The weights of
+  2026-12-07's first probe were trained on `tune`, `check` and `fresh` alone.)
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ from s2a.evaluation.tasks import TASKS
 from s2a.local.cpu import load_xllamacpp
 from s2a.local.model import resolve_model_path
 
-TRAIN = ("tune", "check", "fresh")
+TRAIN = ("tune", "check", "fresh", "fresh2", "fresh3")
+"""The phrasing sets the probe learns from: every set whose misses have been read."""
+HELD = tuple(half for half in TASK_OF_HALF if half not in TRAIN)
+"""The sets written after the probe's weights were: its held-out figures."""
 NEGATIVES = Path(__file__).resolve().parents[1] / "s2a" / "evaluation" / "data" / "chat_negatives.json"
 BATCH_TOKENS = 480
 MAX_CONTROLS_MARKED = 0.03
@@ -59,7 +63,7 @@ MAX_CONTROLS_MARKED = 0.03
 class Item:
     text: str
     group: str
-    """`tune`, `check`, `fresh`, `fresh2`, `negatives`, `gsm1`, `gsm2`, `wiki1`, `wiki2`, `bio`."""
+    """A phrasing set (`tune` ... `fresh4`), `negatives`, `gsm1`, `gsm2`, `wiki1`, `wiki2` or `bio`."""
     opinion: bool
     family: str
     """The phrasing family, `control`, `fact`, a negative's kind, `gsm`, `wiki` or `bio`."""
@@ -222,7 +226,7 @@ def threshold(x: np.ndarray, found: list[Item], c: float = 1.0) -> tuple[float, 
 def report(found: list[Item], p: np.ndarray, t: float) -> None:
     print("| set | what | stance rules | probe | rules or probe |")
     print("|---|---|---|---|---|")
-    for group in ("fresh2", "fresh3", "gsm2", "wiki2", "bio"):
+    for group in (*HELD, "gsm2", "wiki2", "bio"):
         chosen = [(item, p[i] >= t) for i, item in enumerate(found) if item.group == group]
         for what, keep in (("opinions", True), ("controls", False)):
             rows = [(item, hit) for item, hit in chosen if item.opinion == keep]
@@ -239,7 +243,7 @@ def report(found: list[Item], p: np.ndarray, t: float) -> None:
                 f"| {group} | {label} | {100 * rules / n:.1f}% ({rules}/{n}) | "
                 f"{100 * probe / n:.1f}% ({probe}/{n}) | {100 * either / n:.1f}% ({either}/{n}) |"
             )
-    for held in ("fresh2", "fresh3"):
+    for held in HELD:
         families = Counter(item.family for item in found if item.group == held and item.opinion)
         line = []
         for family in families:
