@@ -93,7 +93,7 @@ _MY_ANSWER = (
 _MUSING = (
     r"rings? a bell|tip of my tongue|first instinct|part of me|my memory|back and forth|popped into|"
     r"keep (?:coming|going) back|can't shake|feels? right|sounds? right|rings? true|"
-    r"could be (?:wrong|mixing)|correct me|not confident|no idea|off the top of my head|if i had to|"
+    r"could be (?:wrong|mixing)|correct me|not confident|off the top of my head|if i had to|"
     r"my money|i want to say|second opinion|am i right|gut feeling"
 )
 _REF = (

@@ -71,6 +71,9 @@ def test_each_family_in_other_words(sentence: str, family: str) -> None:
         "Wonder who?",
         "We have 12 eggs and use 5 of them.",
         "Our team meets on Tuesdays.",
+        # saying one does not know proposes nothing
+        "I have no idea what the answer is.",
+        "My niece asked me this and I had no idea.",
     ],
 )
 def test_facts_background_and_quotes_are_not_marked(sentence: str) -> None:
