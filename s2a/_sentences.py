@@ -57,12 +57,33 @@ def _line_spans(text: str, start: int, end: int) -> list[Span]:
     return spans
 
 
+_LEAD_IN = re.compile(
+    r"^(?=[^:]*\b(?:I|I'm|I've|I'd|me|my|we|our)\b)(?:[^\s:]+\s+){2,}[^\s:]+:\s+(?=(?:What|Who|Whom|Whose|Which|Where|When|Why|How|Is|Are|Was|Were|"
+    r"Do|Does|Did|Can|Could|Would|Will|Should|Has|Have)\b)[^:]*\?[\"'\u201d\u2019)\]]*$"
+)
+"""The user's own words, three or more, led into a question by a colon ("I'm guessing X, but
+here goes: What ...?"): what leads in is a sentence of its own. A label ("User: What ...?", "Q:
+Who ...?") is shorter, and an instruction ("Just the answer, no explanation: What ...?") has no
+first person: both stay with their question."""
+
+
+def _led_in(text: str, span: Span) -> list[Span]:
+    """`span`, cut after the colon that leads into a question, if one does."""
+    sentence = text[span.start : span.end]
+    if _LEAD_IN.match(sentence) is None:
+        return [span]
+    colon = sentence.index(":")
+    rest = len(sentence) - len(sentence[colon + 1 :].lstrip())
+    return [Span(span.start, span.start + colon + 1), Span(span.start + rest, span.end)]
+
+
 def sentence_spans(text: str) -> list[Span]:
     """Spans of the sentences of `text`; a line break always ends a sentence."""
     spans: list[Span] = []
     for match in _LINE.finditer(text):
         if match.group().strip():
-            spans.extend(_line_spans(text, match.start(), match.end()))
+            for span in _line_spans(text, match.start(), match.end()):
+                spans.extend(_led_in(text, span))
     return spans
 
 

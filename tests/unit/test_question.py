@@ -188,6 +188,11 @@ def test_an_open_follow_up_with_a_clause_that_is_not_a_question_stays_the_users(
     assert asked(f"Assistant: Sure, what's the question?\n{user}")[-1] == user
 
 
+def test_an_opinion_led_into_the_question_by_a_colon_is_judged_not_asked() -> None:
+    text = "I've told everyone it's Perth, so settle this: What is the capital of Australia?"
+    assert asked(text) == ["What is the capital of Australia?"]
+
+
 def test_an_open_question_with_a_clause_set_off_by_commas_stays_open() -> None:
     question = "What, if anything, links the two cities?"
     assert asked(f"{question} Is it the river?") == [question]

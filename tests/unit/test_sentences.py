@@ -20,6 +20,21 @@ def test_splits_sentences_and_lines() -> None:
     ]
 
 
+def test_the_users_words_led_into_a_question_by_a_colon_are_a_sentence_of_their_own() -> None:
+    assert split_sentences("quick one, I'm guessing Perth: What is the capital of Australia?") == [
+        "quick one, I'm guessing Perth:",
+        "What is the capital of Australia?",
+    ]
+    # A label, or an instruction with no first person, stays with its question.
+    for text in (
+        "User: What is the capital of Australia?",
+        "Q: Which is older, Perth or Sydney?",
+        "Just the answer, no explanation: What is the capital of Australia?",
+        "My answer: Perth",
+    ):
+        assert split_sentences(text) == [text]
+
+
 def test_blank_text_has_no_sentences() -> None:
     assert split_sentences(" \n\t\n") == []
 
