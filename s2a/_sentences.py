@@ -58,8 +58,10 @@ def _line_spans(text: str, start: int, end: int) -> list[Span]:
 
 
 _LEAD_IN = re.compile(
-    r"^(?=[^:]*\b(?:I|I'm|I've|I'd|me|my|we|our)\b)(?:[^\s:]+\s+){2,}[^\s:]+:\s+(?=(?:What|Who|Whom|Whose|Which|Where|When|Why|How|Is|Are|Was|Were|"
-    r"Do|Does|Did|Can|Could|Would|Will|Should|Has|Have)\b)[^:]*\?[\"'\u201d\u2019)\]]*$"
+    r"^(?=[^:]*\b(?i:i|me|my|we|us|our)\b)"  # the user's own words, however they type "I"
+    r"(?:[^\s:]+\s+){2,}[^\s:]+:\s+"  # three words or more, then the colon
+    r"(?=(?:What|Who|Whom|Whose|Which|Where|When|Why|How|Is|Are|Was|Were|Do|Does|Did|Can|Could|"
+    r"Would|Will|Should|Has|Have)\b)[^:]*\?[\"'\u201d\u2019)\]]*$"  # a question to the end
 )
 """The user's own words, three or more, led into a question by a colon ("I'm guessing X, but
 here goes: What ...?"): what leads in is a sentence of its own. A label ("User: What ...?", "Q:

@@ -25,6 +25,10 @@ def test_the_users_words_led_into_a_question_by_a_colon_are_a_sentence_of_their_
         "quick one, I'm guessing Perth:",
         "What is the capital of Australia?",
     ]
+    assert split_sentences("ok so i\u2019m going with Perth here: What is the capital of Australia?") == [
+        "ok so i\u2019m going with Perth here:",
+        "What is the capital of Australia?",
+    ]
     # A label, or an instruction with no first person, stays with its question.
     for text in (
         "User: What is the capital of Australia?",
