@@ -153,7 +153,8 @@ class Task:
                 msg = f"{path}: cannot build the {self.name} records from it ({type(exc).__name__}: {exc})"
                 raise S2AConfigError(msg) from exc
             rows = [(f"{self.name} record {row.get('id')!r} built from {path}", row) for row in built]
-        records = [self._record(where, row) for where, row in (rows if questions else rows[:limit])]
+        kept = rows if questions is not None else rows[:limit]
+        records = [self._record(where, row) for where, row in kept]
         if questions is not None:
             groups = list(dict.fromkeys(g for g in map(self.group, records) if g is not None))
             if not groups:

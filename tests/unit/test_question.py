@@ -150,19 +150,6 @@ def test_a_full_width_question_mark_is_a_question_mark() -> None:
         "Sydney, was it?",
         "Surely it's not Sydney?",
         "it was sydney?",
-    ],
-)
-def test_a_closed_follow_up_to_an_open_question_is_judged(follow_up: str) -> None:
-    question = "What is the capital of Australia?"
-    assert asked(f"{question} {follow_up}") == [question]
-    # After a quoted question, the user's own closed question is kept.
-    quoted = f'My quiz card says "{question}"\n{follow_up}'
-    assert asked(quoted)[-1] == follow_up
-
-
-@pytest.mark.parametrize(
-    "follow_up",
-    [
         # a question that asks nothing open
         "Maybe Sydney?",
         "not sure, perhaps sydney??",
@@ -174,9 +161,12 @@ def test_a_closed_follow_up_to_an_open_question_is_judged(follow_up: str) -> Non
         "I went with Sydney, or should I have picked Perth?",
     ],
 )
-def test_a_follow_up_that_asks_nothing_open_or_ends_in_a_closed_clause_is_judged(follow_up: str) -> None:
+def test_a_follow_up_that_only_checks_a_candidate_is_judged(follow_up: str) -> None:
     question = "What is the capital of Australia?"
     assert asked(f"{question} {follow_up}") == [question]
+    # After a quoted question, the user's own closed question is kept.
+    quoted = f'My quiz card says "{question}"\n{follow_up}'
+    assert asked(quoted)[-1] == follow_up
 
 
 def test_an_open_follow_up_with_a_clause_that_is_not_a_question_stays_the_users() -> None:
