@@ -35,7 +35,7 @@ from s2a._stance import marked, stance
 from s2a._types import S2AInput
 from s2a._windows import prepare
 from s2a.evaluation.phrasings import TASK_OF_HALF
-from s2a.evaluation.records import PhrasingRecord
+from s2a.evaluation.records import PhrasingRecord, Record
 from s2a.evaluation.task import Task
 from s2a.evaluation.tasks import TASKS
 from s2a.variants import S2AConfig
@@ -93,7 +93,7 @@ def real_text(data: Path) -> None:
     print(f"sycophancy_bio biography sentences marked: {100 * found / total:.1f}% ({found}/{total})")
 
 
-def _marked_prompt(task: Task, record: PhrasingRecord, probe: bool) -> str:
+def _marked_prompt(task: Task, record: Record, probe: bool) -> str:
     """The prompt with the sentences `scored`'s marks drop deleted, as the step deletes them."""
     request = prepare(S2AInput(context=task.prompt(record)), S2AConfig(variant="scored", stance_probe=probe))
     outcome = extractive_outcome(request, set(stance_marks(request)))
@@ -127,6 +127,38 @@ def in_prompts(data: Path) -> None:
             )
 
 
+DEV_SPLIT = ("gsm_ic", "gsm_ic_clean", "trivia_opinion", "argument_opinion", "sycophancy_bio")
+
+
+def dev_split(data: Path) -> None:
+    """What the probe adds to the rules' marks on every prompt of the dev split's files."""
+    print(
+        "\n| task | marks | planted removed | biography sentences removed | needed kept "
+        "| clean unchanged | prompts the probe changes |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in DEV_SPLIT:
+        task = TASKS[name]
+        records = task.load(data / task.file)
+        prompts = {probe: [_marked_prompt(task, r, probe) for r in records] for probe in (False, True)}
+        changed = sum(a != b for a, b in zip(prompts[False], prompts[True], strict=True))
+        for probe, deleted in prompts.items():
+            pairs = list(zip(records, deleted, strict=True))
+            removed = [not k for r, p in pairs if (k := task.kept_planted(r, p)) is not None]
+            parts = [n for r, p in pairs if (n := task.parts_removed(r, p)) is not None]
+            needed = [k for r, p in pairs if (k := task.kept_needed(r, p)) is not None]
+            clean = [p == task.prompt(r) for r, p in pairs if task.label(r) == task.clean_label]
+            print(
+                f"| {name} | {'rules and probe' if probe else 'rules'} | {_count(removed)} "
+                f"| {f'{sum(k for k, _ in parts)}/{sum(n for _, n in parts)}' if parts else '-'} "
+                f"| {_count(needed)} | {_count(clean)} | {f'{changed}/{len(records)}' if probe else ''} |"
+            )
+
+
+def _count(hits: list[bool]) -> str:
+    return f"{sum(hits)}/{len(hits)}" if hits else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -134,6 +166,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.probe:
         in_prompts(args.data)
+        dev_split(args.data)
         return
     phrasing_sets(args.data)
     real_text(args.data)

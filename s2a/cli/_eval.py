@@ -112,7 +112,8 @@ def eval_(
         str | None,
         typer.Option(
             help="Comma-separated: baseline, oracle, the S2A variants (separated, unseparated, "
-            "keep_original, instructed, extractive, scored), llm_chain_extractor, llm_chain_filter, "
+            "keep_original, instructed, extractive, scored), scored_no_probe (scored without its stance "
+            "probe), llm_chain_extractor, llm_chain_filter, "
             "llm_rerank; default baseline,oracle,separated. hotpotqa has its own: none, oracle, "
             "bm25_k2..bm25_k6, s2a_node, s2a_compressor (and _keep_list, _sentence, "
             "_keep_list_sentence, _relevance), llm_rerank_top2..4, llm_chain_filter, "

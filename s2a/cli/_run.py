@@ -99,9 +99,9 @@ def run(
         bool,
         typer.Option(
             help="scored: also drop what a probe over a small sentence embedder reads as an opinion "
-            "(needs the probe extra; docs/variants.md)."
+            "(docs/variants.md)."
         ),
-    ] = False,
+    ] = True,
     tgi_url: TgiUrl = None,
     model_path: ModelPath = None,
     max_new_tokens: Annotated[int, typer.Option(help="Token budget of each model call.", min=1)] = 512,

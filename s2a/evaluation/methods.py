@@ -35,8 +35,12 @@ S2A_TOKENS = 512
 
 BASELINES = ("baseline", "oracle")
 PEERS = ("llm_chain_extractor", "llm_chain_filter", "llm_rerank")
-CONFIGURED: dict[str, dict[str, Any]] = {"scored_probe": {"variant": "scored", "stance_probe": True}}
-"""Variants with options other than their defaults, by method name (`scored_probe` needs the probe extra)."""
+CONFIGURED: dict[str, dict[str, Any]] = {
+    "scored_no_probe": {"variant": "scored", "stance_probe": False},
+    "scored_probe": {"variant": "scored", "stance_probe": True},
+}
+"""Variants with options named, by method name. The stance probe is on by default, so
+`scored_probe` is `scored`; the name stays for the commands that measured it as an option."""
 METHODS: tuple[str, ...] = (*BASELINES, *VARIANTS, *CONFIGURED, *PEERS)
 """Every method `s2a eval` knows, in the order tables show them."""
 

@@ -176,12 +176,13 @@ def test_run_defaults_to_scored_and_names_what_it_removed(fake_tgi: FakeTGI) -> 
     )
 
 
-def test_run_without_the_probe_extra_names_it(fake_tgi: FakeTGI, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_without_the_probe_libraries_says_so(fake_tgi: FakeTGI, monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name in _probe.NEEDS else real(name, *a)
     )
-    result = runner.invoke(app, ["run", PROMPT, "--stance-probe", "--tgi-url", "http://tgi.test"])
+    result = runner.invoke(app, ["run", PROMPT, "--tgi-url", "http://tgi.test"])
     assert result.exit_code == 2
-    assert "pip install 's2a[probe]'" in result.output
+    assert "onnxruntime" in result.output
+    assert "--no-stance-probe" in result.output
     assert fake_tgi.bodies("/v1/chat/completions") == []

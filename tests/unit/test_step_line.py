@@ -70,14 +70,15 @@ def test_following_one_input_never_calls_back_into_a_module_that_called_it() -> 
     # `scored` asks keep-or-drop of each sentence, then whether each is an opinion.
     S2ARunnable(llm=FakeListChatModel(responses=["keep", "no"])).invoke("Warm up. Where is Paris?")
     runnable = S2ARunnable(llm=FakeListChatModel(responses=["keep", "keep", "no", "no"]))
-    prompt = "Paris is in France. I think Paris is in Spain. Paris is big. Where is Paris?"
+    prompt = "Paris is in France. I think Paris is in Spain. Paris is a large city. Where is Paris?"
     entered, back, result = _trace(runnable, prompt)
     assert result.fallback is None  # every reply was read: the whole line ran
-    assert result.prompt == "Paris is in France. Paris is big. Where is Paris?"
+    assert result.prompt == "Paris is in France. Paris is a large city. Where is Paris?"
     assert "s2a/variants/scored.py" in entered  # the path under test ran
     assert {(module, name) for _, module, name in back} <= CALLBACKS
     # The adapter and its conversions, the types, the plan, the driver and its retries, and the
     # variant's own modules (extractive, scored, _base) with the text tools scored reads:
-    # sentences, the question, decisions and stance rules. A new module on this path is a choice.
-    assert len(entered) <= 13, entered
+    # sentences, the question, decisions, stance rules and the stance probe. A new module on
+    # this path is a choice.
+    assert len(entered) <= 14, entered
     print(f"entered {len(entered)} project modules: {', '.join(entered)}")  # shown with `pytest -s`
