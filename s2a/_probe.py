@@ -137,7 +137,8 @@ def opinion_probabilities(texts: Sequence[str]) -> list[float]:
     """P(opinion) of each text, the texts not seen before embedded together in one batch.
 
     Thread-safe (steps run side by side in threads share the cache). The first call loads the
-    embedder, about 8 s on a 2-core CPU, and blocks its caller, an event loop's too.
+    embedder (checks the model file's sha256, opens an onnxruntime session) and blocks its
+    caller, an event loop's too.
     """
     with _lock:
         known = {t: _seen[t] for t in texts if t in _seen}
