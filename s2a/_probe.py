@@ -5,7 +5,7 @@ from, and the default model's one-word opinion test tells opinions from facts li
 (docs/evaluation.md). A logistic regression over all-MiniLM-L6-v2's sentence vectors, trained
 on our own labelled sentences (`benchmarks/stance_probe.py --embedder minilm --save`), finds
 opinions across writers: it runs beside any server (TGI, vLLM, the local one), reads each
-sentence once, a few milliseconds a sentence on a CPU, and its weights are this package's
+sentence once (tens of milliseconds a sentence on a 2-core CPU), and its weights are this package's
 (`s2a/stance_probe.json`), not a served model's.
 
 The embedder runs on onnxruntime, with no PyTorch: all-MiniLM-L6-v2 exported to ONNX with int8
