@@ -55,13 +55,19 @@ class Probe:
 
 def require() -> None:
     """Raise `ImportError` naming what is missing when the probe's dependencies are not installed."""
-    missing = [name for name in NEEDS if importlib.util.find_spec(name) is None]
+    missing = _missing()
     if missing:
         msg = (
             f"stance_probe needs {', '.join(missing)}, which s2a installs: reinstall s2a, "
             "or turn the probe off: S2AConfig(stance_probe=False), s2a run --no-stance-probe"
         )
         raise ImportError(msg)
+
+
+@cache
+def _missing() -> tuple[str, ...]:
+    """The probe's libraries not installed, looked up once: every `S2AConfig` asks."""
+    return tuple(name for name in NEEDS if importlib.util.find_spec(name) is None)
 
 
 @cache

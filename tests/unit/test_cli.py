@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -181,6 +182,8 @@ def test_run_without_the_probe_libraries_says_so(fake_tgi: FakeTGI, monkeypatch:
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name in _probe.NEEDS else real(name, *a)
     )
+    # `require` looks the libraries up once per process: under the patch, a fresh lookup
+    monkeypatch.setattr(_probe, "_missing", functools.cache(_probe._missing.__wrapped__))
     result = runner.invoke(app, ["run", PROMPT, "--tgi-url", "http://tgi.test"])
     assert result.exit_code == 2
     assert "onnxruntime" in result.output

